@@ -1,0 +1,70 @@
+// Plain configuration structs. yaml-cpp types never escape config_loader.cc.
+// Every field has a safe default; deploy/examples/slotwise.yaml documents each key.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace slotwise::config {
+
+using Millis = std::chrono::milliseconds;
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  std::string toString() const { return host + ":" + std::to_string(port); }
+  bool operator==(const HostPort&) const = default;
+};
+
+enum class AcceptMode { kHandoff, kReuseport };
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };
+
+struct ClusterConfig {                                  // YAML key: cluster
+  std::vector<HostPort> seeds;                          // seeds (required, >= 1)
+  Millis refresh_interval{10000};                       // refresh_interval_ms: periodic CLUSTER SLOTS
+  Millis min_refresh_interval{200};                     // min_refresh_interval_ms: between triggered refreshes
+  uint32_t redirect_refresh_threshold = 1;              // redirect_refresh_threshold: MOVED seen before a refresh
+  uint32_t failure_refresh_threshold = 1;               // failure_refresh_threshold: backend failures before a refresh
+  Millis query_timeout{2000};                           // query_timeout_ms: one CLUSTER SLOTS query
+};
+
+struct BackendConfig {                                  // YAML key: backend
+  uint32_t connections_per_node = 1;                    // connections_per_node (per worker), 1..64
+  Millis connect_timeout{1000};                         // connect_timeout_ms
+  Millis request_timeout{5000};                         // request_timeout_ms (0 = none)
+  uint32_t max_redirects = 5;                           // max_redirects per request
+  uint32_t tryagain_retries = 5;                        // tryagain_retries
+  Millis tryagain_backoff{20};                          // tryagain_backoff_ms (doubles per retry)
+  Millis retry_deadline{3000};                          // retry_deadline_ms: unsent requests retried until then
+};
+
+struct LimitsConfig {                                   // YAML key: limits
+  uint32_t max_clients = 10000;                         // max_clients
+  uint32_t max_args = 1024 * 1024;                      // max_args (per multibulk request)
+  uint64_t max_bulk_length = 512ull * 1024 * 1024;      // max_bulk_length (bytes of one argument)
+  uint32_t max_inline_length = 64 * 1024;               // max_inline_length (bytes of one inline command)
+  uint64_t max_request_bytes = 512ull * 1024 * 1024;    // max_request_bytes (one whole request frame)
+  uint64_t max_pipelined_bytes = 1024ull * 1024 * 1024; // max_pipelined_bytes (unparsed input per client)
+  uint32_t max_pending_requests = 4096;                 // max_pending_requests: stop reading above, resume below half
+  uint64_t max_output_bytes = 64ull * 1024 * 1024;      // max_output_bytes: stop reading above, resume below half
+  Millis client_idle_timeout{0};                        // client_idle_timeout_ms (0 = never)
+};
+
+struct LogConfig {                                      // YAML key: log
+  LogLevel level = LogLevel::kInfo;                     // level: trace|debug|info|warn|error|off
+};
+
+struct ProxyConfig {
+  HostPort listen{"127.0.0.1", 6380};                   // listen: "host:port"
+  uint32_t workers = 0;                                 // workers (0 = number of CPU cores), 0..256
+  AcceptMode accept_mode = AcceptMode::kHandoff;        // accept_mode: handoff|reuseport
+  uint32_t tcp_backlog = 511;                           // tcp_backlog
+  ClusterConfig cluster;
+  BackendConfig backend;
+  LimitsConfig limits;
+  LogConfig log;
+};
+
+}  // namespace slotwise::config
