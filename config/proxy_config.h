@@ -14,7 +14,11 @@ using Millis = std::chrono::milliseconds;
 struct HostPort {
   std::string host;
   uint16_t port = 0;
-  std::string toString() const { return host + ":" + std::to_string(port); }
+  // "host:port", or "[v6addr]:port" when host is an IPv6 literal, so the result parses back.
+  std::string toString() const {
+    const bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  }
   bool operator==(const HostPort&) const = default;
 };
 
@@ -28,6 +32,7 @@ struct ClusterConfig {                                  // YAML key: cluster
   uint32_t redirect_refresh_threshold = 1;              // redirect_refresh_threshold: MOVED seen before a refresh
   uint32_t failure_refresh_threshold = 1;               // failure_refresh_threshold: backend failures before a refresh
   Millis query_timeout{2000};                           // query_timeout_ms: one CLUSTER SLOTS query
+  bool operator==(const ClusterConfig&) const = default;
 };
 
 struct BackendConfig {                                  // YAML key: backend
@@ -38,6 +43,7 @@ struct BackendConfig {                                  // YAML key: backend
   uint32_t tryagain_retries = 5;                        // tryagain_retries
   Millis tryagain_backoff{20};                          // tryagain_backoff_ms (doubles per retry)
   Millis retry_deadline{3000};                          // retry_deadline_ms: unsent requests retried until then
+  bool operator==(const BackendConfig&) const = default;
 };
 
 struct LimitsConfig {                                   // YAML key: limits
@@ -50,10 +56,12 @@ struct LimitsConfig {                                   // YAML key: limits
   uint32_t max_pending_requests = 4096;                 // max_pending_requests: stop reading above, resume below half
   uint64_t max_output_bytes = 64ull * 1024 * 1024;      // max_output_bytes: stop reading above, resume below half
   Millis client_idle_timeout{0};                        // client_idle_timeout_ms (0 = never)
+  bool operator==(const LimitsConfig&) const = default;
 };
 
 struct LogConfig {                                      // YAML key: log
   LogLevel level = LogLevel::kInfo;                     // level: trace|debug|info|warn|error|off
+  bool operator==(const LogConfig&) const = default;
 };
 
 struct ProxyConfig {
@@ -65,6 +73,7 @@ struct ProxyConfig {
   BackendConfig backend;
   LimitsConfig limits;
   LogConfig log;
+  bool operator==(const ProxyConfig&) const = default;
 };
 
 }  // namespace slotwise::config

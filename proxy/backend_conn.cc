@@ -1,0 +1,206 @@
+#include "proxy/backend_conn.h"
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/errors.h"
+#include "proxy/net_util.h"
+#include "proxy/worker.h"
+
+namespace slotwise::proxy {
+namespace {
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kKeepInput = 256 * 1024;
+constexpr std::string_view kAsking = "*1\r\n$6\r\nASKING\r\n";
+}  // namespace
+
+BackendConn::BackendConn(Worker& worker, std::string host, uint16_t port, std::string address)
+    : worker_(worker),
+      host_(std::move(host)),
+      port_(port),
+      address_(std::move(address)),
+      out_(this, &BackendConn::onWriteDone) {
+  handle_.data = this;
+  uv_tcp_init(worker_.loop(), &handle_);
+  uv_tcp_nodelay(&handle_, 1);
+  last_progress_ms_ = uv_now(worker_.loop());
+  connectTcp(worker_.loop(), &handle_, host_, port_, [this](int status) { onConnect(status); });
+}
+
+void BackendConn::onConnect(int status) {
+  connect_pending_ = false;
+  if (state_ == State::kClosing) {
+    maybeDelete();
+    return;
+  }
+  if (status < 0) {
+    spdlog::warn("backend {}: connect failed: {}", address_, uv_strerror(status));
+    close(true);
+    return;
+  }
+  state_ = State::kConnected;
+  last_progress_ms_ = uv_now(worker_.loop());
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &BackendConn::onAlloc,
+                &BackendConn::onRead);
+  if (!out_.buffer().empty()) worker_.markBackendDirty(this);
+}
+
+void BackendConn::enqueue(Request* req) {
+  if (inflight_.empty()) last_progress_ms_ = uv_now(worker_.loop());
+  std::string& buf = out_.buffer();
+  if (req->asking) {
+    Request* asking = worker_.requests().acquire();
+    asking->internal = true;
+    buf.append(kAsking);
+    inflight_.push(asking);
+    ++unsent_;
+  }
+  buf.append(req->payload);
+  inflight_.push(req);
+  ++unsent_;
+  worker_.markBackendDirty(this);
+}
+
+void BackendConn::flush() {
+  if (state_ != State::kConnected) return;
+  int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&handle_));
+  if (rc < 0) {
+    spdlog::warn("backend {}: write failed: {}", address_, uv_strerror(rc));
+    close(true);
+    return;
+  }
+  if (out_.buffer().empty()) unsent_ = 0;
+}
+
+void BackendConn::onWriteDone(void* owner, int status) {
+  auto* self = static_cast<BackendConn*>(owner);
+  if (self->state_ == State::kClosing) return;
+  if (status < 0) {
+    spdlog::warn("backend {}: write failed: {}", self->address_, uv_strerror(status));
+    self->close(true);
+    return;
+  }
+  self->flush();
+}
+
+void BackendConn::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<BackendConn*>(h->data);
+  size_t avail = 0;
+  char* p = self->in_.reserveTail(kReadChunk, &avail);
+  *buf = uv_buf_init(p, static_cast<unsigned>(avail));
+}
+
+void BackendConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+  auto* self = static_cast<BackendConn*>(s->data);
+  if (nread < 0) {
+    if (nread != UV_EOF) spdlog::warn("backend {}: read failed: {}", self->address_,
+                                      uv_strerror(static_cast<int>(nread)));
+    else spdlog::info("backend {}: connection closed by the node", self->address_);
+    self->close(true);
+    return;
+  }
+  self->in_.commit(static_cast<size_t>(nread));
+  self->processReplies();
+}
+
+void BackendConn::processReplies() {
+  resp::ReplyInfo info;
+  while (state_ != State::kClosing && !in_.empty()) {
+    std::string_view data = in_.view();
+    resp::ScanStatus st = scanner_.scan(data, &info);
+    if (st == resp::ScanStatus::kNeedMore) break;
+    if (st == resp::ScanStatus::kError || inflight_.empty()) {
+      spdlog::error("backend {}: {}; closing the connection", address_,
+                    st == resp::ScanStatus::kError ? scanner_.error()
+                                                   : std::string("reply without a request"));
+      close(true);
+      return;
+    }
+    // Pop before handling: handling may enqueue on this very connection or close it.
+    Request* req = inflight_.pop();
+    if (unsent_ > inflight_.size()) unsent_ = inflight_.size();
+    last_progress_ms_ = uv_now(worker_.loop());
+    handleReply(req, info, data.substr(0, info.frame_len));
+    in_.consume(info.frame_len, kKeepInput);
+  }
+}
+
+void BackendConn::handleReply(Request* req, const resp::ReplyInfo& info, std::string_view bytes) {
+  if (req->internal) {  // the +OK of ASKING; an error would show in the next reply anyway
+    worker_.requests().recycle(req);
+    return;
+  }
+  switch (info.error) {
+    case resp::ErrorKind::kMoved:
+    case resp::ErrorKind::kAsk:
+      worker_.redirect(req, bytes, host_);
+      return;
+    case resp::ErrorKind::kTryAgain:
+      worker_.tryAgain(req, bytes);
+      return;
+    case resp::ErrorKind::kClusterDown:
+      worker_.reportFailure(address_);
+      break;
+    default:
+      break;
+  }
+  worker_.complete(req, bytes);
+}
+
+void BackendConn::checkTimeouts(uint64_t now) {
+  if (state_ == State::kConnecting) {
+    if (now - last_progress_ms_ > static_cast<uint64_t>(worker_.config().backend.connect_timeout.count())) {
+      spdlog::warn("backend {}: connect timed out", address_);
+      close(true);
+    }
+    return;
+  }
+  auto timeout = static_cast<uint64_t>(worker_.config().backend.request_timeout.count());
+  if (state_ == State::kConnected && timeout > 0 && !inflight_.empty() &&
+      now - last_progress_ms_ > timeout) {
+    spdlog::warn("backend {}: no reply for {} ms with {} requests in flight; closing", address_,
+                 now - last_progress_ms_, inflight_.size());
+    failAll(errors::kTimeout);
+    close(true);
+  }
+}
+
+void BackendConn::close(bool report_failure) {
+  if (state_ == State::kClosing) return;
+  bool connect_failed = state_ == State::kConnecting;
+  state_ = State::kClosing;
+  worker_.onBackendClosed(this, connect_failed);
+  failAll(errors::kConnectionLost);
+  if (report_failure) worker_.reportFailure(address_);
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &BackendConn::onClosed);
+}
+
+// Requests handed to the socket may have run on the node: they fail with `sent_error`. The unsent
+// tail never left the proxy, so it is parked and re-routed once the topology is known again.
+void BackendConn::failAll(std::string_view sent_error) {
+  size_t sent = inflight_.size() - std::min(unsent_, inflight_.size());
+  unsent_ = 0;
+  for (size_t i = 0; !inflight_.empty(); ++i) {
+    Request* req = inflight_.pop();
+    if (req->internal) {
+      worker_.requests().recycle(req);
+    } else if (i < sent) {
+      worker_.fail(req, sent_error);
+    } else {
+      worker_.park(req);
+    }
+  }
+  out_.buffer().clear();
+}
+
+void BackendConn::onClosed(uv_handle_t* h) {
+  auto* self = static_cast<BackendConn*>(h->data);
+  self->handle_closed_ = true;
+  self->maybeDelete();
+}
+
+void BackendConn::maybeDelete() {
+  if (handle_closed_ && !connect_pending_) delete this;
+}
+
+}  // namespace slotwise::proxy

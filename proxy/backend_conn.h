@@ -1,0 +1,75 @@
+// BackendConn: one pipelined upstream connection from a worker to one cluster node.
+//
+// Requests are appended to the write buffer and linked into the in-flight FIFO in send order;
+// replies come back in the same order (Redis answers each connection in order), so the head of the
+// FIFO owns the next framed reply. Replies are framed with resp::ReplyScanner and copied to the
+// client as raw bytes; nothing is decoded on this path except MOVED/ASK/TRYAGAIN error lines.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+
+#include "proxy/byte_buffer.h"
+#include "proxy/request.h"
+#include "proxy/writer.h"
+#include "resp/reply_scanner.h"
+
+namespace slotwise::proxy {
+
+class Worker;
+
+class BackendConn {
+ public:
+  enum class State : uint8_t { kConnecting, kConnected, kClosing };
+
+  // Starts connecting at once. The object deletes itself after close() completes; the worker
+  // learns of it through Worker::onBackendClosed before that.
+  BackendConn(Worker& worker, std::string host, uint16_t port, std::string address);
+  BackendConn(const BackendConn&) = delete;
+  BackendConn& operator=(const BackendConn&) = delete;
+
+  // Queues `req` (its payload, preceded by ASKING if req->asking) and takes it onto the network
+  // side. REQUIRES: usable().
+  void enqueue(Request* req);
+  // Writes queued bytes; called by the worker once per loop turn for dirty connections.
+  void flush();
+  // Fails the connection if a connect or a reply is overdue. `now` is uv_now().
+  void checkTimeouts(uint64_t now);
+  // Closes the connection: unsent requests are parked for retry, sent ones fail.
+  void close(bool report_failure);
+
+  bool usable() const { return state_ != State::kClosing; }
+  const std::string& address() const { return address_; }
+  size_t inflight() const { return inflight_.size(); }
+  bool dirty = false;  // in the worker's flush list
+
+ private:
+  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void onWriteDone(void* owner, int status);
+  static void onClosed(uv_handle_t* h);
+  void onConnect(int status);
+  void processReplies();
+  void handleReply(Request* req, const resp::ReplyInfo& info, std::string_view bytes);
+  void failAll(std::string_view sent_error);
+  void maybeDelete();
+
+  Worker& worker_;
+  uv_tcp_t handle_{};
+  std::string host_;
+  uint16_t port_;
+  std::string address_;
+  State state_ = State::kConnecting;
+  ByteBuffer in_;
+  Writer out_;
+  resp::ReplyScanner scanner_;
+  OutQueue inflight_;
+  size_t unsent_ = 0;        // requests at the tail of inflight_ not yet handed to the socket
+  uint64_t last_progress_ms_ = 0;  // connect start, last reply, or first request after idle
+  bool connect_pending_ = true;    // connectTcp's callback has not run yet
+  bool handle_closed_ = false;     // uv_close completed
+};
+
+}  // namespace slotwise::proxy

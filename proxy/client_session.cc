@@ -1,0 +1,298 @@
+#include "proxy/client_session.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "proxy/errors.h"
+#include "proxy/local_commands.h"
+#include "proxy/worker.h"
+#include "resp/encoder.h"
+
+namespace slotwise::proxy {
+namespace {
+constexpr size_t kKeepInput = 16 * 1024;
+constexpr size_t kKeepOutput = 64 * 1024;
+
+resp::ParserLimits parserLimits(const config::LimitsConfig& l) {
+  resp::ParserLimits p;
+  p.max_args = l.max_args;
+  p.max_bulk_length = l.max_bulk_length;
+  p.max_inline_length = l.max_inline_length;
+  p.max_request_bytes = l.max_request_bytes;
+  return p;
+}
+}  // namespace
+
+ClientSession::ClientSession(Worker& worker, uint32_t id)
+    : worker_(worker),
+      out_(this, &ClientSession::onWriteDone),
+      parser_(parserLimits(worker.config().limits)),
+      id_(id) {
+  handle_.data = this;
+  local_.id = id;
+}
+
+int ClientSession::open(int fd) {
+  int rc = uv_tcp_init(worker_.loop(), &handle_);
+  if (rc < 0) return rc;
+  open_ = true;
+  rc = uv_tcp_open(&handle_, fd);
+  if (rc < 0) {
+    ::close(fd);
+    return rc;
+  }
+  return startReading();
+}
+
+int ClientSession::accept(uv_stream_t* server) {
+  int rc = uv_tcp_init(worker_.loop(), &handle_);
+  if (rc < 0) return rc;
+  open_ = true;
+  rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(&handle_));
+  if (rc < 0) return rc;
+  return startReading();
+}
+
+int ClientSession::startReading() {
+  uv_tcp_nodelay(&handle_, 1);
+  int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &onAlloc, &onRead);
+  reading_ = rc == 0;
+  return rc;
+}
+
+// Idle clients own no input memory: reads land in the worker's shared buffer, and only the
+// unparsed tail of a partial request is copied into in_.
+void ClientSession::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<ClientSession*>(h->data);
+  size_t avail = 0;
+  char* p = self->in_.empty() ? self->worker_.sharedReadBuffer(&avail)
+                              : self->in_.reserveTail(16 * 1024, &avail);
+  *buf = uv_buf_init(p, static_cast<unsigned>(avail));
+}
+
+void ClientSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<ClientSession*>(s->data);
+  if (nread < 0) {  // EOF or error: answer what was already asked, then close
+    self->stopReading();
+    if (nread != UV_EOF) {
+      self->close();
+      return;
+    }
+    self->closeWhenDone();
+    return;
+  }
+  if (nread == 0) return;
+  auto n = static_cast<size_t>(nread);
+  if (self->worker_.isSharedReadBuffer(buf->base)) {
+    std::string_view data(buf->base, n);
+    size_t used = self->consume(data);
+    if (used < n && !self->closing_) self->in_.append(data.substr(used));
+  } else {
+    self->in_.commit(n);
+    size_t used = self->consume(self->in_.view());
+    self->in_.consume(used, kKeepInput);
+  }
+  if (self->in_.size() > self->worker_.config().limits.max_pipelined_bytes && !self->paused_) {
+    self->protocolError(errors::kPipelineTooLarge);
+  }
+}
+
+// Parses and dispatches complete requests from `data`; returns the bytes consumed.
+size_t ClientSession::consume(std::string_view data) {
+  size_t used = 0;
+  resp::Command& cmd = worker_.scratchCommand();
+  while (used < data.size() && !paused_ && !close_after_flush_ && !closing_) {
+    resp::ParseStatus st = parser_.parse(data.substr(used), &cmd);
+    if (st == resp::ParseStatus::kNeedMore) break;
+    if (st == resp::ParseStatus::kError) {
+      protocolError("ERR " + parser_.error());
+      return data.size();
+    }
+    used += cmd.frame_len;
+    if (cmd.argc() == 0) continue;
+    dispatch(cmd);
+    if (overHighWater()) {
+      paused_ = true;
+      stopReading();
+    }
+  }
+  return used;
+}
+
+void ClientSession::dispatch(const resp::Command& cmd) {
+  ++worker_.stats().commands;
+  router::RouteDecision d = router::route(cmd, &worker_.scratchKeys());
+  using Kind = router::RouteDecision::Kind;
+  switch (d.kind) {
+    case Kind::kSlot:
+    case Kind::kAnyMaster:
+      forwardToCluster(cmd, d);
+      return;
+    case Kind::kLocal:
+      handleLocal(cmd);
+      return;
+    case Kind::kReject:
+      replyError(d.error);
+      return;
+    case Kind::kAllMasters:
+    case Kind::kMultiSlot:
+    case Kind::kTransaction:
+    case Kind::kPubSub:
+      // These families need fan-out/merge or a pinned connection, which this build lacks.
+      replyError(d.kind == Kind::kMultiSlot
+                     ? std::string(errors::kCrossSlot)
+                     : "ERR slotwise does not support '" + std::string(d.info->name) +
+                           "' through the proxy in this version");
+      return;
+  }
+}
+
+void ClientSession::forwardToCluster(const resp::Command& cmd, const router::RouteDecision& d) {
+  Request* req = worker_.requests().acquire();
+  req->client = this;
+  req->affinity = id_;
+  if (d.kind == router::RouteDecision::Kind::kSlot) {
+    req->target = Request::Target::kSlot;
+    req->slot = d.slot;
+  } else {
+    req->target = Request::Target::kAnyMaster;
+  }
+  if (cmd.is_inline) {
+    resp::appendCommandFrom(req->payload, cmd);
+  } else {
+    req->payload.assign(cmd.base, cmd.frame_len);
+  }
+  pending_.push(req);
+  worker_.forward(req);
+}
+
+void ClientSession::onReply(Request* req, std::string_view bytes) {
+  if (req != pending_.front()) {  // completed early: hold until its predecessors are written
+    req->reply.assign(bytes);
+    req->done = true;
+    return;
+  }
+  std::string& out = out_.buffer();
+  out.append(bytes);
+  worker_.requests().recycle(pending_.pop());
+  while (!pending_.empty() && pending_.front()->done) {
+    out.append(pending_.front()->reply);
+    worker_.requests().recycle(pending_.pop());
+  }
+  worker_.markClientDirty(this);
+}
+
+// A reply produced by the proxy itself, kept in request order behind anything still pending.
+void ClientSession::replyNow(std::string_view bytes) {
+  if (pending_.empty()) {
+    out_.buffer().append(bytes);
+    worker_.markClientDirty(this);
+    return;
+  }
+  Request* req = worker_.requests().acquire();
+  req->client = this;
+  req->reply.assign(bytes);
+  req->done = true;
+  pending_.push(req);
+}
+
+void ClientSession::replyError(std::string_view message) {
+  ++worker_.stats().errors_sent;
+  std::string bytes;
+  resp::appendError(bytes, message);
+  replyNow(bytes);
+}
+
+void ClientSession::handleLocal(const resp::Command& cmd) {
+  std::string reply;
+  LocalOutcome outcome = runLocalCommand(cmd, local_, &reply);
+  replyNow(reply);
+  if (outcome == LocalOutcome::kCloseAfterReply) closeWhenDone();
+}
+
+void ClientSession::protocolError(std::string_view message) {
+  spdlog::debug("client {}: {}", id_, message);
+  replyError(message);
+  closeWhenDone();
+}
+
+void ClientSession::flush() {
+  if (closing_) return;
+  int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&handle_));
+  if (rc < 0) {
+    close();
+    return;
+  }
+  if (out_.idle()) out_.trim(kKeepOutput);
+  if (close_after_flush_) {
+    if (pending_.empty() && out_.idle()) close();
+    return;
+  }
+  if (paused_ && belowLowWater()) {
+    paused_ = false;
+    if (!in_.empty()) {
+      size_t used = consume(in_.view());
+      in_.consume(used, kKeepInput);
+    }
+    if (!paused_ && !close_after_flush_ && !closing_ && !reading_) {
+      reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &onAlloc, &onRead) == 0;
+    }
+  }
+}
+
+void ClientSession::onWriteDone(void* owner, int status) {
+  auto* self = static_cast<ClientSession*>(owner);
+  if (self->closing_) return;
+  if (status < 0) {
+    self->close();
+    return;
+  }
+  self->worker_.markClientDirty(self);
+}
+
+bool ClientSession::overHighWater() const {
+  const auto& l = worker_.config().limits;
+  return pending_.size() >= l.max_pending_requests || out_.pendingBytes() >= l.max_output_bytes;
+}
+
+bool ClientSession::belowLowWater() const {
+  const auto& l = worker_.config().limits;
+  return pending_.size() <= l.max_pending_requests / 2 &&
+         out_.pendingBytes() <= l.max_output_bytes / 2;
+}
+
+void ClientSession::stopReading() {
+  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+  reading_ = false;
+}
+
+void ClientSession::closeWhenDone() {
+  close_after_flush_ = true;
+  stopReading();
+  worker_.markClientDirty(this);
+}
+
+void ClientSession::drain() { closeWhenDone(); }
+
+void ClientSession::rejectAndClose(std::string_view message) {
+  replyError(message);
+  closeWhenDone();
+}
+
+void ClientSession::close() {
+  if (closing_) return;
+  closing_ = true;
+  stopReading();
+  while (!pending_.empty()) {
+    Request* req = pending_.pop();
+    if (req->done) worker_.requests().recycle(req);
+    else req->client = nullptr;  // orphan: the network side recycles it
+  }
+  worker_.onSessionClosed(this);
+  if (open_) uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &ClientSession::onClosed);
+  else delete this;
+}
+
+void ClientSession::onClosed(uv_handle_t* h) { delete static_cast<ClientSession*>(h->data); }
+
+}  // namespace slotwise::proxy

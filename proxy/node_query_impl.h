@@ -1,0 +1,26 @@
+// NodeQueryImpl: router::NodeQuery over short-lived TCP connections on the control loop. Control
+// queries are rare (topology refreshes), so each one opens its own connection, which keeps the
+// code free of pooling state and never shares a socket with the data path.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+
+#include "router/node_query.h"
+
+namespace slotwise::proxy {
+
+class NodeQueryImpl : public router::NodeQuery {
+ public:
+  NodeQueryImpl(uv_loop_t* loop, std::chrono::milliseconds timeout) : loop_(loop), timeout_(timeout) {}
+  // See router::NodeQuery. The callback runs on the loop thread; it runs inside query() only when
+  // `address` cannot be parsed.
+  void query(const std::string& address, std::vector<std::string> args, Callback callback) override;
+
+ private:
+  uv_loop_t* loop_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace slotwise::proxy

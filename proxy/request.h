@@ -1,0 +1,121 @@
+// Request: one client command on its way through the proxy.
+//
+// A Request is linked into its client's pending FIFO (`next`) from dispatch until its reply has been
+// handed to the client, and at the same time into at most one "network side" list
+// (`next_out`): a backend connection's in-flight FIFO or the worker's parked (retry) list.
+// Ownership: the client owns a Request while it is alive; when the client goes away, requests still
+// on the network side become orphans (client == nullptr) and whoever completes them recycles them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace slotwise::proxy {
+
+class ClientSession;
+
+struct Request {
+  enum class Target : uint8_t { kSlot, kAnyMaster, kAddress };
+
+  Request* next = nullptr;      // client pending FIFO
+  Request* next_out = nullptr;  // backend in-flight FIFO or worker parked list
+  ClientSession* client = nullptr;
+  std::string payload;  // RESP bytes sent to the cluster; kept for redirects and retries
+  std::string reply;    // reply bytes, when completed before the requests ahead of it
+  std::string address;  // Target::kAddress: node named by MOVED/ASK
+  uint64_t deadline_ms = 0;   // parked requests fail after this (uv_now); 0 = not set yet
+  uint64_t not_before_ms = 0; // TRYAGAIN backoff
+  uint32_t affinity = 0;      // picks one of connections_per_node, stable per client (ordering)
+  int32_t slot = -1;
+  Target target = Target::kSlot;
+  uint8_t redirects = 0;
+  uint8_t tryagains = 0;
+  bool asking = false;    // send ASKING first (ASK redirect)
+  bool internal = false;  // proxy-generated (ASKING): reply is dropped
+  bool done = false;      // reply stored in `reply`
+
+  void resetForReuse() {
+    next = next_out = nullptr;
+    client = nullptr;
+    payload.clear();
+    reply.clear();
+    address.clear();
+    deadline_ms = not_before_ms = 0;
+    affinity = 0;
+    slot = -1;
+    target = Target::kSlot;
+    redirects = tryagains = 0;
+    asking = internal = done = false;
+  }
+};
+
+// Per-worker free list. Recycled requests keep their string capacity, so the steady state of the
+// request path allocates nothing. Strings that grew past kKeepBytes are released on recycle.
+class RequestPool {
+ public:
+  static constexpr size_t kKeepBytes = 4096;
+  static constexpr size_t kMaxFree = 4096;
+  ~RequestPool() {
+    for (Request* r : free_) delete r;
+  }
+  Request* acquire() {
+    if (free_.empty()) return new Request();
+    Request* r = free_.back();
+    free_.pop_back();
+    return r;
+  }
+  void recycle(Request* r) {
+    if (free_.size() >= kMaxFree) {
+      delete r;
+      return;
+    }
+    r->resetForReuse();
+    if (r->payload.capacity() > kKeepBytes) std::string().swap(r->payload);
+    if (r->reply.capacity() > kKeepBytes) std::string().swap(r->reply);
+    free_.push_back(r);
+  }
+
+ private:
+  std::vector<Request*> free_;
+};
+
+// Intrusive FIFO over one of Request's link fields.
+template <Request* Request::*Link>
+class RequestQueue {
+ public:
+  bool empty() const { return head_ == nullptr; }
+  Request* front() const { return head_; }
+  size_t size() const { return size_; }
+  void push(Request* r) {
+    r->*Link = nullptr;
+    if (tail_) tail_->*Link = r; else head_ = r;
+    tail_ = r;
+    ++size_;
+  }
+  Request* pop() {
+    Request* r = head_;
+    head_ = r->*Link;
+    if (!head_) tail_ = nullptr;
+    r->*Link = nullptr;
+    --size_;
+    return r;
+  }
+  // Detaches the whole list (the caller walks it with the Link field).
+  Request* takeAll() {
+    Request* r = head_;
+    head_ = tail_ = nullptr;
+    size_ = 0;
+    return r;
+  }
+
+ private:
+  Request* head_ = nullptr;
+  Request* tail_ = nullptr;
+  size_t size_ = 0;
+};
+
+using PendingQueue = RequestQueue<&Request::next>;
+using OutQueue = RequestQueue<&Request::next_out>;
+
+}  // namespace slotwise::proxy

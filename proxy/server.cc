@@ -1,0 +1,181 @@
+#include "proxy/server.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <thread>
+
+#include "proxy/errors.h"
+#include "proxy/net_util.h"
+
+namespace slotwise::proxy {
+namespace {
+constexpr uint64_t kTickMs = 50;
+constexpr uint64_t kDrainMs = 5000;
+constexpr int kAcceptBatch = 64;  // accepts per readable event, so one burst cannot starve the loop
+
+template <typename T>
+Server* serverOf(T* handle) {
+  return static_cast<Server*>(reinterpret_cast<uv_handle_t*>(handle)->data);
+}
+}  // namespace
+
+Server::Server(config::ProxyConfig config) : config_(std::move(config)) {}
+
+Server::~Server() {
+  for (auto& w : workers_) w->join();
+}
+
+int Server::run() {
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_init(&loop_);
+  mailbox_.init(&loop_);
+  uint32_t n = config_.workers != 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
+  for (uint32_t i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), config_, *this, total_clients_));
+    if (!workers_.back()->start()) {
+      spdlog::critical("cannot start worker {}", i);
+      return 1;
+    }
+  }
+  if (!startListening()) {
+    for (auto& w : workers_) w->stop(0);
+    for (auto& w : workers_) w->join();
+    return 1;
+  }
+
+  node_query_ = std::make_unique<NodeQueryImpl>(&loop_, config_.cluster.query_timeout);
+  router::RefreshPolicy::Options opts;
+  opts.interval = config_.cluster.refresh_interval;
+  opts.min_interval = config_.cluster.min_refresh_interval;
+  opts.redirect_threshold = config_.cluster.redirect_refresh_threshold;
+  opts.failure_threshold = config_.cluster.failure_refresh_threshold;
+  std::vector<std::string> seeds;
+  for (const auto& s : config_.cluster.seeds) seeds.push_back(s.toString());
+  refresher_ = std::make_unique<router::TopologyRefresher>(
+      *node_query_, clock_, opts, seeds, [this](router::SlotMapPtr m) { publish(std::move(m)); });
+  refresher_->requestRefresh();
+  refresher_->tick();
+
+  tick_.data = sigterm_.data = sigint_.data = sighup_.data = this;
+  uv_timer_init(&loop_, &tick_);
+  uv_timer_start(&tick_, [](uv_timer_t* t) { serverOf(t)->refresher_->tick(); }, kTickMs, kTickMs);
+  auto on_stop = [](uv_signal_t* s, int signum) {
+    spdlog::info("signal {}: draining and stopping", signum);
+    serverOf(s)->shutdown();
+  };
+  uv_signal_init(&loop_, &sigterm_);
+  uv_signal_start(&sigterm_, on_stop, SIGTERM);
+  uv_signal_init(&loop_, &sigint_);
+  uv_signal_start(&sigint_, on_stop, SIGINT);
+  uv_signal_init(&loop_, &sighup_);
+  uv_signal_start(&sighup_, [](uv_signal_t*, int) {
+    spdlog::warn("SIGHUP: live configuration reload is not available in this version; ignored");
+  }, SIGHUP);
+
+  spdlog::info("slotwise {} listening on {} with {} workers ({} accept), seeds: {}",
+               SLOTWISE_VERSION, config_.listen.toString(), n,
+               config_.accept_mode == config::AcceptMode::kHandoff ? "handoff" : "reuseport",
+               fmt::join(seeds, ", "));
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  for (auto& w : workers_) w->join();
+  uv_loop_close(&loop_);
+  spdlog::info("stopped");
+  return 0;
+}
+
+bool Server::startListening() {
+  const auto& l = config_.listen;
+  int backlog = static_cast<int>(config_.tcp_backlog);
+  if (config_.accept_mode == config::AcceptMode::kReuseport) {
+    for (auto& w : workers_) {
+      int fd = createListenSocket(l.host, l.port, backlog, true);
+      if (fd < 0) {
+        spdlog::critical("cannot listen on {}: {}", l.toString(), strerror(-fd));
+        return false;
+      }
+      w->adoptListener(fd);
+    }
+    return true;
+  }
+  listen_fd_ = createListenSocket(l.host, l.port, backlog, false);
+  if (listen_fd_ < 0) {
+    spdlog::critical("cannot listen on {}: {}", l.toString(), strerror(-listen_fd_));
+    return false;
+  }
+  accept_poll_.data = this;
+  uv_poll_init(&loop_, &accept_poll_, listen_fd_);
+  uv_poll_start(&accept_poll_, UV_READABLE, [](uv_poll_t* p, int status, int) {
+    if (status == 0) serverOf(p)->onAcceptable();
+  });
+  return true;
+}
+
+// Hand-off accept: the control loop accepts and gives each connection to the worker with the
+// fewest clients, because Redis clients keep few long-lived connections that kernel hashing
+// (SO_REUSEPORT) would spread unevenly.
+void Server::onAcceptable() {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        spdlog::warn("accept: {}", strerror(errno));
+      }
+      return;
+    }
+    if (total_clients_.load(std::memory_order_relaxed) >= static_cast<int>(config_.limits.max_clients)) {
+      std::string msg = "-" + std::string(errors::kMaxClients) + "\r\n";
+      ssize_t ignored = ::write(fd, msg.data(), msg.size());
+      (void)ignored;
+      ::close(fd);
+      continue;
+    }
+    total_clients_.fetch_add(1, std::memory_order_relaxed);
+    Worker* best = workers_.front().get();
+    for (auto& w : workers_) {
+      if (w->clientCount() < best->clientCount()) best = w.get();
+    }
+    best->adoptClient(fd);
+  }
+}
+
+void Server::publish(router::SlotMapPtr map) {
+  spdlog::info("slot map version {}: {} nodes, {} masters, {}/16384 slots covered", map->version(),
+               map->nodes().size(), map->masters().size(), map->coveredSlots());
+  for (auto& w : workers_) w->setSlotMap(map);
+}
+
+void Server::onRedirectSeen() {
+  mailbox_.post([this] {
+    if (refresher_) refresher_->reportRedirect();
+  });
+}
+
+void Server::onBackendFailure(const std::string& address) {
+  mailbox_.post([this, address] {
+    if (refresher_) refresher_->reportFailure(address);
+  });
+}
+
+void Server::shutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  if (listen_fd_ >= 0) {
+    uv_poll_stop(&accept_poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&accept_poll_), nullptr);
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+  }
+  for (auto& w : workers_) w->stop(kDrainMs);
+  auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
+  close(&tick_);
+  close(&sigterm_);
+  close(&sigint_);
+  close(&sighup_);
+  mailbox_.close();
+}
+
+}  // namespace slotwise::proxy

@@ -1,0 +1,431 @@
+#include "proxy/worker.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "proxy/backend_conn.h"
+#include "proxy/client_session.h"
+#include "proxy/errors.h"
+#include "resp/encoder.h"
+#include "router/redirect.h"
+
+namespace slotwise::proxy {
+namespace {
+constexpr uint64_t kHousekeepingMs = 100;
+constexpr uint64_t kRetryTickMs = 10;
+constexpr uint64_t kNodeDownMs = 100;
+constexpr uint64_t kReportThrottleMs = 100;
+constexpr int kMaxFlushRounds = 8;
+std::atomic<uint32_t> g_next_client_id{1};
+
+template <typename T>
+T* fromHandle(void* h) {
+  return static_cast<T*>(static_cast<uv_handle_t*>(h)->data);
+}
+
+bool splitAddress(const std::string& address, std::string* host, uint16_t* port) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= address.size()) return false;
+  int p = std::atoi(address.c_str() + colon + 1);
+  if (p <= 0 || p > 65535) return false;
+  *host = address.substr(0, colon);
+  *port = static_cast<uint16_t>(p);
+  return true;
+}
+}  // namespace
+
+Worker::Worker(int id, const config::ProxyConfig& config, ControlSink& control,
+               std::atomic<int>& total_clients)
+    : id_(id),
+      config_(config),
+      control_(control),
+      total_clients_(total_clients),
+      shared_read_(new char[kSharedReadBuffer]) {}
+
+Worker::~Worker() { join(); }
+
+bool Worker::start() {
+  if (uv_loop_init(&loop_) != 0 || mailbox_.init(&loop_) != 0) return false;
+  check_.data = idle_.data = housekeeping_.data = retry_timer_.data = this;
+  uv_check_init(&loop_, &check_);
+  uv_check_start(&check_, [](uv_check_t* h) { fromHandle<Worker>(h)->onCheck(); });
+  uv_idle_init(&loop_, &idle_);
+  uv_timer_init(&loop_, &housekeeping_);
+  uv_timer_start(&housekeeping_, [](uv_timer_t* h) { fromHandle<Worker>(h)->onHousekeeping(); },
+                 kHousekeepingMs, kHousekeepingMs);
+  uv_timer_init(&loop_, &retry_timer_);
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+void Worker::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::stop(uint64_t drain_ms) {
+  post([this, drain_ms] {
+    if (draining_) return;
+    draining_ = true;
+    drain_deadline_ms_ = uv_now(&loop_) + drain_ms;
+    if (listener_) {
+      uv_close(reinterpret_cast<uv_handle_t*>(listener_),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+      listener_ = nullptr;
+    }
+    std::vector<ClientSession*> sessions = sessions_;
+    for (ClientSession* s : sessions) s->drain();
+    onHousekeeping();
+  });
+}
+
+// ---- sessions -------------------------------------------------------------------------------
+
+// The acceptor has already counted this client in total_clients_.
+void Worker::adoptClient(int fd) {
+  clients_.fetch_add(1, std::memory_order_relaxed);
+  post([this, fd] {
+    auto* session = new ClientSession(*this, g_next_client_id.fetch_add(1));
+    addSession(session);
+    ++stats_.clients_accepted;
+    if (draining_ || session->open(fd) < 0) session->close();
+  });
+}
+
+void Worker::adoptListener(int fd) {
+  post([this, fd] {
+    listener_ = new uv_tcp_t;
+    uv_tcp_init(&loop_, listener_);
+    listener_->data = this;
+    int rc = uv_tcp_open(listener_, fd);
+    if (rc == 0) {
+      rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_),
+                     static_cast<int>(config_.tcp_backlog), [](uv_stream_t* server, int status) {
+                       if (status == 0) fromHandle<Worker>(server)->acceptOne(server);
+                     });
+    }
+    if (rc < 0) spdlog::error("worker {}: cannot listen: {}", id_, uv_strerror(rc));
+  });
+}
+
+void Worker::acceptOne(uv_stream_t* server) {
+  clients_.fetch_add(1, std::memory_order_relaxed);
+  auto* session = new ClientSession(*this, g_next_client_id.fetch_add(1));
+  addSession(session);
+  if (session->accept(server) < 0) {
+    session->close();
+    return;
+  }
+  ++stats_.clients_accepted;
+  if (total_clients_.fetch_add(1, std::memory_order_relaxed) >= static_cast<int>(config_.limits.max_clients)) {
+    session->rejectAndClose(errors::kMaxClients);
+  }
+}
+
+void Worker::addSession(ClientSession* session) {
+  session->index = sessions_.size();
+  sessions_.push_back(session);
+}
+
+void Worker::onSessionClosed(ClientSession* session) {
+  size_t i = session->index;
+  sessions_[i] = sessions_.back();
+  sessions_[i]->index = i;
+  sessions_.pop_back();
+  if (session->dirty) {
+    dirty_clients_.erase(std::remove(dirty_clients_.begin(), dirty_clients_.end(), session),
+                         dirty_clients_.end());
+  }
+  clients_.fetch_sub(1, std::memory_order_relaxed);
+  total_clients_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// ---- slot map and routing -------------------------------------------------------------------
+
+void Worker::setSlotMap(router::SlotMapPtr map) {
+  post([this, map = std::move(map)]() mutable { installMap(std::move(map)); });
+}
+
+void Worker::installMap(router::SlotMapPtr map) {
+  map_ = std::move(map);
+  by_node_.assign(map_->nodes().size(), nullptr);
+  for (size_t i = 0; i < map_->nodes().size(); ++i) {
+    const router::NodeInfo& n = map_->nodes()[i];
+    by_node_[i] = nodeFor(n.address, n.host, n.port);
+  }
+  last_redirect_report_ms_ = 0;
+  retryParked();
+}
+
+Worker::NodeConns* Worker::nodeFor(const std::string& address, const std::string& host,
+                                   uint16_t port) {
+  auto it = nodes_.find(address);
+  if (it != nodes_.end()) return it->second.get();
+  auto node = std::make_unique<NodeConns>();
+  node->host = host;
+  node->port = port;
+  node->address = address;
+  node->conns.assign(config_.backend.connections_per_node, nullptr);
+  NodeConns* raw = node.get();
+  nodes_.emplace(address, std::move(node));
+  return raw;
+}
+
+BackendConn* Worker::connFor(NodeConns* node, uint32_t affinity) {
+  BackendConn*& slot = node->conns[affinity % node->conns.size()];
+  if (slot == nullptr) slot = new BackendConn(*this, node->host, node->port, node->address);
+  return slot;
+}
+
+bool Worker::resolveTarget(Request* req, NodeConns** node) {
+  switch (req->target) {
+    case Request::Target::kAddress: {
+      auto it = nodes_.find(req->address);
+      if (it != nodes_.end()) {
+        *node = it->second.get();
+        break;
+      }
+      std::string host;
+      uint16_t port = 0;
+      if (!splitAddress(req->address, &host, &port)) return false;
+      *node = nodeFor(req->address, host, port);
+      break;
+    }
+    case Request::Target::kSlot: {
+      if (!map_) return false;
+      uint16_t idx = map_->masterIndex(static_cast<uint16_t>(req->slot));
+      if (idx == router::SlotMap::kNoNode) return false;
+      *node = by_node_[idx];
+      break;
+    }
+    case Request::Target::kAnyMaster: {
+      if (!map_ || map_->masters().empty()) return false;
+      const auto& masters = map_->masters();
+      *node = by_node_[masters[req->affinity % masters.size()]];
+      break;
+    }
+  }
+  return (*node)->down_until_ms <= uv_now(&loop_);
+}
+
+void Worker::forward(Request* req) {
+  NodeConns* node = nullptr;
+  if (!resolveTarget(req, &node)) {
+    park(req);
+    return;
+  }
+  connFor(node, req->affinity)->enqueue(req);
+}
+
+void Worker::complete(Request* req, std::string_view reply_bytes) {
+  if (req->client != nullptr) req->client->onReply(req, reply_bytes);
+  else pool_.recycle(req);
+}
+
+void Worker::fail(Request* req, std::string_view message) {
+  ++stats_.errors_sent;
+  std::string bytes;
+  resp::appendError(bytes, message);
+  complete(req, bytes);
+}
+
+// ---- retries --------------------------------------------------------------------------------
+
+void Worker::park(Request* req) {
+  if (req->client == nullptr) {
+    pool_.recycle(req);
+    return;
+  }
+  uint64_t now = uv_now(&loop_);
+  if (req->deadline_ms == 0) req->deadline_ms = now + config_.backend.retry_deadline.count();
+  if (now >= req->deadline_ms) {
+    if (!map_) fail(req, errors::kNoTopology);
+    else if (req->target == Request::Target::kSlot &&
+             map_->masterIndex(static_cast<uint16_t>(req->slot)) == router::SlotMap::kNoNode)
+      fail(req, errors::kSlotNotServed);
+    else fail(req, errors::kBackendUnreachable);
+    return;
+  }
+  if (req->target == Request::Target::kAddress) {  // re-route with the (next) slot map
+    req->target = req->slot >= 0 ? Request::Target::kSlot : Request::Target::kAnyMaster;
+    req->asking = false;
+  }
+  parked_.push(req);
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&retry_timer_))) {
+    uv_timer_start(&retry_timer_, [](uv_timer_t* h) { fromHandle<Worker>(h)->retryParked(); },
+                   kRetryTickMs, kRetryTickMs);
+  }
+}
+
+void Worker::retryParked() {
+  uint64_t now = uv_now(&loop_);
+  Request* r = parked_.takeAll();
+  while (r != nullptr) {
+    Request* next = r->next_out;
+    r->next_out = nullptr;
+    if (r->client == nullptr) pool_.recycle(r);
+    else if (r->not_before_ms > now && now < r->deadline_ms) parked_.push(r);
+    else if (r->not_before_ms > 0) {
+      r->not_before_ms = 0;
+      NodeConns* node = nullptr;
+      if (resolveTarget(r, &node)) connFor(node, r->affinity)->enqueue(r);
+      else park(r);
+    } else {
+      forward(r);
+    }
+    r = next;
+  }
+  if (parked_.empty()) uv_timer_stop(&retry_timer_);
+}
+
+void Worker::redirect(Request* req, std::string_view bytes, const std::string& node_host) {
+  std::string_view text = bytes.substr(1, bytes.size() - 3);  // strip '-' and CRLF
+  std::optional<router::Redirect> r = router::parseRedirect(text, node_host);
+  if (!r || req->redirects >= config_.backend.max_redirects) {
+    complete(req, bytes);  // cannot follow: the client sees the cluster's own error
+    return;
+  }
+  ++req->redirects;
+  req->target = Request::Target::kAddress;
+  req->address = r->address;
+  req->asking = r->kind == router::Redirect::kAsk;
+  if (r->kind == router::Redirect::kMoved) {
+    ++stats_.moved;
+    uint64_t now = uv_now(&loop_);
+    if (now - last_redirect_report_ms_ >= kReportThrottleMs || last_redirect_report_ms_ == 0) {
+      last_redirect_report_ms_ = now;
+      control_.onRedirectSeen();
+    }
+  } else {
+    ++stats_.ask;
+  }
+  forward(req);
+}
+
+void Worker::tryAgain(Request* req, std::string_view bytes) {
+  ++stats_.tryagain;
+  if (req->tryagains >= config_.backend.tryagain_retries) {
+    complete(req, bytes);
+    return;
+  }
+  uint64_t now = uv_now(&loop_);
+  uint64_t backoff = static_cast<uint64_t>(config_.backend.tryagain_backoff.count()) << req->tryagains;
+  ++req->tryagains;
+  req->not_before_ms = now + std::max<uint64_t>(backoff, 1);
+  if (req->deadline_ms == 0 || req->deadline_ms < req->not_before_ms) {
+    req->deadline_ms = req->not_before_ms + config_.backend.retry_deadline.count();
+  }
+  parked_.push(req);
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&retry_timer_))) {
+    uv_timer_start(&retry_timer_, [](uv_timer_t* h) { fromHandle<Worker>(h)->retryParked(); },
+                   kRetryTickMs, kRetryTickMs);
+  }
+}
+
+void Worker::reportFailure(const std::string& address) {
+  ++stats_.backend_failures;
+  uint64_t now = uv_now(&loop_);
+  if (now - last_failure_report_ms_ < kReportThrottleMs && last_failure_report_ms_ != 0) return;
+  last_failure_report_ms_ = now;
+  control_.onBackendFailure(address);
+}
+
+void Worker::onBackendClosed(BackendConn* conn, bool connect_failed) {
+  auto it = nodes_.find(conn->address());
+  if (it != nodes_.end()) {
+    for (BackendConn*& c : it->second->conns) {
+      if (c == conn) c = nullptr;
+    }
+    if (connect_failed) it->second->down_until_ms = uv_now(&loop_) + kNodeDownMs;
+  }
+  if (conn->dirty) {
+    dirty_backends_.erase(std::remove(dirty_backends_.begin(), dirty_backends_.end(), conn),
+                          dirty_backends_.end());
+    conn->dirty = false;
+  }
+}
+
+// ---- once per loop turn ---------------------------------------------------------------------
+
+void Worker::markBackendDirty(BackendConn* conn) {
+  if (conn->dirty) return;
+  conn->dirty = true;
+  dirty_backends_.push_back(conn);
+  uv_idle_start(&idle_, [](uv_idle_t*) {});
+}
+
+void Worker::markClientDirty(ClientSession* session) {
+  if (session->dirty) return;
+  session->dirty = true;
+  dirty_clients_.push_back(session);
+  uv_idle_start(&idle_, [](uv_idle_t*) {});
+}
+
+// Runs after each poll: writes everything the I/O callbacks of this turn queued, so that many
+// clients' requests to one node leave in one write. Flushing a client can resume its reading and
+// queue more backend work, hence the bounded rounds; leftovers keep the idle handle active.
+void Worker::onCheck() { flushDirty(); }
+
+void Worker::flushDirty() {
+  for (int round = 0; round < kMaxFlushRounds; ++round) {
+    if (dirty_backends_.empty() && dirty_clients_.empty()) break;
+    flushing_backends_.swap(dirty_backends_);
+    for (BackendConn* c : flushing_backends_) {
+      c->dirty = false;
+      c->flush();
+    }
+    flushing_backends_.clear();
+    flushing_clients_.swap(dirty_clients_);
+    for (ClientSession* s : flushing_clients_) {
+      s->dirty = false;
+      s->flush();
+    }
+    flushing_clients_.clear();
+  }
+  if (dirty_backends_.empty() && dirty_clients_.empty()) uv_idle_stop(&idle_);
+}
+
+void Worker::onHousekeeping() {
+  uint64_t now = uv_now(&loop_);
+  std::vector<BackendConn*> conns;
+  for (auto& [address, node] : nodes_) {
+    for (BackendConn* c : node->conns) {
+      if (c != nullptr) conns.push_back(c);
+    }
+  }
+  for (BackendConn* c : conns) c->checkTimeouts(now);
+  if (draining_ && (sessions_.empty() || now >= drain_deadline_ms_)) finishShutdown();
+}
+
+void Worker::finishShutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  std::vector<ClientSession*> sessions = sessions_;
+  for (ClientSession* s : sessions) s->close();
+  std::vector<BackendConn*> conns;
+  for (auto& [address, node] : nodes_) {
+    for (BackendConn* c : node->conns) {
+      if (c != nullptr) conns.push_back(c);
+    }
+  }
+  for (BackendConn* c : conns) c->close(false);
+  for (Request* r = parked_.takeAll(); r != nullptr;) {
+    Request* next = r->next_out;
+    pool_.recycle(r);
+    r = next;
+  }
+  auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
+  close(&check_);
+  close(&idle_);
+  close(&housekeeping_);
+  close(&retry_timer_);
+  mailbox_.close();
+}
+
+}  // namespace slotwise::proxy

@@ -1,0 +1,167 @@
+// Worker: one thread running one uv loop. It owns the client sessions it adopted, its own pipelined
+// backend connections (workers x nodes x connections_per_node in total), a request pool and its
+// copy of the current slot-map pointer. Nothing here is touched by another thread except through
+// post() (the mailbox) and the relaxed atomic client counter read by the acceptor.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "config/proxy_config.h"
+#include "proxy/mailbox.h"
+#include "proxy/request.h"
+#include "resp/command.h"
+#include "router/router.h"
+#include "router/slot_map.h"
+
+namespace slotwise::proxy {
+
+class BackendConn;
+class ClientSession;
+
+// Events a worker reports to the control thread (implemented by Server; thread-safe).
+class ControlSink {
+ public:
+  virtual ~ControlSink() = default;
+  virtual void onRedirectSeen() = 0;
+  virtual void onBackendFailure(const std::string& address) = 0;
+};
+
+struct WorkerStats {
+  uint64_t commands = 0;
+  uint64_t moved = 0;
+  uint64_t ask = 0;
+  uint64_t tryagain = 0;
+  uint64_t backend_failures = 0;
+  uint64_t errors_sent = 0;
+  uint64_t clients_accepted = 0;
+};
+
+class Worker {
+ public:
+  // `total_clients` is shared by all workers and the acceptor (limits.max_clients).
+  Worker(int id, const config::ProxyConfig& config, ControlSink& control,
+         std::atomic<int>& total_clients);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts the thread. Returns false if the loop could not be set up.
+  bool start();
+  // Thread-safe: asks the loop to finish in-flight work up to `deadline_ms`, then close everything.
+  void stop(uint64_t drain_ms);
+  void join();
+  // Thread-safe: runs `task` on this worker's loop.
+  void post(Mailbox::Task task) { mailbox_.post(std::move(task)); }
+  // Thread-safe: adopts an accepted, non-blocking client socket (ownership of fd moves here).
+  void adoptClient(int fd);
+  // Thread-safe: installs a new slot-map snapshot.
+  void setSlotMap(router::SlotMapPtr map);
+  // Thread-safe: adopts a listening socket for accept_mode reuseport (ownership of fd moves here).
+  void adoptListener(int fd);
+  int clientCount() const { return clients_.load(std::memory_order_relaxed); }
+  int id() const { return id_; }
+
+  // ---- loop-thread API used by sessions and backend connections ----
+  uv_loop_t* loop() { return &loop_; }
+  const config::ProxyConfig& config() const { return config_; }
+  RequestPool& requests() { return pool_; }
+  WorkerStats& stats() { return stats_; }
+  resp::Command& scratchCommand() { return scratch_cmd_; }
+  std::vector<uint32_t>& scratchKeys() { return scratch_keys_; }
+  char* sharedReadBuffer(size_t* len) {
+    *len = kSharedReadBuffer;
+    return shared_read_.get();
+  }
+  bool isSharedReadBuffer(const char* p) const { return p == shared_read_.get(); }
+  bool draining() const { return draining_; }
+
+  // Sends `req` to where its target says (slot's master, any master, or a redirect address),
+  // parking it when no node can take it right now.
+  void forward(Request* req);
+  // Delivers reply bytes to the request's client (or recycles an orphan).
+  void complete(Request* req, std::string_view reply_bytes);
+  // Completes `req` with "-<message>\r\n".
+  void fail(Request* req, std::string_view message);
+  // Holds a request that could not be sent (no map, node unreachable) for a retry until its
+  // deadline (backend.retry_deadline_ms after it was first parked).
+  void park(Request* req);
+  // MOVED/ASK reply `bytes` for `req` from a node on `node_host`.
+  void redirect(Request* req, std::string_view bytes, const std::string& node_host);
+  // TRYAGAIN reply: retry after a backoff, or pass `bytes` on when the budget is spent.
+  void tryAgain(Request* req, std::string_view bytes);
+  void reportFailure(const std::string& address);
+  void markBackendDirty(BackendConn* conn);
+  void markClientDirty(ClientSession* session);
+  // `connect_failed`: the node did not accept a connection; it is skipped for a short while.
+  void onBackendClosed(BackendConn* conn, bool connect_failed);
+  void onSessionClosed(ClientSession* session);
+
+ private:
+  static constexpr size_t kSharedReadBuffer = 64 * 1024;
+  struct NodeConns {
+    std::string host;
+    uint16_t port = 0;
+    std::string address;
+    std::vector<BackendConn*> conns;  // connections_per_node slots; nullptr = not connected
+    uint64_t down_until_ms = 0;       // after a failed connect, park instead of reconnecting
+  };
+
+  void run();
+  void onCheck();
+  void onHousekeeping();
+  void retryParked();
+  void installMap(router::SlotMapPtr map);
+  void beginShutdown();
+  void finishShutdown();
+  void acceptOne(uv_stream_t* server);
+  void addSession(ClientSession* session);
+  void flushDirty();
+  NodeConns* nodeFor(const std::string& address, const std::string& host, uint16_t port);
+  BackendConn* connFor(NodeConns* node, uint32_t affinity);
+  bool resolveTarget(Request* req, NodeConns** node);
+
+  const int id_;
+  const config::ProxyConfig& config_;
+  ControlSink& control_;
+  uv_loop_t loop_{};
+  std::thread thread_;
+  Mailbox mailbox_;
+  uv_check_t check_{};
+  uv_timer_t housekeeping_{};
+  uv_timer_t retry_timer_{};
+  uv_tcp_t* listener_ = nullptr;  // reuseport mode only
+  std::atomic<int> clients_{0};
+  std::atomic<int>& total_clients_;
+  uv_idle_t idle_{};  // active while flush lists are non-empty, so poll does not block
+
+  router::SlotMapPtr map_;
+  std::vector<NodeConns*> by_node_;  // index = SlotMap node index
+  std::unordered_map<std::string, std::unique_ptr<NodeConns>> nodes_;
+  std::vector<BackendConn*> dirty_backends_;
+  std::vector<ClientSession*> dirty_clients_;
+  std::vector<ClientSession*> sessions_;  // all live sessions (for shutdown)
+  OutQueue parked_;
+  RequestPool pool_;
+  WorkerStats stats_;
+  resp::Command scratch_cmd_;
+  std::vector<uint32_t> scratch_keys_;
+  std::unique_ptr<char[]> shared_read_;
+  uint32_t next_master_ = 0;
+  uint64_t last_redirect_report_ms_ = 0;
+  uint64_t last_failure_report_ms_ = 0;
+  std::vector<BackendConn*> flushing_backends_;
+  std::vector<ClientSession*> flushing_clients_;
+  bool draining_ = false;
+  bool shut_down_ = false;
+  uint64_t drain_deadline_ms_ = 0;
+};
+
+}  // namespace slotwise::proxy

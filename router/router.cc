@@ -1,0 +1,109 @@
+#include "router/router.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "router/hash_slot.h"
+
+namespace slotwise::router {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
+}
+
+RouteDecision reject(std::string error) {
+  RouteDecision d;
+  d.kind = RouteDecision::Kind::kReject;
+  d.error = std::move(error);
+  return d;
+}
+
+RouteDecision unknownCommand(const resp::Command& cmd, const CommandInfo* container) {
+  if (container != nullptr && cmd.argc() >= 2) {
+    return reject("ERR unknown subcommand '" + std::string(cmd.arg(1)) + "'. Try " +
+                  upper(cmd.arg(0)) + " HELP.");
+  }
+  if (container != nullptr) {
+    return reject("ERR wrong number of arguments for '" + lower(cmd.arg(0)) + "' command");
+  }
+  return reject("ERR unknown or unsupported command '" + std::string(cmd.arg(0)) + "'");
+}
+
+RouteDecision routeKeyed(const resp::Command& cmd, const CommandInfo* info,
+                         std::vector<uint32_t>* keys) {
+  RouteDecision d;
+  d.info = info;
+  keys->clear();
+  if (!extractKeys(*info, cmd, keys) || keys->empty()) {
+    d.kind = RouteDecision::Kind::kAnyMaster;
+    return d;
+  }
+  uint16_t slot = keyHashSlot(cmd.arg((*keys)[0]));
+  for (size_t i = 1; i < keys->size(); ++i) {
+    if (keyHashSlot(cmd.arg((*keys)[i])) != slot) {
+      if (splittable(*info)) {
+        d.kind = RouteDecision::Kind::kMultiSlot;
+        return d;
+      }
+      return reject("CROSSSLOT Keys in request don't hash to the same slot");
+    }
+  }
+  d.kind = RouteDecision::Kind::kSlot;
+  d.slot = slot;
+  return d;
+}
+
+}  // namespace
+
+bool splittable(const CommandInfo& info) {
+  static constexpr std::string_view kSplittable[] = {"mget",  "mset",   "del",
+                                                     "unlink", "exists", "touch"};
+  return std::find(std::begin(kSplittable), std::end(kSplittable), info.name) !=
+         std::end(kSplittable);
+}
+
+RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys) {
+  const CommandInfo* container = nullptr;
+  const CommandInfo* info = resolveCommand(cmd, &container);
+  if (info == nullptr) return unknownCommand(cmd, container);
+  if (!arityOk(*info, cmd.argc())) {
+    return reject("ERR wrong number of arguments for '" + std::string(info->name) + "' command");
+  }
+  RouteDecision d;
+  d.info = info;
+  switch (info->proxy_class) {
+    case ProxyClass::kUnsupported:
+      return reject("ERR unknown or unsupported command '" + std::string(cmd.arg(0)) + "'");
+    case ProxyClass::kLocal:
+      d.kind = RouteDecision::Kind::kLocal;
+      return d;
+    case ProxyClass::kAllMasters:
+      d.kind = RouteDecision::Kind::kAllMasters;
+      return d;
+    case ProxyClass::kTransaction:
+      d.kind = RouteDecision::Kind::kTransaction;
+      return d;
+    case ProxyClass::kPubSub:
+      d.kind = RouteDecision::Kind::kPubSub;
+      return d;
+    case ProxyClass::kKeyless:
+      d.kind = RouteDecision::Kind::kAnyMaster;
+      return d;
+    case ProxyClass::kKeyed:
+      break;
+  }
+  return routeKeyed(cmd, info, keys);
+}
+
+}  // namespace slotwise::router

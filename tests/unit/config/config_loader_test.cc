@@ -1,0 +1,451 @@
+#include "config/config_loader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace slotwise::config {
+
+// gtest printer: configs show up as YAML in failure messages instead of a byte dump.
+void PrintTo(const ProxyConfig& config, std::ostream* os) { *os << "\n" << formatConfig(config); }
+
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+constexpr char kMinimal[] = R"(
+listen: 127.0.0.1:6380
+workers: 2
+cluster:
+  seeds: [127.0.0.1:7000, 127.0.0.1:7001]
+)";
+
+const std::string kExamples = SLOTWISE_SOURCE_DIR "/deploy/examples/";
+
+std::vector<std::string> splitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// @return the error lines of loading `yaml`, or an empty list if it loaded.
+std::vector<std::string> errorsOf(const std::string& yaml) {
+  auto result = loadConfigString(yaml);
+  return result ? std::vector<std::string>{} : splitLines(result.error());
+}
+
+std::string withSeeds(const std::string& yaml) {
+  return yaml + "\ncluster:\n  seeds: [127.0.0.1:7000]\n";
+}
+
+// Leaf key paths of a block-style YAML text ("a:" then indented "b:" gives "a.b"); comments,
+// blank lines and sequence items are skipped. A key with no nested keys (a scalar, a flow
+// collection or a block sequence) is a leaf. Enough for our documentation files.
+std::set<std::string> blockKeyPaths(const std::string& text) {
+  struct Open {
+    size_t indent;
+    std::string path;
+    bool has_children;
+  };
+  std::vector<Open> stack;
+  std::set<std::string> leaves;
+  auto close_deeper = [&](size_t indent) {
+    while (!stack.empty() && stack.back().indent >= indent) {
+      if (!stack.back().has_children) leaves.insert(stack.back().path);
+      stack.pop_back();
+    }
+  };
+  for (const std::string& line : splitLines(text)) {
+    const size_t indent = line.find_first_not_of(' ');
+    if (indent == std::string::npos || line[indent] == '#' || line[indent] == '-') continue;
+    const size_t colon = line.find(':', indent);
+    if (colon == std::string::npos) continue;
+    close_deeper(indent);
+    if (!stack.empty()) stack.back().has_children = true;
+    const std::string key = line.substr(indent, colon - indent);
+    const std::string path = stack.empty() ? key : stack.back().path + "." + key;
+    const size_t value = line.find_first_not_of(' ', colon + 1);
+    if (value == std::string::npos || line[value] == '#') {
+      stack.push_back({indent, path, false});
+    } else {
+      leaves.insert(path);
+    }
+  }
+  close_deeper(0);
+  return leaves;
+}
+
+TEST(BlockKeyPathsTest, FindsNestedLeavesAndBlockSequences) {
+  EXPECT_EQ(blockKeyPaths("a: 1\nb:\n  c: 2  # x\n  d:\n    - 1\n# e: 3\nf:\n  g: [1]\n"),
+            (std::set<std::string>{"a", "b.c", "b.d", "f.g"}));
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+TEST(ConfigLoaderTest, MinimalConfigKeepsEveryDefault) {
+  auto result = loadConfigString(kMinimal);
+  ASSERT_TRUE(result) << result.error();
+  ProxyConfig expected;
+  expected.workers = 2;
+  expected.cluster.seeds = {{"127.0.0.1", 7000}, {"127.0.0.1", 7001}};
+  EXPECT_EQ(*result, expected);
+  EXPECT_EQ(result->log.level, LogLevel::kInfo);
+  EXPECT_EQ(result->backend.request_timeout, Millis(5000));
+}
+
+constexpr char kEveryKey[] = R"(
+listen: "[::1]:7380"
+workers: 8
+accept_mode: reuseport
+tcp_backlog: 1024
+cluster:
+  seeds: [10.0.0.1:7000, "redis-a.local:7001"]
+  refresh_interval_ms: 30000
+  min_refresh_interval_ms: 500
+  redirect_refresh_threshold: 3
+  failure_refresh_threshold: 4
+  query_timeout_ms: 1500
+backend:
+  connections_per_node: 2
+  connect_timeout_ms: 250
+  request_timeout_ms: 0
+  max_redirects: 3
+  tryagain_retries: 7
+  tryagain_backoff_ms: 15
+  retry_deadline_ms: 4000
+limits:
+  max_clients: 500
+  max_args: 4096
+  max_bulk_length: 1mb
+  max_inline_length: 16KB
+  max_request_bytes: 2mb
+  max_pipelined_bytes: 8388608
+  max_pending_requests: 128
+  max_output_bytes: 1 GB
+  client_idle_timeout_ms: 60000
+log:
+  level: debug
+)";
+
+TEST(ConfigLoaderTest, EveryKeyIsParsed) {
+  auto result = loadConfigString(kEveryKey);
+  ASSERT_TRUE(result) << result.error();
+  ProxyConfig e;
+  e.listen = {"::1", 7380};
+  e.workers = 8;
+  e.accept_mode = AcceptMode::kReuseport;
+  e.tcp_backlog = 1024;
+  e.cluster = {{{"10.0.0.1", 7000}, {"redis-a.local", 7001}},
+               Millis(30000),
+               Millis(500),
+               3,
+               4,
+               Millis(1500)};
+  e.backend = {2, Millis(250), Millis(0), 3, 7, Millis(15), Millis(4000)};
+  e.limits = {500, 4096, 1 << 20, 16 << 10, 2 << 20, 8 << 20, 128, 1ull << 30, Millis(60000)};
+  e.log.level = LogLevel::kDebug;
+  EXPECT_EQ(*result, e);
+}
+
+TEST(ConfigLoaderTest, EveryKeyTestCoversEveryKnownKey) {
+  const auto known = knownKeyPaths();
+  EXPECT_EQ(blockKeyPaths(kEveryKey), std::set<std::string>(known.begin(), known.end()));
+  EXPECT_EQ(known.front(), "listen");
+  EXPECT_EQ(std::set<std::string>(known.begin(), known.end()).size(), known.size());
+}
+
+TEST(ConfigLoaderTest, UnknownKeysAreReportedWithTheirPath) {
+  EXPECT_THAT(errorsOf(withSeeds("foo: 1\nbackend:\n  bar: 2\nlimits:\n  max_clients: 5\n"
+                                 "log:\n  level: info\n  colour: red\n")),
+              UnorderedElementsAre("foo: unknown key", "backend.bar: unknown key",
+                                   "log.colour: unknown key"));
+}
+
+TEST(ConfigLoaderTest, EveryErrorIsReportedAtOnce) {
+  const auto errors = errorsOf(R"(
+listen: nowhere
+workers: 300
+accept_mode: fork
+cluster:
+  seeds: [127.0.0.1:7000, 127.0.0.1:x]
+  query_timeout_ms: 0
+backend:
+  foo: 1
+  connections_per_node: 65
+limits:
+  max_clients: 0
+log:
+  level: verbose
+)");
+  EXPECT_THAT(errors,
+              ElementsAre("listen: missing port in 'nowhere' (expected host:port)",
+                          "workers: must be between 0 and 256",
+                          "accept_mode: invalid value 'fork' (expected one of handoff, reuseport)",
+                          "cluster.seeds[1]: invalid port 'x'",
+                          "cluster.query_timeout_ms: must be between 10 and 60000",
+                          "backend.foo: unknown key",
+                          "backend.connections_per_node: must be between 1 and 64",
+                          "limits.max_clients: must be between 1 and 1000000",
+                          "log.level: invalid value 'verbose' (expected one of trace, debug, "
+                          "info, warn, error, off)"));
+}
+
+TEST(ConfigLoaderTest, SeedsAreRequired) {
+  EXPECT_THAT(errorsOf("listen: 127.0.0.1:6380\n"),
+              ElementsAre("cluster.seeds: must list at least 1 host:port address"));
+  EXPECT_THAT(errorsOf("cluster:\n  seeds: []\n"),
+              ElementsAre("cluster.seeds: must list at least 1 host:port address"));
+  EXPECT_THAT(errorsOf(""), ElementsAre("cluster.seeds: must list at least 1 host:port address"));
+}
+
+TEST(ConfigLoaderTest, ParseErrorsAreNotRepeatedByValidation) {
+  // All seeds invalid: the list stays empty, but "at least 1" would only repeat the problem.
+  EXPECT_THAT(errorsOf("cluster:\n  seeds: [a:1:2]\n"),
+              ElementsAre("cluster.seeds[0]: IPv6 address must be in brackets: 'a:1:2'"));
+  EXPECT_THAT(errorsOf("cluster: 5\n"), ElementsAre("cluster: expected a mapping, got a scalar"));
+  EXPECT_THAT(errorsOf("- a\n- b\n"), ElementsAre("(root): expected a mapping, got a sequence"));
+}
+
+TEST(ConfigLoaderTest, WrongTypesAreErrors) {
+  EXPECT_THAT(errorsOf(withSeeds("workers: [1]\nlisten: {a: 1}\ntcp_backlog: abc\n"
+                                 "log:\n  level: [info]\nbackend: [1]\nlimits:\n"
+                                 "  max_clients: -5\n  max_bulk_length: {x: 1}\n")),
+              ElementsAre("workers: expected a non-negative integer, got a sequence",
+                          "listen: expected a \"host:port\" string, got a mapping",
+                          "tcp_backlog: expected a non-negative integer, got 'abc'",
+                          "log.level: expected a string, got a sequence",
+                          "backend: expected a mapping, got a sequence",
+                          "limits.max_clients: expected a non-negative integer, got '-5'",
+                          "limits.max_bulk_length: expected a byte size, got a mapping"));
+  EXPECT_THAT(errorsOf("cluster:\n  seeds: 127.0.0.1:7000\n"),
+              ElementsAre("cluster.seeds: expected a sequence of \"host:port\" strings, got a "
+                          "scalar"));
+  EXPECT_THAT(errorsOf(withSeeds("workers:\n")),
+              ElementsAre("workers: expected a non-negative integer, got null"));
+  EXPECT_THAT(errorsOf(withSeeds("workers: 99999999999999999999999\n")),
+              ElementsAre("workers: value '99999999999999999999999' is too large"));
+}
+
+TEST(ConfigLoaderTest, DuplicateKeysAndExtraDocumentsAreErrors) {
+  EXPECT_THAT(errorsOf(withSeeds("workers: 1\nworkers: 2\n")),
+              ElementsAre("workers: duplicate key"));
+  EXPECT_THAT(errorsOf(std::string("---\n") + kMinimal + "---\nworkers: 3\n"),
+              ElementsAre("(root): expected one YAML document, got 2"));
+}
+
+TEST(ConfigLoaderTest, RangeBoundsAreInclusive) {
+  EXPECT_THAT(errorsOf(withSeeds("workers: 0\nbackend:\n  connections_per_node: 64\n")), IsEmpty());
+  EXPECT_THAT(errorsOf(withSeeds("workers: 256\nbackend:\n  connections_per_node: 1\n")),
+              IsEmpty());
+  EXPECT_THAT(errorsOf(withSeeds("workers: 257\n")),
+              ElementsAre("workers: must be between 0 and 256"));
+  EXPECT_THAT(errorsOf(withSeeds("limits:\n  max_inline_length: 65mb\n")),
+              ElementsAre("limits.max_inline_length: must be between 1 and 64mb"));
+}
+
+TEST(ConfigLoaderTest, CrossFieldRules) {
+  EXPECT_THAT(errorsOf(withSeeds("limits:\n  max_bulk_length: 2mb\n  max_request_bytes: 1mb\n")),
+              ElementsAre("limits.max_bulk_length: must not exceed limits.max_request_bytes"));
+  EXPECT_THAT(errorsOf("cluster:\n  seeds: [h:1]\n  refresh_interval_ms: 1000\n"
+                       "  min_refresh_interval_ms: 1001\n"),
+              ElementsAre("cluster.min_refresh_interval_ms: must not exceed "
+                          "cluster.refresh_interval_ms"));
+}
+
+TEST(ConfigLoaderTest, DuplicateSeedsNameBothIndices) {
+  EXPECT_THAT(errorsOf("cluster:\n  seeds: [h:1, h:2, h:1]\n"),
+              ElementsAre("cluster.seeds[2]: duplicate of cluster.seeds[0]"));
+}
+
+TEST(ConfigLoaderTest, SizeSuffixes) {
+  auto result =
+      loadConfigString(withSeeds("limits:\n  max_output_bytes: 3Mb\n"
+                                 "  max_pipelined_bytes: 2g\n  max_request_bytes: 7 kb\n"
+                                 "  max_bulk_length: 1024b\n  max_inline_length: 100\n"));
+  ASSERT_TRUE(result) << result.error();
+  EXPECT_EQ(result->limits.max_output_bytes, 3ull << 20);
+  EXPECT_EQ(result->limits.max_pipelined_bytes, 2ull << 30);
+  EXPECT_EQ(result->limits.max_request_bytes, 7ull << 10);
+  EXPECT_EQ(result->limits.max_bulk_length, 1024u);
+  EXPECT_EQ(result->limits.max_inline_length, 100u);
+}
+
+TEST(ParseByteSizeTest, AcceptsUnitsAndRejectsGarbage) {
+  struct Case {
+    const char* text;
+    uint64_t bytes;
+  };
+  for (const Case& c : {Case{"0", 0}, Case{"17", 17}, Case{"64kb", 64 << 10}, Case{"64K", 64 << 10},
+                        Case{"512mb", 512ull << 20}, Case{"1GB", 1ull << 30},
+                        Case{"2 tb", 2ull << 40}, Case{"5b", 5}}) {
+    auto value = parseByteSize(c.text);
+    ASSERT_TRUE(value) << c.text << ": " << value.error();
+    EXPECT_EQ(*value, c.bytes) << c.text;
+  }
+  for (const char* bad : {"", "kb", "1.5gb", "-1", "12 parsecs", "1kbb", " 1"}) {
+    auto value = parseByteSize(bad);
+    ASSERT_FALSE(value) << bad;
+    EXPECT_THAT(value.error(), HasSubstr("invalid byte size")) << bad;
+  }
+  EXPECT_THAT(parseByteSize("16777216tb").error(), HasSubstr("too large"));
+  EXPECT_THAT(parseByteSize("99999999999999999999").error(), HasSubstr("too large"));
+}
+
+TEST(ParseHostPortTest, ValidForms) {
+  struct Case {
+    const char* text;
+    HostPort expected;
+  };
+  for (const Case& c : {Case{"127.0.0.1:7000", {"127.0.0.1", 7000}},
+                        Case{"[::1]:7000", {"::1", 7000}}, Case{"localhost:1", {"localhost", 1}},
+                        Case{"redis-0.redis_svc.local:65535", {"redis-0.redis_svc.local", 65535}},
+                        Case{"[fe80::1%eth0]:6379", {"fe80::1%eth0", 6379}},
+                        Case{"[::ffff:10.0.0.1]:80", {"::ffff:10.0.0.1", 80}}}) {
+    auto result = parseHostPort(c.text);
+    ASSERT_TRUE(result) << c.text << ": " << result.error();
+    EXPECT_EQ(*result, c.expected) << c.text;
+    EXPECT_EQ(result->toString(), c.text);
+  }
+}
+
+TEST(ParseHostPortTest, InvalidForms) {
+  struct Case {
+    const char* text;
+    const char* error;
+  };
+  for (const Case& c : {
+           Case{"127.0.0.1", "missing port in '127.0.0.1' (expected host:port)"},
+           Case{"127.0.0.1:x", "invalid port 'x'"},
+           Case{"127.0.0.1:", "invalid port ''"},
+           Case{"127.0.0.1:0", "invalid port '0' (must be between 1 and 65535)"},
+           Case{"127.0.0.1:65536", "invalid port '65536' (must be between 1 and 65535)"},
+           Case{"127.0.0.1:+80", "invalid port '+80'"},
+           Case{":7000", "missing host in ':7000'"},
+           Case{"::1:7000", "IPv6 address must be in brackets: '::1:7000'"},
+           Case{"[::1]7000", "missing port in '[::1]7000' (expected [host]:port)"},
+           Case{"[::1:7000", "missing ']' in '[::1:7000'"},
+           Case{"[]:7000", "missing host in '[]:7000'"},
+           Case{"[localhost]:7000", "invalid host 'localhost'"},
+           Case{"bad host:7000", "invalid host 'bad host'"},
+           Case{"", "missing port in '' (expected host:port)"},
+       }) {
+    auto result = parseHostPort(c.text);
+    ASSERT_FALSE(result) << c.text;
+    EXPECT_EQ(result.error(), c.error);
+  }
+}
+
+TEST(ConfigLoaderTest, SyntaxErrorHasLineAndColumn) {
+  EXPECT_THAT(errorsOf("listen: 127.0.0.1:6380\nworkers: 2\nlog: level: info\n"),
+              ElementsAre("<string>:3:11: YAML syntax error: illegal map value"));
+  auto result = loadConfigString("cluster:\n  seeds: [127.0.0.1:7000\n", "my.yaml");
+  ASSERT_FALSE(result);
+  EXPECT_THAT(result.error(), ::testing::StartsWith("my.yaml:3:1: YAML syntax error: "));
+}
+
+TEST(ConfigLoaderTest, LoadFileReportsPathInSyntaxErrorsAndMissingFiles) {
+  const std::string path = ::testing::TempDir() + "/slotwise_config_loader_test.yaml";
+  {
+    std::ofstream out(path);
+    out << "workers: 2\n  oops: [\n";
+  }
+  auto result = loadConfigFile(path);
+  ASSERT_FALSE(result);
+  EXPECT_THAT(result.error(), ::testing::StartsWith(path + ":2:"));
+  std::remove(path.c_str());
+
+  auto missing = loadConfigFile(path + ".absent");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error(), path + ".absent: cannot read config file: No such file or directory");
+  EXPECT_THAT(loadConfigFile(::testing::TempDir()).error(), HasSubstr("is a directory"));
+}
+
+TEST(ConfigLoaderTest, ValidateConfigChecksProgrammaticConfigs) {
+  ProxyConfig config;
+  EXPECT_THAT(validateConfig(config),
+              ElementsAre("cluster.seeds: must list at least 1 host:port address"));
+  config.cluster.seeds = {{"", 7000}, {"h", 0}};
+  config.backend.connect_timeout = Millis(-1);
+  config.log.level = static_cast<LogLevel>(42);
+  EXPECT_THAT(validateConfig(config),
+              ElementsAre("cluster.seeds[0]: missing host",
+                          "cluster.seeds[1]: invalid port '0' (must be between 1 and 65535)",
+                          "backend.connect_timeout_ms: must be between 1 and 60000",
+                          "log.level: invalid value 42"));
+}
+
+TEST(FormatConfigTest, RoundTripsEveryKey) {
+  auto parsed = loadConfigString(kEveryKey);
+  ASSERT_TRUE(parsed) << parsed.error();
+  const std::string text = formatConfig(*parsed);
+  auto reparsed = loadConfigString(text);
+  ASSERT_TRUE(reparsed) << reparsed.error() << "\n" << text;
+  EXPECT_EQ(*reparsed, *parsed);
+  const auto known = knownKeyPaths();
+  EXPECT_EQ(blockKeyPaths(text), std::set<std::string>(known.begin(), known.end()));
+}
+
+TEST(FormatConfigTest, RendersSectionsUnitsAndQuotedAddresses) {
+  ProxyConfig config;
+  config.cluster.seeds = {{"::1", 7000}, {"h", 7001}};
+  config.limits.max_inline_length = 1000;
+  const std::string text = formatConfig(config);
+  EXPECT_THAT(text, ::testing::StartsWith("listen: \"127.0.0.1:6380\"\nworkers: 0\n"));
+  EXPECT_THAT(text, HasSubstr("\ncluster:\n  seeds: [\"[::1]:7000\", \"h:7001\"]\n"));
+  EXPECT_THAT(text, HasSubstr("\n  max_bulk_length: 512mb\n  max_inline_length: 1000\n"));
+  EXPECT_THAT(text, HasSubstr("\nlog:\n  level: info\n"));
+}
+
+TEST(ConfigLoaderTest, EnumNames) {
+  for (LogLevel level : {LogLevel::kTrace, LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn,
+                         LogLevel::kError, LogLevel::kOff}) {
+    EXPECT_EQ(parseLogLevel(logLevelName(level)), level);
+  }
+  EXPECT_EQ(logLevelName(LogLevel::kWarn), "warn");
+  EXPECT_EQ(logLevelName(static_cast<LogLevel>(99)), "unknown");
+  EXPECT_EQ(parseLogLevel("INFO"), std::nullopt);
+  EXPECT_EQ(acceptModeName(AcceptMode::kReuseport), "reuseport");
+  EXPECT_EQ(acceptModeName(AcceptMode::kHandoff), "handoff");
+}
+
+TEST(ExampleConfigTest, ReferenceFileDocumentsEveryDefault) {
+  auto result = loadConfigFile(kExamples + "slotwise.yaml");
+  ASSERT_TRUE(result) << result.error();
+  ProxyConfig loaded = *result;
+  EXPECT_EQ(loaded.cluster.seeds.size(), 1u);  // the only key without a default
+  loaded.cluster.seeds.clear();
+  EXPECT_EQ(loaded, ProxyConfig{});
+  const auto known = knownKeyPaths();
+  EXPECT_EQ(blockKeyPaths(readFile(kExamples + "slotwise.yaml")),
+            std::set<std::string>(known.begin(), known.end()));
+}
+
+TEST(ExampleConfigTest, LocalQuickstartFileLoads) {
+  auto result = loadConfigFile(kExamples + "local.yaml");
+  ASSERT_TRUE(result) << result.error();
+  EXPECT_EQ(result->listen, (HostPort{"127.0.0.1", 6380}));
+  EXPECT_EQ(result->workers, 2u);
+  EXPECT_EQ(result->log.level, LogLevel::kInfo);
+  ASSERT_EQ(result->cluster.seeds.size(), 6u);
+  for (uint16_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(result->cluster.seeds[i], (HostPort{"127.0.0.1", static_cast<uint16_t>(7000 + i)}));
+  }
+}
+
+}  // namespace
+}  // namespace slotwise::config
