@@ -122,8 +122,8 @@ Result<uint16_t> SlotMapBuilder::addMaster(std::string host, uint16_t port, std:
 Result<uint16_t> SlotMapBuilder::addReplica(uint16_t master_index, std::string host,
                                             uint16_t port, std::string id) {
   if (master_index >= nodes_.size() || !nodes_[master_index].is_master) {
-    return Result<uint16_t>::error(strCat("replica ", host, ":", int64_t{port}, " names unknown master index ",
-                                          int64_t{master_index}));
+    return Result<uint16_t>::error(strCat("replica ", host, ":", int64_t{port},
+                                          " names unknown master index ", int64_t{master_index}));
   }
   return addNode(std::move(host), port, std::move(id), false, master_index);
 }

@@ -93,8 +93,8 @@ class SlotMap {
 using SlotMapPtr = std::shared_ptr<const SlotMap>;
 
 // Assembles a SlotMap. Nodes are deduplicated by address: adding a known address returns its
-// existing index (if the role matches). Not thread-safe; the builder is single-use per map
-// but may keep building after build() (each build() copies the state).
+// existing index (if the role matches). Not thread-safe. build() copies the state, so the
+// builder may keep growing after a build() without affecting maps already built.
 class SlotMapBuilder {
  public:
   SlotMapBuilder();

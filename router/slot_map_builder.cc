@@ -29,7 +29,8 @@ struct ParsedNode {
 // Reads slot number `value` (the range's start or end) into *slot.
 Status parseSlot(const RespValue& value, const char* what, size_t range, uint16_t* slot) {
   if (value.type != ValueType::kInteger) {
-    return Status::error(strCat("CLUSTER SLOTS range #", int64_t(range), ": ", what, " is not an integer"));
+    return Status::error(
+        strCat("CLUSTER SLOTS range #", int64_t(range), ": ", what, " is not an integer"));
   }
   if (value.integer < 0 || value.integer >= SlotMap::kNumSlots) {
     return Status::error(strCat("CLUSTER SLOTS range #", int64_t(range), ": ", what, " slot ",
@@ -42,7 +43,8 @@ Status parseSlot(const RespValue& value, const char* what, size_t range, uint16_
 // Parses one node entry [ip, port, id?, ...] of range `range`.
 Result<ParsedNode> parseNode(const RespValue& value, size_t range, std::string_view queried_host) {
   const auto fail = [range](std::string_view why) {
-    return Result<ParsedNode>::error(strCat("CLUSTER SLOTS range #", int64_t(range), ": node ", why));
+    return Result<ParsedNode>::error(
+        strCat("CLUSTER SLOTS range #", int64_t(range), ": node ", why));
   };
   if (value.type != ValueType::kArray || value.elements.size() < 2) {
     return fail("is not an array of at least [ip, port]");

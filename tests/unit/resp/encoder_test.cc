@@ -86,6 +86,9 @@ struct EncodeCase {
   std::string wire;
 };
 
+// Names the case in gtest output instead of dumping its bytes.
+void PrintTo(const EncodeCase& c, std::ostream* os) { *os << c.name; }
+
 const EncodeCase kEncodeCases[] = {
     {"Simple", RespValue::simple("PONG"), "+PONG\r\n"},
     {"Error", RespValue::error("MOVED 1 h:2"), "-MOVED 1 h:2\r\n"},

@@ -33,6 +33,9 @@ struct ScanCase {
   ReplyLimits limits = {};
 };
 
+// Names the case in gtest output instead of dumping its bytes.
+void PrintTo(const ScanCase& c, std::ostream* os) { *os << c.name; }
+
 ScanCase ok(std::string name, std::string input, std::vector<Frame> frames, size_t leftover = 0) {
   return {std::move(name), std::move(input), std::move(frames), "", leftover, {}};
 }
@@ -149,7 +152,7 @@ const ScanCase kCases[] = {
     single("NestedAttribute", "*2\r\n|1\r\n+k\r\n+v\r\n:1\r\n:2\r\n", '*'),
     single("AttributeInsideAttribute", "|1\r\n+k\r\n|1\r\n+a\r\n+b\r\n+v\r\n+value\r\n", '+'),
     ok("Pipeline", "+OK\r\n$3\r\nbar\r\n-MOVED 1 h:2\r\n*1\r\n:1\r\n",
-       {{5, '+'}, {9, '$'}, {15, '-', ErrorKind::kMoved}, {8, '*'}}),
+       {{5, '+'}, {9, '$'}, {14, '-', ErrorKind::kMoved}, {8, '*'}}),
     ok("IncompleteBulk", "+OK\r\n$10\r\nhello", {{5, '+'}}, 10),
     ok("IncompleteArray", "*3\r\n:1\r\n:2\r\n", {}, 12),
     ok("IncompleteLine", "+OK", {}, 3),

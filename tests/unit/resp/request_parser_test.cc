@@ -39,6 +39,9 @@ struct ParserCase {
   ParserLimits limits = {};
 };
 
+// Names the case in gtest output instead of dumping its bytes.
+void PrintTo(const ParserCase& c, std::ostream* os) { *os << c.name; }
+
 struct Outcome {
   std::vector<Args> commands;
   std::vector<bool> inline_flags;

@@ -28,6 +28,9 @@ struct DecodeCase {
   RespValue expected;
 };
 
+// Names the case in gtest output instead of dumping its bytes.
+void PrintTo(const DecodeCase& c, std::ostream* os) { *os << c.name; }
+
 const DecodeCase kCases[] = {
     {"Simple", "+OK\r\n", RespValue::simple("OK")},
     {"Error", "-ERR wrong\r\n", RespValue::error("ERR wrong")},

@@ -1,0 +1,48 @@
+#include "support/proxy_fixture.h"
+
+#include "resp/encoder.h"
+
+namespace slotwise::test {
+
+void ProxyClusterTest::SetUp() {
+  if (!redisServerAvailable()) GTEST_SKIP() << "redis-server is not installed (apt-get install redis-server)";
+}
+
+std::string ProxyClusterTest::proxyConfig() const {
+  std::string yaml = "listen: 127.0.0.1:" + std::to_string(proxy_port) + "\n";
+  yaml += "workers: " + std::to_string(workers) + "\n";
+  yaml += "cluster:\n  seeds: [";
+  auto seeds = cluster.seedAddresses();
+  for (size_t i = 0; i < seeds.size(); ++i) yaml += (i ? ", " : "") + seeds[i];
+  yaml += "]\n  min_refresh_interval_ms: 100\n" + cluster_yaml;
+  if (!backend_yaml.empty()) yaml += "backend:\n" + backend_yaml;
+  if (!limits_yaml.empty()) yaml += "limits:\n" + limits_yaml;
+  yaml += "log:\n  level: debug\n";
+  yaml += extra_yaml;
+  return yaml;
+}
+
+void ProxyClusterTest::startAll() {
+  ASSERT_TRUE(cluster.start(cluster_options)) << cluster.error();
+  proxy_port = pickFreePort();
+  ASSERT_TRUE(proxy.start(proxyConfig())) << proxy.error() << "\n" << proxy.log();
+}
+
+std::unique_ptr<SyncRedisClient> ProxyClusterTest::proxyClient() {
+  auto c = std::make_unique<SyncRedisClient>();
+  EXPECT_TRUE(c->connect("127.0.0.1", proxy_port)) << c->lastError();
+  return c;
+}
+
+SyncRedisClient& ProxyClusterTest::ownerOf(const std::string& key) {
+  return cluster.client(cluster.masterPortForSlot(RedisClusterHarness::keySlot(key)));
+}
+
+std::string ProxyClusterTest::str(const resp::RespValue& v) {
+  if (v.isString() || v.isError()) return v.str;
+  if (v.type == resp::ValueType::kInteger) return std::to_string(v.integer);
+  if (v.type == resp::ValueType::kNull) return "<null>";
+  return "<" + resp::toString(v) + ">";
+}
+
+}  // namespace slotwise::test
