@@ -54,6 +54,7 @@ int ClientSession::accept(uv_stream_t* server) {
 }
 
 int ClientSession::startReading() {
+  last_active_ms_ = uv_now(worker_.loop());
   uv_tcp_nodelay(&handle_, 1);
   int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &onAlloc, &onRead);
   reading_ = rc == 0;
@@ -82,6 +83,7 @@ void ClientSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   if (nread == 0) return;
+  self->last_active_ms_ = uv_now(self->worker_.loop());
   auto n = static_cast<size_t>(nread);
   if (self->worker_.isSharedReadBuffer(buf->base)) {
     std::string_view data(buf->base, n);

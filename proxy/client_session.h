@@ -57,6 +57,10 @@ class ClientSession {
   void rejectAndClose(std::string_view message);
 
   uint32_t id() const { return id_; }
+  // True when the client has sent nothing for `timeout_ms` and waits for no reply.
+  bool idleSince(uint64_t now, uint64_t timeout_ms) const {
+    return pending_.empty() && now - last_active_ms_ >= timeout_ms;
+  }
   bool dirty = false;       // in the worker's flush list
   size_t index = 0;         // position in the worker's session list
 
@@ -87,6 +91,7 @@ class ClientSession {
   PendingQueue pending_;
   LocalClientState local_;
   const uint32_t id_;
+  uint64_t last_active_ms_ = 0;  // uv_now() of the last read
   bool open_ = false;
   bool reading_ = false;        // uv_read_start is active
   bool paused_ = false;         // backpressure: stop parsing and reading

@@ -73,10 +73,9 @@ class QueryOp {
     reply_.append(b->base, static_cast<size_t>(n));
     resp::RespValue value;
     size_t consumed = 0;
-    std::string error;
-    resp::ScanStatus st = resp::decodeValue(reply_, &value, &consumed, &error);
+    resp::ScanStatus st = decoder_.decode(reply_, &value, &consumed);
     if (st == resp::ScanStatus::kOk) finish(std::move(value));
-    else if (st == resp::ScanStatus::kError) finish(Result<resp::RespValue>::error("bad reply: " + error));
+    else if (st == resp::ScanStatus::kError) finish(Result<resp::RespValue>::error("bad reply: " + decoder_.error()));
   }
 
   void finish(Result<resp::RespValue> result) {
@@ -106,6 +105,7 @@ class QueryOp {
   uv_write_t write_req_{};
   std::string request_;
   std::string reply_;
+  resp::ValueDecoder decoder_;
   std::string chunk_;
   int closed_ = 0;
   bool connect_pending_ = false;

@@ -400,7 +400,18 @@ void Worker::onHousekeeping() {
     }
   }
   for (BackendConn* c : conns) c->checkTimeouts(now);
+  closeIdleClients(now);
   if (draining_ && (sessions_.empty() || now >= drain_deadline_ms_)) finishShutdown();
+}
+
+void Worker::closeIdleClients(uint64_t now) {
+  auto timeout = static_cast<uint64_t>(config_.limits.client_idle_timeout.count());
+  if (timeout == 0) return;
+  std::vector<ClientSession*> idle;
+  for (ClientSession* s : sessions_) {
+    if (s->idleSince(now, timeout)) idle.push_back(s);
+  }
+  for (ClientSession* s : idle) s->close();
 }
 
 void Worker::finishShutdown() {

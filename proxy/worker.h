@@ -117,6 +117,7 @@ class Worker {
   void run();
   void onCheck();
   void onHousekeeping();
+  void closeIdleClients(uint64_t now);
   void retryParked();
   void installMap(router::SlotMapPtr map);
   void beginShutdown();

@@ -49,6 +49,7 @@ void appendCommandFrom(std::string& out, const Command& cmd);
 // "~", "|", ">"); kNull is written as the RESP2 null bulk "$-1\r\n", which every client accepts.
 // A kAttribute with an odd element count (as ValueDecoder produces) is followed by its annotated
 // value, its last element. Iterative: nesting depth is not limited by the call stack.
+// REQUIRES: a kMap has an even number of elements (key, value, ...).
 void encodeValue(const RespValue& v, std::string& out);
 
 // Human-readable one-line rendering for logs and test failure messages, in the spirit of

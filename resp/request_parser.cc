@@ -127,7 +127,8 @@ bool splitInlineArgs(std::string_view line, Command* out) {
     if (i == line.size()) return true;
     const size_t start = storage.size();
     if (!readInlineArg(line, &i, &storage)) return false;
-    out->args.push_back({static_cast<uint32_t>(start), static_cast<uint32_t>(storage.size() - start)});
+    const auto len = static_cast<uint32_t>(storage.size() - start);
+    out->args.push_back({static_cast<uint32_t>(start), len});
   }
 }
 

@@ -45,7 +45,8 @@ RouteDecision routeKeyed(const resp::Command& cmd, const CommandInfo* info,
   RouteDecision d;
   d.info = info;
   keys->clear();
-  if (!extractKeys(*info, cmd, keys) || keys->empty()) {
+  // NOT_KEY positions count too: they carry the shard channel of SPUBLISH and friends.
+  if (!extractKeys(*info, cmd, keys, KeyFilter::kIncludeNotKeys) || keys->empty()) {
     d.kind = RouteDecision::Kind::kAnyMaster;
     return d;
   }

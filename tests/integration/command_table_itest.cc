@@ -223,7 +223,8 @@ const std::vector<Args>& corpus() {
       // bitmaps
       {"SETBIT", "b1", "7", "1"}, {"GETBIT", "b1", "7"}, {"BITCOUNT", "b1", "0", "-1", "BYTE"},
       {"BITPOS", "b1", "1", "0", "-1", "BIT"}, {"BITOP", "AND", "d1", "b1", "b2", "b3"},
-      {"BITOP", "NOT", "d1", "b1"}, {"BITFIELD", "b1", "INCRBY", "i5", "100", "1", "GET", "u4", "0"},
+      {"BITOP", "NOT", "d1", "b1"},
+      {"BITFIELD", "b1", "INCRBY", "i5", "100", "1", "GET", "u4", "0"},
       {"BITFIELD", "b1", "GET", "u4", "0"}, {"BITFIELD_RO", "b1", "GET", "u4", "0"},
       // HyperLogLog
       {"PFADD", "h1", "a", "b"}, {"PFCOUNT", "h1", "h2"}, {"PFMERGE", "d1", "h1", "h2"},

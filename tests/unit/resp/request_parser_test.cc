@@ -16,13 +16,15 @@ namespace {
 std::atomic<size_t> g_allocations{0};
 }  // namespace
 
-void* operator new(std::size_t size) {
+// None of these is inlined: otherwise GCC pairs malloc/free with new/delete at the call sites
+// and warns (-Wmismatched-new-delete).
+[[gnu::noinline]] void* operator new(std::size_t size) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace slotwise::resp {
 namespace {

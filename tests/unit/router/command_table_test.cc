@@ -221,7 +221,7 @@ TEST(CommandTableClass, CommandsWithKeysAreKeyedUnlessDeliberatelyNot) {
   }
 }
 
-// ---- extractKeys on real table entries -----------------------------------------------------------
+// ---- extractKeys on real table entries ----------------------------------------------------------
 
 struct KeyCase {
   std::vector<std::string> args;

@@ -1,0 +1,96 @@
+#include "router/router.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "router/hash_slot.h"
+
+namespace slotwise::router {
+namespace {
+
+using Kind = RouteDecision::Kind;
+
+// Builds a multibulk-style Command whose args live in `storage`.
+resp::Command makeCommand(const std::vector<std::string>& args, std::string* storage) {
+  resp::Command cmd;
+  storage->clear();
+  for (const auto& a : args) storage->append(a);
+  uint32_t off = 0;
+  for (const auto& a : args) {
+    cmd.args.push_back({off, static_cast<uint32_t>(a.size())});
+    off += static_cast<uint32_t>(a.size());
+  }
+  cmd.base = storage->data();
+  return cmd;
+}
+
+RouteDecision routeOf(const std::vector<std::string>& args) {
+  std::string storage;
+  std::vector<uint32_t> keys;
+  resp::Command cmd = makeCommand(args, &storage);
+  return route(cmd, &keys);
+}
+
+TEST(RouterTest, SingleKeyCommandsGoToTheKeySlot) {
+  auto d = routeOf({"GET", "foo"});
+  EXPECT_EQ(d.kind, Kind::kSlot);
+  EXPECT_EQ(d.slot, 12182);
+  d = routeOf({"hset", "{user1000}.h", "f", "v"});
+  EXPECT_EQ(d.kind, Kind::kSlot);
+  EXPECT_EQ(d.slot, keyHashSlot("user1000"));
+  d = routeOf({"OBJECT", "ENCODING", "bar"});
+  EXPECT_EQ(d.kind, Kind::kSlot);
+  EXPECT_EQ(d.slot, 5061);
+}
+
+TEST(RouterTest, SameSlotMultiKeyIsRoutedCrossSlotIsSplitOrRejected) {
+  auto d = routeOf({"MSET", "{a}1", "x", "{a}2", "y"});
+  EXPECT_EQ(d.kind, Kind::kSlot);
+  EXPECT_EQ(d.slot, keyHashSlot("a"));
+  EXPECT_EQ(routeOf({"MGET", "foo", "bar"}).kind, Kind::kMultiSlot);
+  EXPECT_EQ(routeOf({"DEL", "foo", "bar"}).kind, Kind::kMultiSlot);
+  d = routeOf({"RENAME", "foo", "bar"});
+  EXPECT_EQ(d.kind, Kind::kReject);
+  EXPECT_EQ(d.error, "CROSSSLOT Keys in request don't hash to the same slot");
+  EXPECT_EQ(routeOf({"MSETNX", "foo", "1", "bar", "2"}).kind, Kind::kReject);
+  EXPECT_EQ(routeOf({"ZUNIONSTORE", "{z}d", "2", "{z}a", "{z}b"}).kind, Kind::kSlot);
+  EXPECT_EQ(routeOf({"ZUNIONSTORE", "{z}d", "2", "{z}a", "other"}).kind, Kind::kReject);
+}
+
+TEST(RouterTest, ScriptsRouteByDeclaredKeysAndNumkeysZeroGoesToAnyMaster) {
+  auto d = routeOf({"EVAL", "return 1", "1", "foo"});
+  EXPECT_EQ(d.kind, Kind::kSlot);
+  EXPECT_EQ(d.slot, 12182);
+  EXPECT_EQ(routeOf({"EVAL", "return 1", "0"}).kind, Kind::kAnyMaster);
+  // Malformed numkeys: a master must answer with Redis's own error.
+  EXPECT_EQ(routeOf({"EVAL", "return 1", "9", "a"}).kind, Kind::kAnyMaster);
+}
+
+TEST(RouterTest, ShardChannelsRouteByChannelSlot) {
+  auto d = routeOf({"SPUBLISH", "foo", "msg"});
+  EXPECT_EQ(d.kind, Kind::kSlot);
+  EXPECT_EQ(d.slot, 12182);
+}
+
+TEST(RouterTest, ErrorsUseRedisWording) {
+  EXPECT_EQ(routeOf({"nosuch"}).error, "ERR unknown or unsupported command 'nosuch'");
+  EXPECT_EQ(routeOf({"GET"}).error, "ERR wrong number of arguments for 'get' command");
+  EXPECT_EQ(routeOf({"object", "nope"}).error, "ERR unknown subcommand 'nope'. Try OBJECT HELP.");
+  EXPECT_EQ(routeOf({"SHUTDOWN"}).kind, Kind::kReject);
+}
+
+TEST(RouterTest, ProxyClassesMapToKinds) {
+  EXPECT_EQ(routeOf({"PING"}).kind, Kind::kLocal);
+  EXPECT_EQ(routeOf({"quit"}).kind, Kind::kLocal);
+  EXPECT_EQ(routeOf({"KEYS", "*"}).kind, Kind::kAllMasters);
+  EXPECT_EQ(routeOf({"DBSIZE"}).kind, Kind::kAllMasters);
+  EXPECT_EQ(routeOf({"MULTI"}).kind, Kind::kTransaction);
+  EXPECT_EQ(routeOf({"SUBSCRIBE", "c"}).kind, Kind::kPubSub);
+  EXPECT_EQ(routeOf({"PUBLISH", "c", "m"}).kind, Kind::kAnyMaster);
+  EXPECT_EQ(routeOf({"COMMAND", "COUNT"}).kind, Kind::kAnyMaster);
+}
+
+}  // namespace
+}  // namespace slotwise::router
