@@ -22,6 +22,9 @@ BackendConn::BackendConn(Worker& worker, std::string host, uint16_t port, std::s
   handle_.data = this;
   uv_tcp_init(worker_.loop(), &handle_);
   uv_tcp_nodelay(&handle_, 1);
+}
+
+void BackendConn::connect() {
   last_progress_ms_ = uv_now(worker_.loop());
   connectTcp(worker_.loop(), &handle_, host_, port_, [this](int status) { onConnect(status); });
 }

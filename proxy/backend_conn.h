@@ -24,9 +24,12 @@ class BackendConn {
  public:
   enum class State : uint8_t { kConnecting, kConnected, kClosing };
 
-  // Starts connecting at once. The object deletes itself after close() completes; the worker
-  // learns of it through Worker::onBackendClosed before that.
+  // The object deletes itself after close() completes; the worker learns of it through
+  // Worker::onBackendClosed before that.
   BackendConn(Worker& worker, std::string host, uint16_t port, std::string address);
+  // Starts connecting. A connect that fails synchronously closes the connection (and calls
+  // Worker::onBackendClosed) before this returns, so callers re-check their pointer.
+  void connect();
   BackendConn(const BackendConn&) = delete;
   BackendConn& operator=(const BackendConn&) = delete;
 

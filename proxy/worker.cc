@@ -177,9 +177,14 @@ Worker::NodeConns* Worker::nodeFor(const std::string& address, const std::string
   return raw;
 }
 
+// Returns the connection for `affinity`, connecting if needed; nullptr if the connect failed at
+// once (the node is then marked down).
 BackendConn* Worker::connFor(NodeConns* node, uint32_t affinity) {
   BackendConn*& slot = node->conns[affinity % node->conns.size()];
-  if (slot == nullptr) slot = new BackendConn(*this, node->host, node->port, node->address);
+  if (slot == nullptr) {
+    slot = new BackendConn(*this, node->host, node->port, node->address);
+    slot->connect();  // may fail synchronously and reset `slot` through onBackendClosed
+  }
   return slot;
 }
 
@@ -220,7 +225,9 @@ void Worker::forward(Request* req) {
     park(req);
     return;
   }
-  connFor(node, req->affinity)->enqueue(req);
+  BackendConn* conn = connFor(node, req->affinity);
+  if (conn == nullptr) park(req);
+  else conn->enqueue(req);
 }
 
 void Worker::complete(Request* req, std::string_view reply_bytes) {
@@ -274,7 +281,8 @@ void Worker::retryParked() {
     else if (r->not_before_ms > 0) {
       r->not_before_ms = 0;
       NodeConns* node = nullptr;
-      if (resolveTarget(r, &node)) connFor(node, r->affinity)->enqueue(r);
+      BackendConn* conn = resolveTarget(r, &node) ? connFor(node, r->affinity) : nullptr;
+      if (conn != nullptr) conn->enqueue(r);
       else park(r);
     } else {
       forward(r);

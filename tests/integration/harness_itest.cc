@@ -369,5 +369,53 @@ TEST_F(ClusterHarnessTest, DestructorStopsEveryNode) {
   EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
+TEST(ProxyProcessTest, RejectsYamlWithoutListenPort) {
+  ProxyProcess proxy;
+  EXPECT_FALSE(proxy.start("workers: 1\n"));
+  EXPECT_NE(proxy.error().find("listen"), std::string::npos) << proxy.error();
+  EXPECT_EQ(proxy.pid(), -1);
+  EXPECT_EQ(proxy.waitExit(10ms), -1);
+}
+
+TEST_F(ClusterHarnessTest, ProxyProcessStartsMeasuresAndStops) {
+  RedisClusterHarness cluster;
+  RedisClusterHarness::Options options;
+  options.masters = 2;
+  ASSERT_TRUE(cluster.start(options)) << cluster.error();
+  const uint16_t port = pickFreePort();
+  std::string yaml = "listen: \"127.0.0.1:" + std::to_string(port) + "\"\nworkers: 1\n";
+  yaml += "cluster:\n  seeds:\n";
+  for (const std::string& seed : cluster.seedAddresses()) yaml += "    - " + seed + "\n";
+
+  ProxyProcess proxy;
+  ASSERT_TRUE(proxy.start(yaml)) << proxy.error();
+  EXPECT_EQ(proxy.listenPort(), port);
+  const pid_t pid = proxy.pid();
+  ASSERT_GT(pid, 0);
+  SyncRedisClient client;
+  ASSERT_TRUE(client.connect("127.0.0.1", port)) << client.lastError();
+  EXPECT_EQ(client.command({"PING"}), RespValue::simple("PONG"));
+  EXPECT_GE(proxy.cpuSeconds(), 0.0);
+  EXPECT_GT(proxy.rssKiB(), 0);
+  EXPECT_TRUE(std::filesystem::exists(proxy.dir() + "/slotwise.yaml"));
+
+  proxy.stop(SIGTERM);
+  EXPECT_GE(proxy.waitExit(15s), 0) << proxy.log();
+  EXPECT_NE(::kill(pid, 0), 0) << "proxy pid " << pid << " still exists";
+  EXPECT_EQ(proxy.cpuSeconds(), -1);
+  EXPECT_TRUE(client.isClosedByPeer(2s));
+}
+
+TEST_F(ClusterHarnessTest, ProxyProcessReportsEarlyExit) {
+  ProxyProcess proxy;
+  const std::string yaml = "listen: 127.0.0.1:" + std::to_string(pickFreePort()) +
+                           "\nno_such_key_for_harness_test: 1\n";
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE(proxy.start(yaml));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 9s) << "early exit not noticed";
+  EXPECT_NE(proxy.error().find("exited early"), std::string::npos) << proxy.error();
+  EXPECT_FALSE(proxy.log().empty());
+}
+
 }  // namespace
 }  // namespace slotwise::test
