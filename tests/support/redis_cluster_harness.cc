@@ -27,7 +27,8 @@ struct RedisClusterHarness::NodeProc {
 namespace {
 
 constexpr int kSlots = 16384;
-constexpr Millis kStartTimeout{30000};
+constexpr Millis kMeetTimeout{10000};
+constexpr Millis kStartTimeout{20000};
 constexpr Millis kFailoverTimeout{20000};
 constexpr int kMigrateBatch = 100;
 
@@ -105,7 +106,9 @@ std::vector<NodesLine> parseClusterNodes(const std::string& text) {
     std::string addr;
     if (!(fields >> n.id >> addr >> n.flags)) continue;
     const size_t colon = addr.rfind(':', addr.find('@'));
-    if (colon != std::string::npos) n.port = static_cast<uint16_t>(std::atoi(addr.c_str() + colon + 1));
+    if (colon != std::string::npos) {
+      n.port = static_cast<uint16_t>(std::atoi(addr.c_str() + colon + 1));
+    }
     lines.push_back(std::move(n));
   }
   return lines;
@@ -208,7 +211,10 @@ bool RedisClusterHarness::start(const Options& options) {
   }
   if (!assignSlots() || !meetAll() || !attachReplicas()) return false;
   const bool ready = waitFor([this] { return replicasLinked() && allStateOk(); }, kStartTimeout);
-  if (!ready) return ok(RespValue::error("cluster did not become consistent in 30s"), "start");
+  if (!ready) {
+    return ok(RespValue::error("cluster did not become consistent in 20s:\n" + describeState()),
+              "start");
+  }
   return true;
 }
 
@@ -252,8 +258,8 @@ bool RedisClusterHarness::meetAll() {
         }
         return true;
       },
-      kStartTimeout);
-  return met || ok(RespValue::error("nodes did not meet within 30s"), "CLUSTER MEET");
+      kMeetTimeout);
+  return met || ok(RespValue::error("nodes did not meet within 10s"), "CLUSTER MEET");
 }
 
 bool RedisClusterHarness::attachReplicas() {
@@ -298,6 +304,22 @@ bool RedisClusterHarness::allStateOk() {
     first = false;
   }
   return !first;
+}
+
+std::string RedisClusterHarness::describeState() {
+  std::ostringstream out;
+  for (auto& node : nodes_) {
+    out << "  node " << node->port << (node->proc.running() ? "" : " (not running)");
+    if (node->proc.running()) {
+      SyncRedisClient& c = client(node->port);
+      out << ": " << infoField(textOf(c.command({"CLUSTER", "INFO"})), "cluster_state") << ", "
+          << infoField(textOf(c.command({"INFO", "replication"})), "role") << ", link "
+          << infoField(textOf(c.command({"INFO", "replication"})), "master_link_status")
+          << ", slots " << slotsView(node->port);
+    }
+    out << "\n";
+  }
+  return out.str();
 }
 
 bool RedisClusterHarness::waitForConsistent(Millis timeout) {

@@ -126,6 +126,10 @@ std::string RedisServerProcess::logPath() const {
 
 bool RedisServerProcess::start(uint16_t port, const std::string& dir,
                                const std::vector<std::string>& extra_args) {
+  if (running()) {
+    error_ = "already running on port " + std::to_string(port_);
+    return false;
+  }
   port_ = port;
   dir_ = dir;
   error_.clear();

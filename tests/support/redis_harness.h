@@ -57,9 +57,10 @@ class TempDir {
 };
 
 // Blocking RESP client for tests. One TCP connection; replies (RESP2 or RESP3) are decoded with
-// resp::ValueDecoder (incremental, so large replies cost O(n)). Not thread-safe. Any I/O error, protocol error or timeout closes the
-// connection (the stream position is unknown afterwards) and connected() then returns false;
-// the one exception is a readReply() timeout before any byte of the reply arrived.
+// resp::ValueDecoder (incremental, so large replies cost O(n)). Not thread-safe. Any I/O error,
+// protocol error or timeout closes the connection (the stream position is unknown afterwards)
+// and connected() then returns false; the one exception is a readReply() timeout before any
+// byte of the reply arrived.
 class SyncRedisClient {
  public:
   SyncRedisClient() = default;
@@ -128,8 +129,9 @@ class RedisServerProcess {
   // --daemonize no --logfile <dir>/redis-P.log <extra_args...>` (stdout/stderr go to
   // <dir>/redis-P.out) and waits up to 5s until PING answers PONG. @return false (reason in
   // error(), log tail on stderr) if it exits early or never answers; the child is then stopped.
-  // REQUIRES: not running(). `dir` must exist.
-  bool start(uint16_t port, const std::string& dir, const std::vector<std::string>& extra_args = {});
+  // Fails at once if this object's process is still running. `dir` must exist.
+  bool start(uint16_t port, const std::string& dir,
+             const std::vector<std::string>& extra_args = {});
 
   // SIGTERM, then SIGKILL after 3s; reaps the child. No-op if not running.
   void stop();
@@ -181,8 +183,8 @@ class RedisClusterHarness {
   // Starts masters*(1+replicas_per_master) nodes (cluster-enabled, nodes-P.conf, bus port
   // P+10000), CLUSTER MEET, ADDSLOTSRANGE split evenly over the masters, CLUSTER REPLICATE, then
   // polls until every node reports cluster_state:ok, all CLUSTER SLOTS views are identical and
-  // every replica's link is up. @return false (message in error() and on stderr) on failure
-  // within ~30s. Call once per harness.
+  // every replica's link is up and listed by CLUSTER SLOTS. @return false (message with each
+  // node's state in error() and on stderr) on failure, within ~30s. Call once per harness.
   bool start(const Options& options);
   bool start() { return start(Options{}); }
   const std::string& error() const { return error_; }
@@ -242,8 +244,10 @@ class RedisClusterHarness {
   bool replicasLinked();
   std::string nodeId(uint16_t port);
   NodeProc* find(uint16_t port);
-  // Normalized CLUSTER SLOTS of one node; empty string on error.
+  // Normalized CLUSTER SLOTS of one node ("start-end:master,replica... "); empty on error.
   std::string slotsView(uint16_t port);
+  // One line per node (state, role, link, slots) for failure messages.
+  std::string describeState();
   bool allStateOk();
   bool ok(const resp::RespValue& reply, const std::string& what);
 
