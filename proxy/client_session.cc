@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "proxy/errors.h"
+#include "proxy/fanout.h"
 #include "proxy/local_commands.h"
 #include "proxy/worker.h"
 #include "resp/encoder.h"
@@ -137,16 +138,58 @@ void ClientSession::dispatch(const resp::Command& cmd) {
       replyError(d.error);
       return;
     case Kind::kAllMasters:
+      dispatchWholeCluster(cmd, d);
+      return;
     case Kind::kMultiSlot:
+      startFanOut(cmd, d);
+      return;
     case Kind::kTransaction:
     case Kind::kPubSub:
-      // These families need fan-out/merge or a pinned connection, which this build lacks.
-      replyError(d.kind == Kind::kMultiSlot
-                     ? std::string(errors::kCrossSlot)
+      // These families need a pinned backend connection, which this version does not have.
+      replyError("ERR slotwise does not support '" + std::string(d.info->name) +
+                 "' through the proxy in this version");
+      return;
+  }
+}
+
+void ClientSession::dispatchWholeCluster(const resp::Command& cmd, const router::RouteDecision& d) {
+  WholeClusterRule rule = wholeClusterRule(*d.info);
+  switch (rule.mode) {
+    case WholeClusterMode::kSingle: {
+      router::RouteDecision any = d;
+      any.kind = router::RouteDecision::Kind::kAnyMaster;
+      forwardToCluster(cmd, any);
+      return;
+    }
+    case WholeClusterMode::kReject:
+      replyError(rule.reject_message != nullptr
+                     ? std::string(rule.reject_message)
                      : "ERR slotwise does not support '" + std::string(d.info->name) +
                            "' through the proxy in this version");
       return;
+    case WholeClusterMode::kBroadcast:
+    case WholeClusterMode::kScan:
+      startFanOut(cmd, d);
+      return;
   }
+}
+
+// The parent joins the FIFO before any part is forwarded: a part can complete synchronously
+// (e.g. failed at once), and the merged reply must find its place in the FIFO.
+void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDecision& d) {
+  Request* parent = worker_.requests().acquire();
+  parent->client = this;
+  parent->affinity = id_;
+  std::vector<Request*>& parts = worker_.scratchParts();
+  std::string error;
+  if (!buildFanOut(worker_, parent, cmd, d, worker_.scratchKeys(), &parts, &error)) {
+    worker_.requests().recycle(parent);
+    replyError(error);
+    return;
+  }
+  pending_.push(parent);
+  for (Request* part : parts) worker_.forward(part);
+  parts.clear();
 }
 
 void ClientSession::forwardToCluster(const resp::Command& cmd, const router::RouteDecision& d) {

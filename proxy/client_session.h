@@ -74,6 +74,8 @@ class ClientSession {
   size_t consume(std::string_view data);
   void dispatch(const resp::Command& cmd);
   void forwardToCluster(const resp::Command& cmd, const router::RouteDecision& d);
+  void dispatchWholeCluster(const resp::Command& cmd, const router::RouteDecision& d);
+  void startFanOut(const resp::Command& cmd, const router::RouteDecision& d);
   void replyNow(std::string_view bytes);
   void replyError(std::string_view message);
   void handleLocal(const resp::Command& cmd);

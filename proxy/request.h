@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,12 +16,47 @@ namespace slotwise::proxy {
 
 class ClientSession;
 
+// State of a client-visible request that was split into parts (multi-key split, whole-cluster
+// fan-out, SCAN cursor translation). Parts are Requests whose `parent` points here; each part's
+// reply is stored in `parts` and the merged reply is built when the last one arrives.
+struct FanOut {
+  enum class Merge : uint8_t {
+    kMget,       // array: each key's value from the part that held it, in the client's key order
+    kAllOk,      // +OK if every part said +OK, else the first other reply
+    kSum,        // integer sum (DEL, EXISTS, DBSIZE, ...)
+    kConcat,     // concatenated arrays (KEYS)
+    kAllEqual,   // every part must give the same reply (SCRIPT LOAD): that reply, else an error
+    kAndArrays,  // element-wise AND of integer arrays (SCRIPT EXISTS)
+    kAnyOk,      // +OK if any part said +OK, else the first reply (SCRIPT KILL)
+    kMin,        // smallest integer (LASTSAVE)
+    kFirstNonNull,  // first non-null reply (RANDOMKEY)
+    kScan,       // one part; rewrite the node's cursor into a cluster-wide cursor
+  };
+  Merge merge = Merge::kAllOk;
+  uint32_t outstanding = 0;
+  std::vector<std::string> parts;   // raw reply of each part
+  std::vector<uint32_t> key_part;   // kMget: part that holds the i-th key
+  std::vector<uint32_t> key_index;  // kMget: position of the i-th key inside its part
+  uint64_t scan_fingerprint = 0;    // kScan: topology fingerprint and slot of the scanned node
+  uint16_t scan_slot = 0;
+
+  void reset() {
+    outstanding = 0;
+    parts.clear();
+    key_part.clear();
+    key_index.clear();
+  }
+};
+
 struct Request {
   enum class Target : uint8_t { kSlot, kAnyMaster, kAddress };
 
   Request* next = nullptr;      // client pending FIFO
   Request* next_out = nullptr;  // backend in-flight FIFO or worker parked list
   ClientSession* client = nullptr;
+  Request* parent = nullptr;  // set on a fan-out part: its reply goes to parent->fanout
+  uint32_t part = 0;          // index of this part in parent->fanout->parts
+  std::unique_ptr<FanOut> fanout;  // kept across reuse; `is_fanout` says whether it is in use
   std::string payload;  // RESP bytes sent to the cluster; kept for redirects and retries
   std::string reply;    // reply bytes, when completed before the requests ahead of it
   std::string address;  // Target::kAddress: node named by MOVED/ASK
@@ -34,10 +70,18 @@ struct Request {
   bool asking = false;    // send ASKING first (ASK redirect)
   bool internal = false;  // proxy-generated (ASKING): reply is dropped
   bool done = false;      // reply stored in `reply`
+  bool is_fanout = false;  // this request waits for parts (fanout is set)
+
+  // Nobody waits for this request's reply any more.
+  bool orphan() const { return client == nullptr && parent == nullptr; }
 
   void resetForReuse() {
     next = next_out = nullptr;
     client = nullptr;
+    parent = nullptr;
+    part = 0;
+    if (fanout) fanout->reset();
+    is_fanout = false;
     payload.clear();
     reply.clear();
     address.clear();

@@ -8,6 +8,7 @@
 #include "proxy/backend_conn.h"
 #include "proxy/client_session.h"
 #include "proxy/errors.h"
+#include "proxy/fanout.h"
 #include "resp/encoder.h"
 #include "router/redirect.h"
 
@@ -159,6 +160,21 @@ void Worker::installMap(router::SlotMapPtr map) {
     const router::NodeInfo& n = map_->nodes()[i];
     by_node_[i] = nodeFor(n.address, n.host, n.port);
   }
+  master_slots_.clear();
+  uint64_t fp = 1469598103934665603ull;  // FNV-1a over (first, last, master address) of each range
+  auto mix = [&fp](std::string_view bytes) {
+    for (unsigned char c : bytes) fp = (fp ^ c) * 1099511628211ull;
+  };
+  std::vector<bool> seen(map_->nodes().size(), false);
+  for (const router::SlotRange& r : map_->ranges()) {
+    if (!seen[r.master_index]) master_slots_.push_back(r.first);
+    seen[r.master_index] = true;
+    std::string key = std::to_string(r.first) + "-" + std::to_string(r.last) + "@" +
+                      map_->nodes()[r.master_index].address + ";";
+    mix(key);
+  }
+  std::sort(master_slots_.begin(), master_slots_.end());
+  fingerprint_ = fp;
   last_redirect_report_ms_ = 0;
   retryParked();
 }
@@ -231,6 +247,17 @@ void Worker::forward(Request* req) {
 }
 
 void Worker::complete(Request* req, std::string_view reply_bytes) {
+  if (req->parent != nullptr) {
+    Request* parent = req->parent;
+    FanOut& f = *parent->fanout;
+    f.parts[req->part].assign(reply_bytes);
+    pool_.recycle(req);
+    if (--f.outstanding == 0) {
+      std::string merged = mergeFanOut(*parent, *this);
+      complete(parent, merged);
+    }
+    return;
+  }
   if (req->client != nullptr) req->client->onReply(req, reply_bytes);
   else pool_.recycle(req);
 }
@@ -245,7 +272,7 @@ void Worker::fail(Request* req, std::string_view message) {
 // ---- retries --------------------------------------------------------------------------------
 
 void Worker::park(Request* req) {
-  if (req->client == nullptr) {
+  if (req->orphan()) {
     pool_.recycle(req);
     return;
   }
@@ -276,7 +303,7 @@ void Worker::retryParked() {
   while (r != nullptr) {
     Request* next = r->next_out;
     r->next_out = nullptr;
-    if (r->client == nullptr) pool_.recycle(r);
+    if (r->orphan()) pool_.recycle(r);
     else if (r->not_before_ms > now && now < r->deadline_ms) parked_.push(r);
     else if (r->not_before_ms > 0) {
       r->not_before_ms = 0;

@@ -76,12 +76,19 @@ class Worker {
   WorkerStats& stats() { return stats_; }
   resp::Command& scratchCommand() { return scratch_cmd_; }
   std::vector<uint32_t>& scratchKeys() { return scratch_keys_; }
+  std::vector<Request*>& scratchParts() { return scratch_parts_; }
   char* sharedReadBuffer(size_t* len) {
     *len = kSharedReadBuffer;
     return shared_read_.get();
   }
   bool isSharedReadBuffer(const char* p) const { return p == shared_read_.get(); }
   bool draining() const { return draining_; }
+  std::unordered_map<uint16_t, uint32_t>& scratchSlotIndex() { return scratch_slot_index_; }
+  // The lowest slot of every master of the current map, ascending (empty without a map). A
+  // master is addressed by one of its slots so that a fan-out part follows it through failover.
+  const std::vector<uint16_t>& masterSlots() const { return master_slots_; }
+  // Hash of the slot -> master-address assignment; equal on every proxy that sees the same map.
+  uint64_t topologyFingerprint() const { return fingerprint_; }
 
   // Sends `req` to where its target says (slot's master, any master, or a redirect address),
   // parking it when no node can take it right now.
@@ -154,6 +161,10 @@ class Worker {
   WorkerStats stats_;
   resp::Command scratch_cmd_;
   std::vector<uint32_t> scratch_keys_;
+  std::unordered_map<uint16_t, uint32_t> scratch_slot_index_;
+  std::vector<Request*> scratch_parts_;
+  std::vector<uint16_t> master_slots_;
+  uint64_t fingerprint_ = 0;
   std::unique_ptr<char[]> shared_read_;
   uint32_t next_master_ = 0;
   uint64_t last_redirect_report_ms_ = 0;
