@@ -485,6 +485,7 @@ const Fields<BackendConfig>& backendFields() {
       count("tryagain_retries", &C::tryagain_retries, 0, 100),
       millis("tryagain_backoff_ms", &C::tryagain_backoff, 0, 10 * kSecondMs),
       millis("retry_deadline_ms", &C::retry_deadline, 0, 10 * kMinuteMs),
+      count("max_dedicated_connections", &C::max_dedicated_connections, 1, 100000),
   };
   return kFields;
 }

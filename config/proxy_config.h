@@ -43,6 +43,7 @@ struct BackendConfig {                                  // YAML key: backend
   uint32_t tryagain_retries = 5;                        // tryagain_retries
   Millis tryagain_backoff{20};                          // tryagain_backoff_ms (doubles per retry)
   Millis retry_deadline{3000};                          // retry_deadline_ms: unsent requests retried until then
+  uint32_t max_dedicated_connections = 1024;            // max_dedicated_connections (per worker): blocking commands, transactions
   bool operator==(const BackendConfig&) const = default;
 };
 

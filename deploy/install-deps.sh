@@ -13,7 +13,7 @@ readonly PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libuv1-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev libssl-dev
-  redis-server redis-tools python3-redis
+  redis-server redis-tools python3-redis prometheus
 )
 
 missing_packages() {

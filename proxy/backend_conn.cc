@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/client_session.h"
 #include "proxy/errors.h"
 #include "proxy/net_util.h"
 #include "proxy/worker.h"
@@ -124,6 +125,10 @@ void BackendConn::processReplies() {
     last_progress_ms_ = uv_now(worker_.loop());
     handleReply(req, info, data.substr(0, info.frame_len));
     in_.consume(info.frame_len, kKeepInput);
+    if (release_when_idle_ && inflight_.empty() && state_ != State::kClosing) {
+      release_when_idle_ = false;
+      worker_.returnDedicated(this);
+    }
   }
 }
 
@@ -158,7 +163,7 @@ void BackendConn::checkTimeouts(uint64_t now) {
     return;
   }
   auto timeout = static_cast<uint64_t>(worker_.config().backend.request_timeout.count());
-  if (state_ == State::kConnected && timeout > 0 && !inflight_.empty() &&
+  if (state_ == State::kConnected && timeout_enabled_ && timeout > 0 && !inflight_.empty() &&
       now - last_progress_ms_ > timeout) {
     spdlog::warn("backend {}: no reply for {} ms with {} requests in flight; closing", address_,
                  now - last_progress_ms_, inflight_.size());
@@ -171,6 +176,11 @@ void BackendConn::close(bool report_failure) {
   if (state_ == State::kClosing) return;
   bool connect_failed = state_ == State::kConnecting;
   state_ = State::kClosing;
+  if (owner_ != nullptr) {
+    ClientSession* owner = owner_;
+    owner_ = nullptr;
+    owner->onDedicatedClosed(this);
+  }
   worker_.onBackendClosed(this, connect_failed);
   failAll(errors::kConnectionLost);
   if (report_failure) worker_.reportFailure(address_);
@@ -187,7 +197,7 @@ void BackendConn::failAll(std::string_view sent_error) {
     Request* req = inflight_.pop();
     if (req->internal) {
       worker_.requests().recycle(req);
-    } else if (i < sent) {
+    } else if (i < sent || req->pinned) {  // pinned requests must not move to a shared conn
       worker_.fail(req, sent_error);
     } else {
       worker_.park(req);

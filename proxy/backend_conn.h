@@ -18,6 +18,7 @@
 
 namespace slotwise::proxy {
 
+class ClientSession;
 class Worker;
 
 class BackendConn {
@@ -44,6 +45,15 @@ class BackendConn {
   void close(bool report_failure);
 
   bool usable() const { return state_ != State::kClosing; }
+
+  // Dedicated use (transactions, blocking commands): the connection is outside the shared pool and
+  // belongs to one client; `owner` is told (onDedicatedClosed) before its requests fail.
+  void setOwner(ClientSession* owner) { owner_ = owner; }
+  // Blocking commands wait as long as the command says, not backend.request_timeout_ms.
+  void setRequestTimeout(bool enabled) { timeout_enabled_ = enabled; }
+  // Hand back to the worker's idle list once every in-flight reply has arrived.
+  void releaseWhenIdle() { release_when_idle_ = true; }
+  bool dedicated = false;
   const std::string& address() const { return address_; }
   size_t inflight() const { return inflight_.size(); }
   bool dirty = false;  // in the worker's flush list
@@ -71,6 +81,9 @@ class BackendConn {
   OutQueue inflight_;
   size_t unsent_ = 0;        // requests at the tail of inflight_ not yet handed to the socket
   uint64_t last_progress_ms_ = 0;  // connect start, last reply, or first request after idle
+  ClientSession* owner_ = nullptr;
+  bool timeout_enabled_ = true;
+  bool release_when_idle_ = false;
   bool connect_pending_ = true;    // connectTcp's callback has not run yet
   bool handle_closed_ = false;     // uv_close completed
 };

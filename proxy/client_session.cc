@@ -76,7 +76,8 @@ void ClientSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<ClientSession*>(s->data);
   if (nread < 0) {  // EOF or error: answer what was already asked, then close
     self->stopReading();
-    if (nread != UV_EOF) {
+    // A blocked command may never end: a client that leaves releases it at once.
+    if (nread != UV_EOF || self->blocked_req_ != nullptr) {
       self->close();
       return;
     }
@@ -104,7 +105,8 @@ void ClientSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 size_t ClientSession::consume(std::string_view data) {
   size_t used = 0;
   resp::Command& cmd = worker_.scratchCommand();
-  while (used < data.size() && !paused_ && !close_after_flush_ && !closing_) {
+  while (used < data.size() && !paused_ && blocked_req_ == nullptr && !close_after_flush_ &&
+         !closing_) {
     resp::ParseStatus st = parser_.parse(data.substr(used), &cmd);
     if (st == resp::ParseStatus::kNeedMore) break;
     if (st == resp::ParseStatus::kError) {
@@ -126,10 +128,15 @@ void ClientSession::dispatch(const resp::Command& cmd) {
   ++worker_.stats().commands;
   router::RouteDecision d = router::route(cmd, &worker_.scratchKeys());
   using Kind = router::RouteDecision::Kind;
+  if (in_multi_ && d.kind != Kind::kTransaction) {
+    handleInMulti(cmd, d);
+    return;
+  }
   switch (d.kind) {
     case Kind::kSlot:
     case Kind::kAnyMaster:
-      forwardToCluster(cmd, d);
+      if (isBlocking(cmd, *d.info)) forwardBlocking(cmd, d);
+      else forwardToCluster(cmd, d);
       return;
     case Kind::kLocal:
       handleLocal(cmd);
@@ -144,8 +151,9 @@ void ClientSession::dispatch(const resp::Command& cmd) {
       startFanOut(cmd, d);
       return;
     case Kind::kTransaction:
+      handleTransaction(cmd, d);
+      return;
     case Kind::kPubSub:
-      // These families need a pinned backend connection, which this version does not have.
       replyError("ERR slotwise does not support '" + std::string(d.info->name) +
                  "' through the proxy in this version");
       return;
@@ -192,7 +200,8 @@ void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDec
   parts.clear();
 }
 
-void ClientSession::forwardToCluster(const resp::Command& cmd, const router::RouteDecision& d) {
+// A request for `cmd` routed by `d`, queued in the FIFO, not yet sent anywhere.
+Request* ClientSession::newRequest(const resp::Command& cmd, const router::RouteDecision& d) {
   Request* req = worker_.requests().acquire();
   req->client = this;
   req->affinity = id_;
@@ -208,10 +217,21 @@ void ClientSession::forwardToCluster(const resp::Command& cmd, const router::Rou
     req->payload.assign(cmd.base, cmd.frame_len);
   }
   pending_.push(req);
-  worker_.forward(req);
+  return req;
+}
+
+void ClientSession::forwardToCluster(const resp::Command& cmd, const router::RouteDecision& d) {
+  worker_.forward(newRequest(cmd, d));
 }
 
 void ClientSession::onReply(Request* req, std::string_view bytes) {
+  if (req == blocked_req_) {  // the blocking command ended: its connection is free again
+    blocked_req_ = nullptr;
+    if (blocking_conn_ != nullptr) worker_.releaseDedicated(blocking_conn_, true);
+    blocking_conn_ = nullptr;
+    resume_parse_ = true;  // parse what arrived while blocked
+    worker_.markClientDirty(this);
+  }
   if (req != pending_.front()) {  // completed early: hold until its predecessors are written
     req->reply.assign(bytes);
     req->done = true;
@@ -275,13 +295,22 @@ void ClientSession::flush() {
   }
   if (paused_ && belowLowWater()) {
     paused_ = false;
-    if (!in_.empty()) {
-      size_t used = consume(in_.view());
-      in_.consume(used, kKeepInput);
-    }
-    if (!paused_ && !close_after_flush_ && !closing_ && !reading_) {
-      reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &onAlloc, &onRead) == 0;
-    }
+    resume_parse_ = true;
+  }
+  if (resume_parse_ && !paused_ && blocked_req_ == nullptr) {
+    resume_parse_ = false;
+    resumeInput();
+  }
+}
+
+// Parses what arrived while reading was stopped, then reads again unless that stopped it anew.
+void ClientSession::resumeInput() {
+  if (!in_.empty()) {
+    size_t used = consume(in_.view());
+    in_.consume(used, kKeepInput);
+  }
+  if (!paused_ && blocked_req_ == nullptr && !close_after_flush_ && !closing_ && !reading_) {
+    reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &onAlloc, &onRead) == 0;
   }
 }
 
@@ -328,6 +357,7 @@ void ClientSession::close() {
   if (closing_) return;
   closing_ = true;
   stopReading();
+  releaseDedicatedConns();
   while (!pending_.empty()) {
     Request* req = pending_.pop();
     if (req->done) worker_.requests().recycle(req);

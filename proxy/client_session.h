@@ -30,6 +30,7 @@
 
 namespace slotwise::proxy {
 
+class BackendConn;
 class Worker;
 
 class ClientSession {
@@ -56,6 +57,13 @@ class ClientSession {
   // Answers `message` as an error and closes (e.g. max clients reached).
   void rejectAndClose(std::string_view message);
 
+  // A dedicated connection of this client is closing (its requests fail right after).
+  void onDedicatedClosed(BackendConn* conn);
+  // A request of the open transaction got MOVED/ASK: the transaction is aborted.
+  void onTransactionRedirect();
+  // The blocking command now waits on `conn` (first send or after a redirect).
+  void useBlockingConn(BackendConn* conn);
+
   uint32_t id() const { return id_; }
   // True when the client has sent nothing for `timeout_ms` and waits for no reply.
   bool idleSince(uint64_t now, uint64_t timeout_ms) const {
@@ -76,6 +84,19 @@ class ClientSession {
   void forwardToCluster(const resp::Command& cmd, const router::RouteDecision& d);
   void dispatchWholeCluster(const resp::Command& cmd, const router::RouteDecision& d);
   void startFanOut(const resp::Command& cmd, const router::RouteDecision& d);
+  Request* newRequest(const resp::Command& cmd, const router::RouteDecision& d);
+  // Blocking commands (client_session_txn.cc).
+  static bool isBlocking(const resp::Command& cmd, const router::CommandInfo& info);
+  void forwardBlocking(const resp::Command& cmd, const router::RouteDecision& d);
+  // Transactions (client_session_txn.cc).
+  void handleTransaction(const resp::Command& cmd, const router::RouteDecision& d);
+  void handleInMulti(const resp::Command& cmd, const router::RouteDecision& d);
+  void sendPinned(const resp::Command& cmd, const router::RouteDecision& d);
+  bool pinTransaction(int32_t slot);
+  void sendInternal(std::string_view payload);
+  void endTransaction(bool reusable);
+  void releaseDedicatedConns();
+  void resumeInput();
   void replyNow(std::string_view bytes);
   void replyError(std::string_view message);
   void handleLocal(const resp::Command& cmd);
@@ -92,11 +113,25 @@ class ClientSession {
   resp::RequestParser parser_;
   PendingQueue pending_;
   LocalClientState local_;
+  // Blocking command in flight on its own connection: later input is buffered (reading goes on, to
+  // notice a disconnect) but not parsed until it ends.
+  Request* blocked_req_ = nullptr;
+  BackendConn* blocking_conn_ = nullptr;
+  // Transaction: MULTI and later commands go to txn_conn_, pinned to txn_slot_ (-1 = any master)
+  // once the first key decides it; until then they wait in txn_held_.
+  BackendConn* txn_conn_ = nullptr;
+  std::vector<std::string> txn_held_;  // commands queued before the slot was known
+  int32_t txn_slot_ = -1;
+  bool in_multi_ = false;
+  bool watching_ = false;
+  bool txn_aborted_ = false;
+  bool txn_pinned_ = false;
   const uint32_t id_;
   uint64_t last_active_ms_ = 0;  // uv_now() of the last read
   bool open_ = false;
   bool reading_ = false;        // uv_read_start is active
   bool paused_ = false;         // backpressure: stop parsing and reading
+  bool resume_parse_ = false;   // buffered input waits for the next flush() to be parsed
   bool close_after_flush_ = false;  // QUIT, protocol error, EOF, drain
   bool closing_ = false;
 };

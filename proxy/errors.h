@@ -25,6 +25,15 @@ inline constexpr std::string_view kMaxClients = "ERR max number of clients reach
 inline constexpr std::string_view kSelectNonZero = "ERR SELECT is not allowed in cluster mode";
 inline constexpr std::string_view kPipelineTooLarge =
     "ERR Protocol error: unparsed pipelined input exceeds limits.max_pipelined_bytes";
+inline constexpr std::string_view kTooManyDedicated =
+    "ERR slotwise: too many blocked or transaction clients on this worker "
+    "(backend.max_dedicated_connections)";
+inline constexpr std::string_view kTransactionMoved =
+    "ERR slotwise: the slot moved to another node during the transaction; it was aborted";
+inline constexpr std::string_view kExecAbort =
+    "EXECABORT Transaction discarded because of previous errors.";
+inline constexpr std::string_view kTxnCrossSlot =
+    "CROSSSLOT Keys in request don't hash to the same slot (a transaction must stay in one slot)";
 inline constexpr std::string_view kShuttingDown = "ERR slotwise is shutting down";
 
 }  // namespace slotwise::proxy::errors

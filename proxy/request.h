@@ -71,6 +71,8 @@ struct Request {
   bool internal = false;  // proxy-generated (ASKING): reply is dropped
   bool done = false;      // reply stored in `reply`
   bool is_fanout = false;  // this request waits for parts (fanout is set)
+  bool pinned = false;     // must run on its client's dedicated connection (transaction, blocking)
+  bool blocking = false;   // a blocking command (BLPOP, XREAD BLOCK, ...): may wait indefinitely
 
   // Nobody waits for this request's reply any more.
   bool orphan() const { return client == nullptr && parent == nullptr; }
@@ -81,7 +83,7 @@ struct Request {
     parent = nullptr;
     part = 0;
     if (fanout) fanout->reset();
-    is_fanout = false;
+    is_fanout = pinned = blocking = false;
     payload.clear();
     reply.clear();
     address.clear();

@@ -236,6 +236,10 @@ bool Worker::resolveTarget(Request* req, NodeConns** node) {
 }
 
 void Worker::forward(Request* req) {
+  if (req->pinned) {  // a blocking command redirected or retried: a fresh dedicated connection
+    forwardBlocking(req);
+    return;
+  }
   NodeConns* node = nullptr;
   if (!resolveTarget(req, &node)) {
     park(req);
@@ -244,6 +248,72 @@ void Worker::forward(Request* req) {
   BackendConn* conn = connFor(node, req->affinity);
   if (conn == nullptr) park(req);
   else conn->enqueue(req);
+}
+
+void Worker::forwardBlocking(Request* req) {
+  if (req->orphan()) {
+    pool_.recycle(req);
+    return;
+  }
+  std::string_view error;
+  BackendConn* conn = acquireDedicated(req, req->client, &error);
+  if (conn == nullptr) {
+    fail(req, error);
+    return;
+  }
+  req->client->useBlockingConn(conn);
+  conn->enqueue(req);
+}
+
+BackendConn* Worker::acquireDedicated(Request* req, ClientSession* owner, std::string_view* error) {
+  NodeConns* node = nullptr;
+  if (!resolveTarget(req, &node)) {
+    *error = map_ ? errors::kBackendUnreachable : errors::kNoTopology;
+    return nullptr;
+  }
+  BackendConn* conn = nullptr;
+  auto idle = idle_dedicated_.find(node->address);
+  if (idle != idle_dedicated_.end() && !idle->second.empty()) {
+    conn = idle->second.back();
+    idle->second.pop_back();
+  } else {
+    if (dedicated_.size() >= config_.backend.max_dedicated_connections) {
+      *error = errors::kTooManyDedicated;
+      return nullptr;
+    }
+    conn = new BackendConn(*this, node->host, node->port, node->address);
+    conn->dedicated = true;
+    dedicated_.push_back(conn);
+    conn->connect();
+    if (std::find(dedicated_.begin(), dedicated_.end(), conn) == dedicated_.end()) {
+      *error = errors::kBackendUnreachable;  // failed synchronously and is already closing
+      return nullptr;
+    }
+  }
+  conn->setOwner(owner);
+  conn->setRequestTimeout(true);
+  return conn;
+}
+
+void Worker::releaseDedicated(BackendConn* conn, bool reusable) {
+  conn->setOwner(nullptr);
+  if (!reusable || draining_) {
+    conn->close(false);
+    return;
+  }
+  if (conn->inflight() == 0) returnDedicated(conn);
+  else conn->releaseWhenIdle();
+}
+
+void Worker::returnDedicated(BackendConn* conn) {
+  constexpr size_t kIdlePerNode = 8;
+  std::vector<BackendConn*>& idle = idle_dedicated_[conn->address()];
+  if (idle.size() >= kIdlePerNode || !conn->usable()) {
+    conn->close(false);
+    return;
+  }
+  conn->setRequestTimeout(true);
+  idle.push_back(conn);
 }
 
 void Worker::complete(Request* req, std::string_view reply_bytes) {
@@ -305,14 +375,9 @@ void Worker::retryParked() {
     r->next_out = nullptr;
     if (r->orphan()) pool_.recycle(r);
     else if (r->not_before_ms > now && now < r->deadline_ms) parked_.push(r);
-    else if (r->not_before_ms > 0) {
+    else {
       r->not_before_ms = 0;
-      NodeConns* node = nullptr;
-      BackendConn* conn = resolveTarget(r, &node) ? connFor(node, r->affinity) : nullptr;
-      if (conn != nullptr) conn->enqueue(r);
-      else park(r);
-    } else {
-      forward(r);
+      forward(r);  // keeps a TRYAGAIN request's target (e.g. the ASK node)
     }
     r = next;
   }
@@ -320,6 +385,11 @@ void Worker::retryParked() {
 }
 
 void Worker::redirect(Request* req, std::string_view bytes, const std::string& node_host) {
+  if (req->pinned && !req->blocking) {  // inside a transaction: never run it elsewhere
+    if (req->client != nullptr) req->client->onTransactionRedirect();
+    fail(req, errors::kTransactionMoved);
+    return;
+  }
   std::string_view text = bytes.substr(1, bytes.size() - 3);  // strip '-' and CRLF
   std::optional<router::Redirect> r = router::parseRedirect(text, node_host);
   if (!r || req->redirects >= config_.backend.max_redirects) {
@@ -345,7 +415,7 @@ void Worker::redirect(Request* req, std::string_view bytes, const std::string& n
 
 void Worker::tryAgain(Request* req, std::string_view bytes) {
   ++stats_.tryagain;
-  if (req->tryagains >= config_.backend.tryagain_retries) {
+  if (req->tryagains >= config_.backend.tryagain_retries || (req->pinned && !req->blocking)) {
     complete(req, bytes);
     return;
   }
@@ -372,6 +442,14 @@ void Worker::reportFailure(const std::string& address) {
 }
 
 void Worker::onBackendClosed(BackendConn* conn, bool connect_failed) {
+  if (conn->dedicated) {
+    dedicated_.erase(std::remove(dedicated_.begin(), dedicated_.end(), conn), dedicated_.end());
+    auto idle = idle_dedicated_.find(conn->address());
+    if (idle != idle_dedicated_.end()) {
+      auto& v = idle->second;
+      v.erase(std::remove(v.begin(), v.end(), conn), v.end());
+    }
+  }
   auto it = nodes_.find(conn->address());
   if (it != nodes_.end()) {
     for (BackendConn*& c : it->second->conns) {
@@ -426,15 +504,19 @@ void Worker::flushDirty() {
   if (dirty_backends_.empty() && dirty_clients_.empty()) uv_idle_stop(&idle_);
 }
 
-void Worker::onHousekeeping() {
-  uint64_t now = uv_now(&loop_);
-  std::vector<BackendConn*> conns;
-  for (auto& [address, node] : nodes_) {
+std::vector<BackendConn*> Worker::allBackendConns() const {
+  std::vector<BackendConn*> conns = dedicated_;
+  for (const auto& [address, node] : nodes_) {
     for (BackendConn* c : node->conns) {
       if (c != nullptr) conns.push_back(c);
     }
   }
-  for (BackendConn* c : conns) c->checkTimeouts(now);
+  return conns;
+}
+
+void Worker::onHousekeeping() {
+  uint64_t now = uv_now(&loop_);
+  for (BackendConn* c : allBackendConns()) c->checkTimeouts(now);
   closeIdleClients(now);
   if (draining_ && (sessions_.empty() || now >= drain_deadline_ms_)) finishShutdown();
 }
@@ -454,13 +536,7 @@ void Worker::finishShutdown() {
   shut_down_ = true;
   std::vector<ClientSession*> sessions = sessions_;
   for (ClientSession* s : sessions) s->close();
-  std::vector<BackendConn*> conns;
-  for (auto& [address, node] : nodes_) {
-    for (BackendConn* c : node->conns) {
-      if (c != nullptr) conns.push_back(c);
-    }
-  }
-  for (BackendConn* c : conns) c->close(false);
+  for (BackendConn* c : allBackendConns()) c->close(false);
   for (Request* r = parked_.takeAll(); r != nullptr;) {
     Request* next = r->next_out;
     pool_.recycle(r);

@@ -105,6 +105,15 @@ class Worker {
   // TRYAGAIN reply: retry after a backoff, or pass `bytes` on when the budget is spent.
   void tryAgain(Request* req, std::string_view bytes);
   void reportFailure(const std::string& address);
+  // A connection for `owner`'s exclusive use to the node `req` targets (slot, any master or
+  // address), reusing an idle one when possible. @return nullptr if the node is unknown or down
+  // or backend.max_dedicated_connections is reached (*error says which).
+  BackendConn* acquireDedicated(Request* req, ClientSession* owner, std::string_view* error);
+  // Gives a dedicated connection back. `reusable`: it carries no server-side state (no MULTI,
+  // WATCH or pending blocking command), so it may serve another client once idle; else closed.
+  void releaseDedicated(BackendConn* conn, bool reusable);
+  // Called by a released connection once its last in-flight reply arrived.
+  void returnDedicated(BackendConn* conn);
   void markBackendDirty(BackendConn* conn);
   void markClientDirty(ClientSession* session);
   // `connect_failed`: the node did not accept a connection; it is skipped for a short while.
@@ -124,6 +133,8 @@ class Worker {
   void run();
   void onCheck();
   void onHousekeeping();
+  std::vector<BackendConn*> allBackendConns() const;
+  void forwardBlocking(Request* req);
   void closeIdleClients(uint64_t now);
   void retryParked();
   void installMap(router::SlotMapPtr map);
@@ -156,6 +167,8 @@ class Worker {
   std::vector<BackendConn*> dirty_backends_;
   std::vector<ClientSession*> dirty_clients_;
   std::vector<ClientSession*> sessions_;  // all live sessions (for shutdown)
+  std::vector<BackendConn*> dedicated_;   // every open dedicated connection (owned or idle)
+  std::unordered_map<std::string, std::vector<BackendConn*>> idle_dedicated_;
   OutQueue parked_;
   RequestPool pool_;
   WorkerStats stats_;

@@ -44,28 +44,32 @@ RouteDecision routeKeyed(const resp::Command& cmd, const CommandInfo* info,
                          std::vector<uint32_t>* keys) {
   RouteDecision d;
   d.info = info;
-  keys->clear();
-  // NOT_KEY positions count too: they carry the shard channel of SPUBLISH and friends.
-  if (!extractKeys(*info, cmd, keys, KeyFilter::kIncludeNotKeys) || keys->empty()) {
+  int32_t slot = keysSlot(*info, cmd, keys);
+  if (slot == kNoKeys) {
     d.kind = RouteDecision::Kind::kAnyMaster;
-    return d;
+  } else if (slot != kCrossSlot) {
+    d.kind = RouteDecision::Kind::kSlot;
+    d.slot = slot;
+  } else if (splittable(*info)) {
+    d.kind = RouteDecision::Kind::kMultiSlot;
+  } else {
+    return reject("CROSSSLOT Keys in request don't hash to the same slot");
   }
-  uint16_t slot = keyHashSlot(cmd.arg((*keys)[0]));
-  for (size_t i = 1; i < keys->size(); ++i) {
-    if (keyHashSlot(cmd.arg((*keys)[i])) != slot) {
-      if (splittable(*info)) {
-        d.kind = RouteDecision::Kind::kMultiSlot;
-        return d;
-      }
-      return reject("CROSSSLOT Keys in request don't hash to the same slot");
-    }
-  }
-  d.kind = RouteDecision::Kind::kSlot;
-  d.slot = slot;
   return d;
 }
 
 }  // namespace
+
+int32_t keysSlot(const CommandInfo& info, const resp::Command& cmd, std::vector<uint32_t>* keys) {
+  keys->clear();
+  // NOT_KEY positions count too: they carry the shard channel of SPUBLISH and friends.
+  if (!extractKeys(info, cmd, keys, KeyFilter::kIncludeNotKeys) || keys->empty()) return kNoKeys;
+  uint16_t slot = keyHashSlot(cmd.arg((*keys)[0]));
+  for (size_t i = 1; i < keys->size(); ++i) {
+    if (keyHashSlot(cmd.arg((*keys)[i])) != slot) return kCrossSlot;
+  }
+  return slot;
+}
 
 bool splittable(const CommandInfo& info) {
   static constexpr std::string_view kSplittable[] = {"mget",  "mset",   "del",

@@ -44,6 +44,12 @@ struct RouteDecision {
 // `keys` is scratch space reused across calls (no allocation in the steady state).
 RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys);
 
+// The slot every key of `cmd` hashes to; kNoKeys when it has none (or they cannot be
+// extracted), kCrossSlot when they span slots. `keys` receives the key argument indexes.
+inline constexpr int32_t kNoKeys = -1;
+inline constexpr int32_t kCrossSlot = -2;
+int32_t keysSlot(const CommandInfo& info, const resp::Command& cmd, std::vector<uint32_t>* keys);
+
 // True for the multi-key commands whose per-slot parts can run separately and be merged
 // (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH).
 bool splittable(const CommandInfo& info);

@@ -128,6 +128,7 @@ backend:
   tryagain_retries: 7
   tryagain_backoff_ms: 15
   retry_deadline_ms: 4000
+  max_dedicated_connections: 77
 limits:
   max_clients: 500
   max_args: 4096
@@ -156,7 +157,7 @@ TEST(ConfigLoaderTest, EveryKeyIsParsed) {
                3,
                4,
                Millis(1500)};
-  e.backend = {2, Millis(250), Millis(0), 3, 7, Millis(15), Millis(4000)};
+  e.backend = {2, Millis(250), Millis(0), 3, 7, Millis(15), Millis(4000), 77};
   e.limits = {500, 4096, 1 << 20, 16 << 10, 2 << 20, 8 << 20, 128, 1ull << 30, Millis(60000)};
   e.log.level = LogLevel::kDebug;
   EXPECT_EQ(*result, e);

@@ -1,0 +1,153 @@
+// Transactions pinned to one node and blocking commands on dedicated connections.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "support/proxy_fixture.h"
+
+namespace slotwise::test {
+namespace {
+
+using namespace std::chrono_literals;
+using resp::ValueType;
+
+class ProxyTxnTest : public ProxyClusterTest {};
+
+TEST_F(ProxyTxnTest, TransactionOnTaggedKeysRunsAtomicallyOnTheSlotOwner) {
+  startAll();
+  auto c = proxyClient();
+  EXPECT_EQ(str(c->command({"MULTI"})), "OK");
+  EXPECT_EQ(str(c->command({"SET", "{acct}a", "10"})), "QUEUED");
+  EXPECT_EQ(str(c->command({"INCRBY", "{acct}a", "5"})), "QUEUED");
+  EXPECT_EQ(str(c->command({"LPUSH", "{acct}log", "x"})), "QUEUED");
+  auto r = c->command({"EXEC"});
+  ASSERT_EQ(r.type, ValueType::kArray) << str(r);
+  ASSERT_EQ(r.elements.size(), 3u);
+  EXPECT_EQ(str(r.elements[0]), "OK");
+  EXPECT_EQ(r.elements[1].integer, 15);
+  EXPECT_EQ(r.elements[2].integer, 1);
+  EXPECT_EQ(str(ownerOf("{acct}a").command({"GET", "{acct}a"})), "15");
+  // Keyless commands before the first key are queued too.
+  EXPECT_EQ(str(c->command({"MULTI"})), "OK");
+  EXPECT_EQ(str(c->command({"PING"})), "QUEUED");
+  EXPECT_EQ(str(c->command({"GET", "{acct}a"})), "QUEUED");
+  r = c->command({"EXEC"});
+  ASSERT_EQ(r.elements.size(), 2u);
+  EXPECT_EQ(str(r.elements[0]), "PONG");
+  EXPECT_EQ(str(r.elements[1]), "15");
+  EXPECT_EQ(str(c->command({"DISCARD"})), "ERR DISCARD without MULTI");
+}
+
+TEST_F(ProxyTxnTest, KeysInTwoSlotsAbortTheWholeTransaction) {
+  startAll();
+  auto c = proxyClient();
+  ASSERT_EQ(str(c->command({"SET", "{x}k", "before"})), "OK");
+  EXPECT_EQ(str(c->command({"MULTI"})), "OK");
+  EXPECT_EQ(str(c->command({"SET", "{x}k", "after"})), "QUEUED");
+  auto err = c->command({"SET", "{y}k", "other"});
+  EXPECT_TRUE(err.isError());
+  EXPECT_EQ(str(err).rfind("CROSSSLOT", 0), 0u) << str(err);
+  EXPECT_EQ(str(c->command({"EXEC"})), "EXECABORT Transaction discarded because of previous errors.");
+  EXPECT_EQ(str(c->command({"GET", "{x}k"})), "before");  // nothing of it ran
+  EXPECT_EQ(str(c->command({"GET", "{y}k"})), "<null>");
+  // The connection is usable afterwards, and DISCARD works.
+  EXPECT_EQ(str(c->command({"MULTI"})), "OK");
+  EXPECT_EQ(str(c->command({"SET", "{x}k", "discarded"})), "QUEUED");
+  EXPECT_EQ(str(c->command({"DISCARD"})), "OK");
+  EXPECT_EQ(str(c->command({"GET", "{x}k"})), "before");
+}
+
+TEST_F(ProxyTxnTest, WatchDetectsAnotherClientsWrite) {
+  startAll();
+  auto c = proxyClient();
+  auto other = proxyClient();
+  ASSERT_EQ(str(c->command({"SET", "{w}k", "1"})), "OK");
+  EXPECT_EQ(str(c->command({"WATCH", "{w}k"})), "OK");
+  EXPECT_EQ(str(other->command({"SET", "{w}k", "2"})), "OK");
+  EXPECT_EQ(str(c->command({"MULTI"})), "OK");
+  EXPECT_EQ(str(c->command({"SET", "{w}k", "3"})), "QUEUED");
+  auto r = c->command({"EXEC"});
+  EXPECT_EQ(r.type, ValueType::kNull) << str(r);  // aborted by WATCH
+  EXPECT_EQ(str(c->command({"GET", "{w}k"})), "2");
+  // Unchanged watched key: EXEC runs.
+  EXPECT_EQ(str(c->command({"WATCH", "{w}k"})), "OK");
+  EXPECT_EQ(str(c->command({"MULTI"})), "OK");
+  EXPECT_EQ(str(c->command({"INCR", "{w}k"})), "QUEUED");
+  r = c->command({"EXEC"});
+  ASSERT_EQ(r.elements.size(), 1u);
+  EXPECT_EQ(r.elements[0].integer, 3);
+  EXPECT_EQ(str(c->command({"WATCH", "{w}k", "{v}k"})).rfind("CROSSSLOT", 0), 0u);
+}
+
+TEST_F(ProxyTxnTest, WatchThenSlotMovedReportsAbortNotRunElsewhere) {
+  startAll();
+  auto c = proxyClient();
+  std::string key = "{mv}k";
+  uint16_t slot = RedisClusterHarness::keySlot(key);
+  ASSERT_EQ(str(c->command({"SET", key, "1"})), "OK");
+  EXPECT_EQ(str(c->command({"WATCH", key})), "OK");
+  uint16_t from = cluster.masterPortForSlot(slot), to = 0;
+  for (const auto& n : cluster.nodes()) {
+    if (n.master && n.port != from) to = n.port;
+  }
+  ASSERT_TRUE(cluster.moveSlot(slot, from, to));
+  EXPECT_EQ(str(c->command({"MULTI"})), "OK");
+  auto queued = c->command({"SET", key, "2"});
+  auto r = c->command({"EXEC"});
+  EXPECT_TRUE(r.isError() || r.type == ValueType::kNull) << str(queued) << " / " << str(r);
+  EXPECT_EQ(str(c->command({"GET", key})), "1");  // the transaction did not run anywhere
+}
+
+TEST_F(ProxyTxnTest, FiftyBlpopClientsWakeWhileOtherClientsStayFast) {
+  backend_yaml = "  request_timeout_ms: 500\n";
+  startAll();
+  constexpr int kBlocked = 50;
+  std::vector<std::unique_ptr<SyncRedisClient>> blocked;
+  for (int i = 0; i < kBlocked; ++i) {
+    blocked.push_back(proxyClient());
+    ASSERT_TRUE(blocked.back()->sendRaw("*3\r\n$5\r\nBLPOP\r\n$" +
+                                         std::to_string(std::string("queue:" + std::to_string(i)).size()) +
+                                         "\r\nqueue:" + std::to_string(i) + "\r\n$1\r\n0\r\n"));
+  }
+  // Other clients are not delayed by the blocked ones.
+  auto fast = proxyClient();
+  auto worst = 0ms;
+  for (int i = 0; i < 200; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(str(fast->command({"SET", "fast:" + std::to_string(i), "v"})), "OK");
+    worst = std::max(worst, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now() - t0));
+  }
+  EXPECT_LT(worst, 200ms);
+  // The proxy's request timeout does not cut a blocking call short: still blocked after it.
+  std::this_thread::sleep_for(1200ms);  // > request_timeout_ms set below
+  for (int i = 0; i < kBlocked; ++i) {
+    ASSERT_EQ(fast->command({"RPUSH", "queue:" + std::to_string(i), "item" + std::to_string(i)}).integer, 1);
+  }
+  for (int i = 0; i < kBlocked; ++i) {
+    auto r = blocked[i]->readReply(5000ms);
+    ASSERT_TRUE(r.has_value()) << i;
+    ASSERT_EQ(r->elements.size(), 2u) << str(*r);
+    EXPECT_EQ(str(r->elements[0]), "queue:" + std::to_string(i));
+    EXPECT_EQ(str(r->elements[1]), "item" + std::to_string(i));
+  }
+  // A blocked client that disconnects releases its backend connection: its BLPOP is gone.
+  auto quitter = proxyClient();
+  ASSERT_TRUE(quitter->sendRaw("*3\r\n$5\r\nBLPOP\r\n$5\r\ngone!\r\n$1\r\n0\r\n"));
+  ASSERT_TRUE(cluster.waitFor([&] {
+    return str(ownerOf("gone!").command({"INFO", "clients"})).find("blocked_clients:1") != std::string::npos;
+  }, 3000ms));
+  quitter->close();
+  EXPECT_TRUE(cluster.waitFor([&] {
+    return str(ownerOf("gone!").command({"INFO", "clients"})).find("blocked_clients:0") != std::string::npos;
+  }, 3000ms));
+  EXPECT_EQ(fast->command({"RPUSH", "gone!", "x"}).integer, 1);  // nobody popped it
+  // Timeouts of the command itself still work.
+  auto t = proxyClient();
+  auto r = t->command({"BLPOP", "never", "0.3"});
+  EXPECT_EQ(r.type, ValueType::kNull);
+}
+
+}  // namespace
+}  // namespace slotwise::test
