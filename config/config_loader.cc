@@ -394,6 +394,40 @@ Field<Cfg> address(std::string_view key, HostPort Cfg::*member) {
   return leaf<Cfg>(key, parse, check, show);
 }
 
+// An address that may be left empty ("" = off), e.g. admin.listen.
+template <typename Cfg>
+Field<Cfg> optionalAddress(std::string_view key, HostPort Cfg::*member) {
+  auto parse = [=](const YAML::Node& node, const std::string& path, Cfg& cfg, Errors& errors) {
+    if (node.IsScalar() && node.Scalar().empty()) {
+      cfg.*member = HostPort{};
+      return;
+    }
+    if (auto value = parseAddressNode(node, path, errors)) cfg.*member = std::move(*value);
+  };
+  auto check = [=](const Cfg& cfg, const std::string& path, Errors& errors) {
+    if (!(cfg.*member == HostPort{})) checkAddress(cfg.*member, path, errors);
+  };
+  auto show = [=](const Cfg& cfg) {
+    return cfg.*member == HostPort{} ? std::string("\"\"") : quotedAddress(cfg.*member);
+  };
+  return leaf<Cfg>(key, parse, check, show);
+}
+
+// A free-form string. formatConfig shows it as is: redact it before showing a config to anyone.
+template <typename Cfg>
+Field<Cfg> secret(std::string_view key, std::string Cfg::*member) {
+  auto parse = [=](const YAML::Node& node, const std::string& path, Cfg& cfg, Errors& errors) {
+    if (auto text = scalarText(node, path, "a string", errors)) cfg.*member = std::string(*text);
+  };
+  auto check = [](const Cfg&, const std::string&, Errors&) {};
+  auto show = [=](const Cfg& cfg) {
+    std::string out = "\"";
+    for (char c : cfg.*member) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+    return out + "\"";
+  };
+  return leaf<Cfg>(key, parse, check, show);
+}
+
 void checkAddressList(const std::vector<HostPort>& list, size_t min_count, const std::string& path,
                       Errors& errors) {
   if (list.size() < min_count) {
@@ -506,6 +540,14 @@ const Fields<LimitsConfig>& limitsFields() {
   return kFields;
 }
 
+const Fields<AdminConfig>& adminFields() {
+  static const Fields<AdminConfig> kFields = {
+      optionalAddress("listen", &AdminConfig::listen),
+      secret("token", &AdminConfig::token),
+  };
+  return kFields;
+}
+
 const Fields<LogConfig>& logFields() {
   static const Fields<LogConfig> kFields = {
       choice("level", &LogConfig::level, kLogLevels),
@@ -523,6 +565,7 @@ const Fields<ProxyConfig>& rootFields() {
       section("cluster", &C::cluster, clusterFields),
       section("backend", &C::backend, backendFields),
       section("limits", &C::limits, limitsFields),
+      section("admin", &C::admin, adminFields),
       section("log", &C::log, logFields),
   };
   return kFields;

@@ -60,6 +60,13 @@ struct LimitsConfig {                                   // YAML key: limits
   bool operator==(const LimitsConfig&) const = default;
 };
 
+struct AdminConfig {                                    // YAML key: admin (absent = no admin listener)
+  HostPort listen;                                      // listen: "host:port" of /metrics, /healthz, /readyz, /api/*
+  std::string token;                                    // token: bearer token for everything but /healthz, /readyz ("" = none)
+  bool enabled() const { return listen.port != 0; }
+  bool operator==(const AdminConfig&) const = default;
+};
+
 struct LogConfig {                                      // YAML key: log
   LogLevel level = LogLevel::kInfo;                     // level: trace|debug|info|warn|error|off
   bool operator==(const LogConfig&) const = default;
@@ -73,6 +80,7 @@ struct ProxyConfig {
   ClusterConfig cluster;
   BackendConfig backend;
   LimitsConfig limits;
+  AdminConfig admin;
   LogConfig log;
   bool operator==(const ProxyConfig&) const = default;
 };

@@ -13,7 +13,8 @@ readonly PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libuv1-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev libssl-dev
-  redis-server redis-tools python3-redis prometheus
+  redis-server redis-tools python3-redis
+  clang libclang-rt-14-dev prometheus
 )
 
 missing_packages() {

@@ -64,6 +64,11 @@ void BackendConn::enqueue(Request* req) {
   worker_.markBackendDirty(this);
 }
 
+void BackendConn::sendRaw(std::string_view bytes) {
+  out_.buffer().append(bytes);
+  worker_.markBackendDirty(this);
+}
+
 void BackendConn::flush() {
   if (state_ != State::kConnected) return;
   int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&handle_));
@@ -112,6 +117,12 @@ void BackendConn::processReplies() {
     std::string_view data = in_.view();
     resp::ScanStatus st = scanner_.scan(data, &info);
     if (st == resp::ScanStatus::kNeedMore) break;
+    if (push_mode_ && st == resp::ScanStatus::kOk) {
+      last_progress_ms_ = uv_now(worker_.loop());
+      if (owner_ != nullptr) owner_->onPush(this, data.substr(0, info.frame_len), info);
+      in_.consume(info.frame_len, kKeepInput);
+      continue;
+    }
     if (st == resp::ScanStatus::kError || inflight_.empty()) {
       spdlog::error("backend {}: {}; closing the connection", address_,
                     st == resp::ScanStatus::kError ? scanner_.error()

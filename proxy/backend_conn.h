@@ -51,6 +51,13 @@ class BackendConn {
   void setOwner(ClientSession* owner) { owner_ = owner; }
   // Blocking commands wait as long as the command says, not backend.request_timeout_ms.
   void setRequestTimeout(bool enabled) { timeout_enabled_ = enabled; }
+  // Subscriber connection: every frame the node sends goes to the owner (onPush), unmatched.
+  void setPushMode() {
+    push_mode_ = true;
+    timeout_enabled_ = false;
+  }
+  // Writes raw RESP bytes (push mode: SUBSCRIBE and friends, answered by push frames).
+  void sendRaw(std::string_view bytes);
   // Hand back to the worker's idle list once every in-flight reply has arrived.
   void releaseWhenIdle() { release_when_idle_ = true; }
   bool dedicated = false;
@@ -84,6 +91,7 @@ class BackendConn {
   ClientSession* owner_ = nullptr;
   bool timeout_enabled_ = true;
   bool release_when_idle_ = false;
+  bool push_mode_ = false;
   bool connect_pending_ = true;    // connectTcp's callback has not run yet
   bool handle_closed_ = false;     // uv_close completed
 };

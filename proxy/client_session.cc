@@ -125,9 +125,25 @@ size_t ClientSession::consume(std::string_view data) {
 }
 
 void ClientSession::dispatch(const resp::Command& cmd) {
-  ++worker_.stats().commands;
+  worker_.stats().commands.inc();
   router::RouteDecision d = router::route(cmd, &worker_.scratchKeys());
   using Kind = router::RouteDecision::Kind;
+  if (subscribed() && d.kind != Kind::kPubSub) {
+    if (!allowedWhileSubscribed(cmd)) {
+      replyError("ERR Can't execute '" + std::string(d.info ? d.info->name : cmd.arg(0)) +
+                 "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in "
+                 "this context");
+      return;
+    }
+    if (d.info != nullptr && d.info->name == "ping") {
+      pingWhileSubscribed(cmd);
+      return;
+    }
+  }
+  if (d.kind == Kind::kLocal && d.info->name == "reset") {  // leaves MULTI and subscriber mode
+    releasePubSub();
+    if (txn_conn_ != nullptr || in_multi_ || watching_) endTransaction(false);
+  }
   if (in_multi_ && d.kind != Kind::kTransaction) {
     handleInMulti(cmd, d);
     return;
@@ -154,8 +170,7 @@ void ClientSession::dispatch(const resp::Command& cmd) {
       handleTransaction(cmd, d);
       return;
     case Kind::kPubSub:
-      replyError("ERR slotwise does not support '" + std::string(d.info->name) +
-                 "' through the proxy in this version");
+      handlePubSub(cmd, d);
       return;
   }
 }
@@ -188,6 +203,9 @@ void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDec
   Request* parent = worker_.requests().acquire();
   parent->client = this;
   parent->affinity = id_;
+  parent->info = d.info;
+  parent->start_ns = uv_hrtime();
+  worker_.stats().requestsOf(d.info).inc();
   std::vector<Request*>& parts = worker_.scratchParts();
   std::string error;
   if (!buildFanOut(worker_, parent, cmd, d, worker_.scratchKeys(), &parts, &error)) {
@@ -203,6 +221,9 @@ void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDec
 // A request for `cmd` routed by `d`, queued in the FIFO, not yet sent anywhere.
 Request* ClientSession::newRequest(const resp::Command& cmd, const router::RouteDecision& d) {
   Request* req = worker_.requests().acquire();
+  req->info = d.info;
+  req->start_ns = uv_hrtime();
+  worker_.stats().requestsOf(d.info).inc();
   req->client = this;
   req->affinity = id_;
   if (d.kind == router::RouteDecision::Kind::kSlot) {
@@ -225,6 +246,11 @@ void ClientSession::forwardToCluster(const resp::Command& cmd, const router::Rou
 }
 
 void ClientSession::onReply(Request* req, std::string_view bytes) {
+  if (req->info != nullptr) {
+    WorkerStats& stats = worker_.stats();
+    stats.latency.observe(std::chrono::nanoseconds(uv_hrtime() - req->start_ns));
+    if (!bytes.empty() && bytes[0] == '-') stats.errorsOf(req->info).inc();
+  }
   if (req == blocked_req_) {  // the blocking command ended: its connection is free again
     blocked_req_ = nullptr;
     if (blocking_conn_ != nullptr) worker_.releaseDedicated(blocking_conn_, true);
@@ -244,6 +270,7 @@ void ClientSession::onReply(Request* req, std::string_view bytes) {
     out.append(pending_.front()->reply);
     worker_.requests().recycle(pending_.pop());
   }
+  flushPushBacklog();
   worker_.markClientDirty(this);
 }
 
@@ -262,15 +289,67 @@ void ClientSession::replyNow(std::string_view bytes) {
 }
 
 void ClientSession::replyError(std::string_view message) {
-  ++worker_.stats().errors_sent;
+  worker_.stats().errors_sent.inc();
   std::string bytes;
   resp::appendError(bytes, message);
   replyNow(bytes);
 }
 
 void ClientSession::handleLocal(const resp::Command& cmd) {
+  // What local commands see of this worker and its sessions, gathered only when a command asks.
+  // A local class has this member function's access to every session's private members. The
+  // advertised address is the one this client connected to, so it is reachable by the client.
+  struct Env final : LocalEnvironment {
+    explicit Env(const ClientSession& s) : session(s) {}
+    const ClientSession& session;
+    static config::HostPort endpoint(const ClientSession& s, bool peer) {
+      sockaddr_storage a{};
+      int len = sizeof(a);
+      auto* sa = reinterpret_cast<sockaddr*>(&a);
+      int rc = peer ? uv_tcp_getpeername(&s.handle_, sa, &len)
+                    : uv_tcp_getsockname(&s.handle_, sa, &len);
+      return rc == 0 ? hostPortOf(a) : config::HostPort{};
+    }
+    static ClientRow rowOf(const ClientSession& s) {
+      ClientRow row;
+      row.state = &s.local_;
+      if (auto a = endpoint(s, true); !a.host.empty()) row.addr = a.toString();
+      if (auto a = endpoint(s, false); !a.host.empty()) row.laddr = a.toString();
+      uv_os_fd_t fd = -1;
+      if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&s.handle_), &fd) == 0) row.fd = fd;
+      row.idle_s = (uv_now(s.worker_.loop()) - s.last_active_ms_) / 1000;
+      return row;
+    }
+    config::HostPort advertisedAddress() const override {
+      config::HostPort local = endpoint(session, false);
+      return local.host.empty() ? session.worker_.config().listen : local;
+    }
+    const router::SlotMap* slotMap() const override { return session.worker_.slotMap().get(); }
+    ClientRow self() const override { return rowOf(session); }
+    void listClients(std::vector<ClientRow>* out) const override {
+      for (const ClientSession* s : session.worker_.sessions()) out->push_back(rowOf(*s));
+    }
+    ProxyFacts facts() const override {
+      Worker& w = session.worker_;
+      ProxyFacts f;
+      f.advertised = advertisedAddress();
+      f.map = slotMap();
+      f.workers = w.config().workers != 0 ? w.config().workers : std::thread::hardware_concurrency();
+      f.worker_id = static_cast<uint32_t>(w.id());
+      f.connected_clients = static_cast<uint64_t>(w.totalClients());
+      f.max_clients = w.config().limits.max_clients;
+      for (const ClientSession* s : w.sessions()) f.blocked_clients += s->blocked_req_ != nullptr;
+      f.connections_received = w.stats().clients_accepted.value();
+      f.commands_processed = w.stats().commands.value();
+      f.errors_sent = w.stats().errors_sent.value();
+      f.moved = w.stats().moved.value();
+      f.ask = w.stats().ask.value();
+      f.backend_failures = w.stats().backend_failures.value();
+      return f;
+    }
+  };
   std::string reply;
-  LocalOutcome outcome = runLocalCommand(cmd, local_, &reply);
+  LocalOutcome outcome = runLocalCommand(cmd, local_, Env(*this), &reply);
   replyNow(reply);
   if (outcome == LocalOutcome::kCloseAfterReply) closeWhenDone();
 }

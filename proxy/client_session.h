@@ -19,12 +19,15 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "proxy/byte_buffer.h"
 #include "proxy/local_commands.h"
+#include "proxy/pubsub_state.h"
 #include "proxy/request.h"
 #include "proxy/writer.h"
+#include "resp/reply_scanner.h"
 #include "resp/request_parser.h"
 #include "router/router.h"
 
@@ -63,6 +66,10 @@ class ClientSession {
   void onTransactionRedirect();
   // The blocking command now waits on `conn` (first send or after a redirect).
   void useBlockingConn(BackendConn* conn);
+  // A frame from one of this client's subscriber connections (client_session_pubsub.cc).
+  void onPush(BackendConn* conn, std::string_view frame, const resp::ReplyInfo& info);
+  // Subscribes again on the current map's nodes (after a failover or a moved shard channel).
+  void resubscribe();
 
   uint32_t id() const { return id_; }
   // True when the client has sent nothing for `timeout_ms` and waits for no reply.
@@ -97,6 +104,18 @@ class ClientSession {
   void endTransaction(bool reusable);
   void releaseDedicatedConns();
   void resumeInput();
+  // Pub/Sub (client_session_pubsub.cc).
+  bool subscribed() const;
+  void handlePubSub(const resp::Command& cmd, const router::RouteDecision& d);
+  BackendConn* subscriberConn(int32_t slot, bool report);
+  void pushToClient(std::string_view frame);
+  void maybeLeaveSubscribedMode();
+  void scheduleResubscribe();
+  static bool allowedWhileSubscribed(const resp::Command& cmd);
+  void pingWhileSubscribed(const resp::Command& cmd);
+  void releasePubSub();
+  void onPubSubConnClosed(BackendConn* conn);
+  void flushPushBacklog();
   void replyNow(std::string_view bytes);
   void replyError(std::string_view message);
   void handleLocal(const resp::Command& cmd);
@@ -126,6 +145,7 @@ class ClientSession {
   bool watching_ = false;
   bool txn_aborted_ = false;
   bool txn_pinned_ = false;
+  std::unique_ptr<PubSubState> pubsub_;  // only for clients that ever subscribed
   const uint32_t id_;
   uint64_t last_active_ms_ = 0;  // uv_now() of the last read
   bool open_ = false;

@@ -206,6 +206,7 @@ void ClientSession::endTransaction(bool reusable) {
 }
 
 void ClientSession::onDedicatedClosed(BackendConn* conn) {
+  onPubSubConnClosed(conn);
   if (conn == blocking_conn_) blocking_conn_ = nullptr;
   if (conn == txn_conn_) {
     txn_conn_ = nullptr;  // stays pinned: later commands fail, EXEC reports the abort
@@ -220,6 +221,7 @@ void ClientSession::releaseDedicatedConns() {
   if (txn_conn_ != nullptr) worker_.releaseDedicated(txn_conn_, false);
   if (blocking_conn_ != nullptr) worker_.releaseDedicated(blocking_conn_, false);
   txn_conn_ = blocking_conn_ = nullptr;
+  releasePubSub();
 }
 
 }  // namespace slotwise::proxy

@@ -90,7 +90,7 @@ bool buildMultiKey(Worker& w, Request* parent, const resp::Command& cmd,
     args.clear();
     args.push_back(cmd.arg(0));
     for (uint32_t k : groups[g]) {
-      for (uint32_t j = 0; j < unit; ++j) args.push_back(cmd.arg(k + j));
+      for (uint32_t j = 0; j < unit && k + j < cmd.argc(); ++j) args.push_back(cmd.arg(k + j));
     }
     Request* part = newPart(w, parent, g, slots[g]);
     resp::appendCommand(part->payload, std::span<const std::string_view>(args));
@@ -148,25 +148,6 @@ bool buildScan(Worker& w, Request* parent, const resp::Command& cmd, std::vector
 }
 
 // ---- merging --------------------------------------------------------------------------------
-
-// Splits an array reply into its element frames. False if `reply` is not a well-formed array.
-bool arrayElements(std::string_view reply, std::vector<std::string_view>* out) {
-  out->clear();
-  if (reply.empty() || reply[0] != '*') return false;
-  size_t eol = reply.find("\r\n");
-  int64_t n = 0;
-  auto [p, ec] = std::from_chars(reply.data() + 1, reply.data() + eol, n);
-  if (ec != std::errc() || p != reply.data() + eol) return false;
-  size_t pos = eol + 2;
-  resp::ReplyScanner scanner;
-  for (int64_t i = 0; i < n; ++i) {
-    resp::ReplyInfo info;
-    if (scanner.scan(reply.substr(pos), &info) != resp::ScanStatus::kOk) return false;
-    out->push_back(reply.substr(pos, info.frame_len));
-    pos += info.frame_len;
-  }
-  return true;
-}
 
 bool integerOf(std::string_view reply, int64_t* out) {
   if (reply.size() < 4 || reply[0] != ':') return false;
@@ -226,6 +207,44 @@ std::string mergeConcat(const FanOut& f) {
   return out;
 }
 
+std::string mergeConcatUnique(const FanOut& f) {
+  std::vector<std::string_view> all, elems;
+  for (const std::string& p : f.parts) {
+    if (!arrayElements(p, &elems)) return protocolMismatch();
+    for (std::string_view e : elems) {
+      if (std::find(all.begin(), all.end(), e) == all.end()) all.push_back(e);
+    }
+  }
+  std::string out;
+  resp::appendArrayHeader(out, all.size());
+  for (std::string_view e : all) out.append(e);
+  return out;
+}
+
+// [name, n, name, n, ...] from every part: the counts added up per position.
+std::string mergeSumPairs(const FanOut& f) {
+  std::vector<std::string_view> first, elems;
+  std::vector<int64_t> sums;
+  for (size_t i = 0; i < f.parts.size(); ++i) {
+    if (!arrayElements(f.parts[i], i == 0 ? &first : &elems)) return protocolMismatch();
+    const auto& e = i == 0 ? first : elems;
+    if (i == 0) sums.assign(e.size() / 2, 0);
+    if (e.size() != sums.size() * 2) return protocolMismatch();
+    for (size_t j = 0; j < sums.size(); ++j) {
+      int64_t v = 0;
+      if (!integerOf(e[2 * j + 1], &v)) return protocolMismatch();
+      sums[j] += v;
+    }
+  }
+  std::string out;
+  resp::appendArrayHeader(out, first.size());
+  for (size_t j = 0; j < sums.size(); ++j) {
+    out.append(first[2 * j]);
+    resp::appendInteger(out, sums[j]);
+  }
+  return out;
+}
+
 std::string mergeAndArrays(const FanOut& f) {
   std::vector<int64_t> acc;
   std::vector<std::string_view> elems;
@@ -273,6 +292,33 @@ std::string mergeScan(const FanOut& f, Worker& w) {
 
 }  // namespace
 
+bool arrayElements(std::string_view reply, std::vector<std::string_view>* out) {
+  out->clear();
+  if (reply.empty() || reply[0] != '*') return false;
+  size_t eol = reply.find("\r\n");
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(reply.data() + 1, reply.data() + eol, n);
+  if (ec != std::errc() || p != reply.data() + eol) return false;
+  size_t pos = eol + 2;
+  resp::ReplyScanner scanner;
+  for (int64_t i = 0; i < n; ++i) {
+    resp::ReplyInfo info;
+    if (scanner.scan(reply.substr(pos), &info) != resp::ScanStatus::kOk) return false;
+    out->push_back(reply.substr(pos, info.frame_len));
+    pos += info.frame_len;
+  }
+  return true;
+}
+
+std::string_view stringContent(std::string_view frame) {
+  if (frame.size() < 3) return {};
+  if (frame[0] == '+' || frame[0] == '-' || frame[0] == ':') return frame.substr(1, frame.size() - 3);
+  if (frame[0] != '$') return {};
+  size_t eol = frame.find("\r\n");
+  if (eol == std::string_view::npos || frame.size() < eol + 4) return {};
+  return frame.substr(eol + 2, frame.size() - eol - 4);
+}
+
 WholeClusterRule wholeClusterRule(const router::CommandInfo& info) {
   using M = WholeClusterMode;
   struct Entry {
@@ -300,7 +346,11 @@ WholeClusterRule wholeClusterRule(const router::CommandInfo& info) {
       {"function|dump", {M::kSingle, Merge::kAllOk, nullptr}},
       {"function|stats", {M::kSingle, Merge::kAllOk, nullptr}},
       {"config|get", {M::kSingle, Merge::kAllOk, nullptr}},
-      {"info", {M::kSingle, Merge::kAllOk, nullptr}},
+      {"pubsub|channels", {M::kBroadcast, Merge::kConcatUnique, nullptr}},
+      {"pubsub|shardchannels", {M::kBroadcast, Merge::kConcatUnique, nullptr}},
+      {"pubsub|numpat", {M::kBroadcast, Merge::kSum, nullptr}},
+      {"pubsub|numsub", {M::kBroadcast, Merge::kSumPairs, nullptr}},
+      {"pubsub|shardnumsub", {M::kBroadcast, Merge::kSumPairs, nullptr}},
       {"config|set",
        {M::kReject, Merge::kAllOk, "ERR slotwise: CONFIG SET through the proxy is disabled"}},
       {"config|resetstat",
@@ -317,6 +367,12 @@ bool buildFanOut(Worker& worker, Request* parent, const resp::Command& cmd,
                  std::vector<Request*>* parts, std::string* error) {
   parts->clear();
   if (decision.kind == router::RouteDecision::Kind::kMultiSlot) {
+    // MSET takes key/value pairs: an odd count is Redis's arity error (and would read past the
+    // last argument when splitting).
+    if (decision.info->name == "mset" && cmd.argc() % 2 == 0) {
+      *error = "ERR wrong number of arguments for 'mset' command";
+      return false;
+    }
     return buildMultiKey(worker, parent, cmd, *decision.info, keys, parts);
   }
   if (worker.masterSlots().empty()) {
@@ -337,6 +393,8 @@ std::string mergeFanOut(const Request& parent, Worker& worker) {
     case Merge::kSum: return mergeIntegers(f, true);
     case Merge::kMin: return mergeIntegers(f, false);
     case Merge::kConcat: return mergeConcat(f);
+    case Merge::kConcatUnique: return mergeConcatUnique(f);
+    case Merge::kSumPairs: return mergeSumPairs(f);
     case Merge::kAndArrays: return mergeAndArrays(f);
     case Merge::kScan: return mergeScan(f, worker);
     case Merge::kAllOk:

@@ -39,6 +39,12 @@ bool buildFanOut(Worker& worker, Request* parent, const resp::Command& cmd,
                  const router::RouteDecision& decision, const std::vector<uint32_t>& keys,
                  std::vector<Request*>* parts, std::string* error);
 
+// Splits an array reply into its element frames (views into `reply`). False if `reply` is not a
+// well-formed array (a null array gives true and no elements).
+bool arrayElements(std::string_view reply, std::vector<std::string_view>* out);
+// The text of a simple string, error, integer or bulk string frame; empty for anything else.
+std::string_view stringContent(std::string_view frame);
+
 // The merged reply of a fan-out whose parts have all replied.
 std::string mergeFanOut(const Request& parent, Worker& worker);
 

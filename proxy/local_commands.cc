@@ -1,10 +1,18 @@
 #include "proxy/local_commands.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <strings.h>
 
+#include <algorithm>
+
+#include <chrono>
 #include <string_view>
 
+#include <fmt/format.h>
+
 #include "resp/encoder.h"
+#include "router/command_table.h"
 
 namespace slotwise::proxy {
 namespace {
@@ -71,7 +79,94 @@ void hello(const resp::Command& cmd, LocalClientState& client, std::string* repl
   resp::appendArrayHeader(*reply, 0);
 }
 
-void client(const resp::Command& cmd, LocalClientState& state, std::string* reply) {
+// Redis's rule for client names and library info: printable ASCII without spaces.
+bool printableWord(std::string_view text) {
+  for (char c : text) {
+    if (c < '!' || c > '~') return false;
+  }
+  return true;
+}
+
+// CLIENT SETINFO LIB-NAME|LIB-VER value (Redis 7.2; a 7.0 command table rejects it before here).
+void setInfo(const resp::Command& cmd, LocalClientState& state, std::string* reply) {
+  std::string_view attr = cmd.arg(2);
+  std::string_view value = cmd.arg(3);
+  std::string* field = is(attr, "lib-name") ? &state.lib_name
+                       : is(attr, "lib-ver") ? &state.lib_ver
+                                             : nullptr;
+  if (field == nullptr) {
+    resp::appendError(*reply, "ERR Unrecognized option '" + std::string(attr) + "'");
+  } else if (!printableWord(value)) {
+    resp::appendError(*reply, "ERR " + std::string(attr) +
+                                  " cannot contain spaces, newlines or special characters.");
+  } else {
+    field->assign(value);
+    resp::appendSimpleString(*reply, "OK");
+  }
+}
+
+bool parseClientId(std::string_view text, uint64_t* id) {
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != text.npos) {
+    return false;
+  }
+  *id = std::stoull(std::string(text));
+  return *id > 0;
+}
+
+// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]]. Proxy clients are all of
+// type normal (pub/sub clients are not listed apart yet); the rows are the calling worker's.
+void clientList(const resp::Command& cmd, const LocalEnvironment& env, std::string* reply) {
+  bool any_type = true;
+  std::vector<uint64_t> ids;
+  for (size_t i = 2; i < cmd.argc(); ++i) {
+    if (is(cmd.arg(i), "type") && i + 1 < cmd.argc()) {
+      std::string_view type = cmd.arg(++i);
+      if (is(type, "master") || is(type, "replica") || is(type, "slave") || is(type, "pubsub")) {
+        any_type = false;
+      } else if (!is(type, "normal")) {
+        resp::appendError(*reply, "ERR Unknown client type '" + std::string(type) + "'");
+        return;
+      }
+    } else if (is(cmd.arg(i), "id") && i + 1 < cmd.argc()) {
+      for (++i; i < cmd.argc(); ++i) {
+        uint64_t id = 0;
+        if (!parseClientId(cmd.arg(i), &id)) {
+          resp::appendError(*reply, "ERR Invalid client ID");
+          return;
+        }
+        ids.push_back(id);
+      }
+    } else {
+      resp::appendError(*reply, "ERR syntax error");
+      return;
+    }
+  }
+  std::vector<ClientRow> rows;
+  if (any_type) env.listClients(&rows);
+  std::string text;
+  const uint64_t now = localNowMs();
+  for (const ClientRow& row : rows) {
+    if (ids.empty() || std::find(ids.begin(), ids.end(), row.state->id) != ids.end()) {
+      text += clientLine(row, now);
+    }
+  }
+  resp::appendBulk(*reply, text);
+}
+
+// INFO [section ...]
+void info(const resp::Command& cmd, const LocalEnvironment& env, std::string* reply) {
+  uint32_t sections = cmd.argc() == 1 ? kInfoEverySection : 0;
+  for (size_t i = 1; i < cmd.argc(); ++i) sections |= infoSectionBit(cmd.arg(i));
+  resp::appendBulk(*reply, sections == 0 ? std::string() : infoText(sections, env.facts()));
+}
+
+void rememberCommand(const resp::Command& cmd, LocalClientState& state) {
+  const router::CommandInfo* info = router::resolveCommand(cmd);
+  if (info != nullptr) state.last_command.assign(info->name);
+}
+
+void client(const resp::Command& cmd, LocalClientState& state, const LocalEnvironment& env,
+            std::string* reply) {
   std::string_view sub = cmd.arg(1);
   if (is(sub, "id") && cmd.argc() == 2) {
     resp::appendInteger(*reply, state.id);
@@ -80,16 +175,18 @@ void client(const resp::Command& cmd, LocalClientState& state, std::string* repl
     else resp::appendBulk(*reply, state.name);
   } else if (is(sub, "setname") && cmd.argc() == 3) {
     std::string_view name = cmd.arg(2);
-    for (char c : name) {
-      if (c < '!' || c > '~') {
-        resp::appendError(*reply, "ERR Client names cannot contain spaces, newlines or special characters.");
-        return;
-      }
+    if (!printableWord(name)) {
+      resp::appendError(*reply, "ERR Client names cannot contain spaces, newlines or special characters.");
+      return;
     }
     state.name.assign(name);
     resp::appendSimpleString(*reply, "OK");
   } else if (is(sub, "setinfo") && cmd.argc() == 4) {
-    resp::appendSimpleString(*reply, "OK");
+    setInfo(cmd, state, reply);
+  } else if (is(sub, "info") && cmd.argc() == 2) {
+    resp::appendBulk(*reply, clientLine(env.self(), localNowMs()));
+  } else if (is(sub, "list")) {
+    clientList(cmd, env, reply);
   } else {
     resp::appendError(*reply, "ERR slotwise does not support 'CLIENT " + std::string(sub) +
                                   "' through the proxy in this version");
@@ -98,7 +195,41 @@ void client(const resp::Command& cmd, LocalClientState& state, std::string* repl
 
 }  // namespace
 
-LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state, std::string* reply) {
+config::HostPort hostPortOf(const sockaddr_storage& address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
+    ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof(text));
+    return {text, ntohs(v4->sin_port)};
+  }
+  if (address.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
+    return {text, ntohs(v6->sin6_port)};
+  }
+  return {};
+}
+
+uint64_t localNowMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+std::string clientLine(const ClientRow& row, uint64_t now_ms) {
+  const LocalClientState& s = *row.state;
+  const uint64_t age_s = now_ms > s.created_ms ? (now_ms - s.created_ms) / 1000 : 0;
+  return fmt::format(
+      "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 "
+      "multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
+      "tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
+      s.id, row.addr, row.laddr, row.fd, s.name, age_s, row.idle_s,
+      s.last_command.empty() ? "NULL" : s.last_command, s.lib_name, s.lib_ver);
+}
+
+LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
+                             const LocalEnvironment& env, std::string* reply) {
+  rememberCommand(cmd, state);
   std::string_view name = cmd.arg(0);
   if (is(name, "ping")) {
     ping(cmd, reply);
@@ -112,7 +243,11 @@ LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state, 
   } else if (is(name, "hello")) {
     hello(cmd, state, reply);
   } else if (is(name, "client")) {
-    client(cmd, state, reply);
+    client(cmd, state, env, reply);
+  } else if (is(name, "info")) {
+    info(cmd, env, reply);
+  } else if (is(name, "cluster")) {
+    appendClusterReply(cmd, env.advertisedAddress(), env.slotMap(), reply);
   } else if (is(name, "reset")) {
     state.name.clear();
     resp::appendSimpleString(*reply, "RESET");

@@ -15,6 +15,11 @@
 namespace slotwise::proxy {
 
 class ClientSession;
+}  // namespace slotwise::proxy
+namespace slotwise::router {
+struct CommandInfo;
+}  // namespace slotwise::router
+namespace slotwise::proxy {
 
 // State of a client-visible request that was split into parts (multi-key split, whole-cluster
 // fan-out, SCAN cursor translation). Parts are Requests whose `parent` points here; each part's
@@ -25,6 +30,8 @@ struct FanOut {
     kAllOk,      // +OK if every part said +OK, else the first other reply
     kSum,        // integer sum (DEL, EXISTS, DBSIZE, ...)
     kConcat,     // concatenated arrays (KEYS)
+    kConcatUnique,  // concatenated arrays without repeats (PUBSUB CHANNELS)
+    kSumPairs,   // [name, n, ...] with n added up per name (PUBSUB NUMSUB)
     kAllEqual,   // every part must give the same reply (SCRIPT LOAD): that reply, else an error
     kAndArrays,  // element-wise AND of integer arrays (SCRIPT EXISTS)
     kAnyOk,      // +OK if any part said +OK, else the first reply (SCRIPT KILL)
@@ -60,6 +67,8 @@ struct Request {
   std::string payload;  // RESP bytes sent to the cluster; kept for redirects and retries
   std::string reply;    // reply bytes, when completed before the requests ahead of it
   std::string address;  // Target::kAddress: node named by MOVED/ASK
+  const router::CommandInfo* info = nullptr;  // for per-command metrics; nullptr for parts
+  uint64_t start_ns = 0;      // uv_hrtime() when parsed (latency metric)
   uint64_t deadline_ms = 0;   // parked requests fail after this (uv_now); 0 = not set yet
   uint64_t not_before_ms = 0; // TRYAGAIN backoff
   uint32_t affinity = 0;      // picks one of connections_per_node, stable per client (ordering)
@@ -87,6 +96,8 @@ struct Request {
     payload.clear();
     reply.clear();
     address.clear();
+    info = nullptr;
+    start_ns = 0;
     deadline_ms = not_before_ms = 0;
     affinity = 0;
     slot = -1;

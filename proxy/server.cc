@@ -23,9 +23,11 @@ Server* serverOf(T* handle) {
 }
 }  // namespace
 
-Server::Server(config::ProxyConfig config) : config_(std::move(config)) {}
+Server::Server(config::ProxyConfig config)
+    : config_(std::move(config)), families_(ProxyMetricFamilies::registerAll(registry_)) {}
 
 Server::~Server() {
+  admin_.stop();
   for (auto& w : workers_) w->join();
 }
 
@@ -35,7 +37,9 @@ int Server::run() {
   mailbox_.init(&loop_);
   uint32_t n = config_.workers != 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   for (uint32_t i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), config_, *this, total_clients_));
+    metrics::Shard& shard = registry_.addShard("worker-" + std::to_string(i));
+    workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), config_, *this, total_clients_,
+                                                shard, families_));
     if (!workers_.back()->start()) {
       spdlog::critical("cannot start worker {}", i);
       return 1;
@@ -59,10 +63,22 @@ int Server::run() {
       *node_query_, clock_, opts, seeds, [this](router::SlotMapPtr m) { publish(std::move(m)); });
   refresher_->requestRefresh();
   refresher_->tick();
+  registerControlMetrics();
+  if (config_.admin.enabled() && !startAdmin()) {
+    shutdown();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    for (auto& w : workers_) w->join();
+    return 1;
+  }
 
   tick_.data = sigterm_.data = sigint_.data = sighup_.data = this;
   uv_timer_init(&loop_, &tick_);
-  uv_timer_start(&tick_, [](uv_timer_t* t) { serverOf(t)->refresher_->tick(); }, kTickMs, kTickMs);
+  uv_timer_start(&tick_, [](uv_timer_t* t) {
+    Server* self = serverOf(t);
+    self->refresher_->tick();
+    self->refresh_ok_.store(self->refresher_->stats().ok, std::memory_order_relaxed);
+    self->refresh_failed_.store(self->refresher_->stats().failed, std::memory_order_relaxed);
+  }, kTickMs, kTickMs);
   auto on_stop = [](uv_signal_t* s, int signum) {
     spdlog::info("signal {}: draining and stopping", signum);
     serverOf(s)->shutdown();
@@ -145,7 +161,83 @@ void Server::onAcceptable() {
 void Server::publish(router::SlotMapPtr map) {
   spdlog::info("slot map version {}: {} nodes, {} masters, {}/16384 slots covered", map->version(),
                map->nodes().size(), map->masters().size(), map->coveredSlots());
+  map_version_.store(map->version(), std::memory_order_relaxed);
+  covered_slots_.store(map->coveredSlots(), std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(map_mu_);
+    admin_map_ = map;
+  }
   for (auto& w : workers_) w->setSlotMap(map);
+}
+
+void Server::registerControlMetrics() {
+  auto gauge = [this](const char* name, const char* help, const std::atomic<uint64_t>& v) {
+    registry_.addCallbackGauge(name, help, [&v] { return static_cast<double>(v.load()); });
+  };
+  gauge("slotwise_slot_map_version", "Version of the slot map in use (increments on change).",
+        map_version_);
+  gauge("slotwise_slot_map_covered_slots", "Hash slots (of 16384) the slot map assigns a master.",
+        covered_slots_);
+  registry_.addCallbackCounter("slotwise_slot_map_refreshes_total",
+                               "Topology refreshes that produced a valid slot map.",
+                               [this] { return static_cast<double>(refresh_ok_.load()); });
+  registry_.addCallbackCounter("slotwise_slot_map_refresh_failures_total",
+                               "Topology refreshes where no node answered with a valid map.",
+                               [this] { return static_cast<double>(refresh_failed_.load()); });
+  metrics::addProcessMetrics(registry_);
+}
+
+std::string Server::slotsJson() const {
+  router::SlotMapPtr map;
+  {
+    std::lock_guard<std::mutex> lock(map_mu_);
+    map = admin_map_;
+  }
+  std::string out = "{\"version\":" + std::to_string(map ? map->version() : 0) + ",\"ranges\":[";
+  if (map) {
+    bool first = true;
+    for (const router::SlotRange& r : map->ranges()) {
+      const router::NodeInfo& n = map->nodes()[r.master_index];
+      out += std::string(first ? "" : ",") + "{\"first\":" + std::to_string(r.first) +
+             ",\"last\":" + std::to_string(r.last) + ",\"master\":\"" + n.address + "\",\"id\":\"" +
+             n.id + "\",\"replicas\":[";
+      bool first_replica = true;
+      for (uint16_t rep : map->replicasOf(r.master_index)) {
+        out += std::string(first_replica ? "" : ",") + "\"" + map->nodes()[rep].address + "\"";
+        first_replica = false;
+      }
+      out += "]}";
+      first = false;
+    }
+  }
+  return out + "]}";
+}
+
+bool Server::startAdmin() {
+  AdminHandlers h;
+  h.metrics = [this] { return HttpResponse{200, "", registry_.renderPrometheus()}; };
+  h.healthz = [] { return HttpResponse{200, "", "ok\n"}; };
+  h.readyz = [this] {
+    uint64_t covered = covered_slots_.load();
+    bool ready = covered == router::SlotMap::kNumSlots;
+    return HttpResponse{ready ? 200 : 503, "",
+                        std::string(ready ? "ready" : "not ready") + ": " + std::to_string(covered) +
+                            "/16384 slots covered\n"};
+  };
+  h.slots = [this] { return HttpResponse{200, "", slotsJson()}; };
+  h.clients = [this] {
+    return HttpResponse{200, "", "{\"connected\":" + std::to_string(total_clients_.load()) + "}"};
+  };
+  AdminOptions opts;
+  opts.bearer_token = config_.admin.token;
+  if (!admin_.start(config_.admin.listen.host, config_.admin.listen.port, std::move(h), opts)) {
+    spdlog::critical("cannot start the admin listener on {}: {}", config_.admin.listen.toString(),
+                     admin_.lastError());
+    return false;
+  }
+  spdlog::info("admin HTTP on {}:{} (/metrics, /healthz, /readyz, /api/slots, /api/clients)",
+               config_.admin.listen.host, admin_.port());
+  return true;
 }
 
 void Server::onRedirectSeen() {
@@ -170,6 +262,7 @@ void Server::shutdown() {
     listen_fd_ = -1;
   }
   for (auto& w : workers_) w->stop(kDrainMs);
+  admin_.stop();
   auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
   close(&tick_);
   close(&sigterm_);

@@ -9,10 +9,14 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "config/proxy_config.h"
+#include "proxy/admin_http.h"
 #include "proxy/mailbox.h"
+#include "proxy/metrics.h"
+#include "proxy/proxy_metrics.h"
 #include "proxy/node_query_impl.h"
 #include "proxy/worker.h"
 #include "router/clock.h"
@@ -37,6 +41,9 @@ class Server : public ControlSink {
   void onAcceptable();
   void shutdown();
   void publish(router::SlotMapPtr map);
+  bool startAdmin();
+  void registerControlMetrics();
+  std::string slotsJson() const;
 
   config::ProxyConfig config_;
   uv_loop_t loop_{};
@@ -51,6 +58,18 @@ class Server : public ControlSink {
   router::SteadyClock clock_;
   std::unique_ptr<router::TopologyRefresher> refresher_;
   bool stopping_ = false;
+
+  // Observability. The registry outlives the workers and the admin server (declared first).
+  metrics::Registry registry_;
+  ProxyMetricFamilies families_;
+  AdminServer admin_;
+  // Control-plane state read by admin handlers on civetweb threads.
+  std::atomic<uint64_t> map_version_{0};
+  std::atomic<uint64_t> covered_slots_{0};
+  std::atomic<uint64_t> refresh_ok_{0};
+  std::atomic<uint64_t> refresh_failed_{0};
+  mutable std::mutex map_mu_;
+  router::SlotMapPtr admin_map_;  // GUARDED_BY(map_mu_)
 };
 
 }  // namespace slotwise::proxy

@@ -38,11 +38,13 @@ bool splitAddress(const std::string& address, std::string* host, uint16_t* port)
 }  // namespace
 
 Worker::Worker(int id, const config::ProxyConfig& config, ControlSink& control,
-               std::atomic<int>& total_clients)
+               std::atomic<int>& total_clients, metrics::Shard& shard,
+               const ProxyMetricFamilies& families)
     : id_(id),
       config_(config),
       control_(control),
       total_clients_(total_clients),
+      stats_(shard, families),
       shared_read_(new char[kSharedReadBuffer]) {}
 
 Worker::~Worker() { join(); }
@@ -94,7 +96,7 @@ void Worker::adoptClient(int fd) {
   post([this, fd] {
     auto* session = new ClientSession(*this, g_next_client_id.fetch_add(1));
     addSession(session);
-    ++stats_.clients_accepted;
+    stats_.clients_accepted.inc();
     if (draining_ || session->open(fd) < 0) session->close();
   });
 }
@@ -123,13 +125,14 @@ void Worker::acceptOne(uv_stream_t* server) {
     session->close();
     return;
   }
-  ++stats_.clients_accepted;
+  stats_.clients_accepted.inc();
   if (total_clients_.fetch_add(1, std::memory_order_relaxed) >= static_cast<int>(config_.limits.max_clients)) {
     session->rejectAndClose(errors::kMaxClients);
   }
 }
 
 void Worker::addSession(ClientSession* session) {
+  stats_.clients.inc();
   session->index = sessions_.size();
   sessions_.push_back(session);
 }
@@ -143,6 +146,9 @@ void Worker::onSessionClosed(ClientSession* session) {
     dirty_clients_.erase(std::remove(dirty_clients_.begin(), dirty_clients_.end(), session),
                          dirty_clients_.end());
   }
+  resubscribe_.erase(std::remove(resubscribe_.begin(), resubscribe_.end(), session),
+                     resubscribe_.end());
+  stats_.clients.dec();
   clients_.fetch_sub(1, std::memory_order_relaxed);
   total_clients_.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -295,6 +301,17 @@ BackendConn* Worker::acquireDedicated(Request* req, ClientSession* owner, std::s
   return conn;
 }
 
+std::string Worker::targetAddress(Request* req) {
+  NodeConns* node = nullptr;
+  return resolveTarget(req, &node) ? node->address : std::string();
+}
+
+void Worker::scheduleResubscribe(ClientSession* session) {
+  if (std::find(resubscribe_.begin(), resubscribe_.end(), session) == resubscribe_.end()) {
+    resubscribe_.push_back(session);
+  }
+}
+
 void Worker::releaseDedicated(BackendConn* conn, bool reusable) {
   conn->setOwner(nullptr);
   if (!reusable || draining_) {
@@ -333,7 +350,7 @@ void Worker::complete(Request* req, std::string_view reply_bytes) {
 }
 
 void Worker::fail(Request* req, std::string_view message) {
-  ++stats_.errors_sent;
+  stats_.errors_sent.inc();
   std::string bytes;
   resp::appendError(bytes, message);
   complete(req, bytes);
@@ -401,20 +418,20 @@ void Worker::redirect(Request* req, std::string_view bytes, const std::string& n
   req->address = r->address;
   req->asking = r->kind == router::Redirect::kAsk;
   if (r->kind == router::Redirect::kMoved) {
-    ++stats_.moved;
+    stats_.moved.inc();
     uint64_t now = uv_now(&loop_);
     if (now - last_redirect_report_ms_ >= kReportThrottleMs || last_redirect_report_ms_ == 0) {
       last_redirect_report_ms_ = now;
       control_.onRedirectSeen();
     }
   } else {
-    ++stats_.ask;
+    stats_.ask.inc();
   }
   forward(req);
 }
 
 void Worker::tryAgain(Request* req, std::string_view bytes) {
-  ++stats_.tryagain;
+  stats_.tryagain.inc();
   if (req->tryagains >= config_.backend.tryagain_retries || (req->pinned && !req->blocking)) {
     complete(req, bytes);
     return;
@@ -434,7 +451,7 @@ void Worker::tryAgain(Request* req, std::string_view bytes) {
 }
 
 void Worker::reportFailure(const std::string& address) {
-  ++stats_.backend_failures;
+  stats_.backend_failures.inc();
   uint64_t now = uv_now(&loop_);
   if (now - last_failure_report_ms_ < kReportThrottleMs && last_failure_report_ms_ != 0) return;
   last_failure_report_ms_ = now;
@@ -518,6 +535,9 @@ void Worker::onHousekeeping() {
   uint64_t now = uv_now(&loop_);
   for (BackendConn* c : allBackendConns()) c->checkTimeouts(now);
   closeIdleClients(now);
+  std::vector<ClientSession*> resubscribe;
+  resubscribe.swap(resubscribe_);
+  for (ClientSession* s : resubscribe) s->resubscribe();
   if (draining_ && (sessions_.empty() || now >= drain_deadline_ms_)) finishShutdown();
 }
 

@@ -16,6 +16,7 @@
 
 #include "config/proxy_config.h"
 #include "proxy/mailbox.h"
+#include "proxy/proxy_metrics.h"
 #include "proxy/request.h"
 #include "resp/command.h"
 #include "router/router.h"
@@ -34,21 +35,13 @@ class ControlSink {
   virtual void onBackendFailure(const std::string& address) = 0;
 };
 
-struct WorkerStats {
-  uint64_t commands = 0;
-  uint64_t moved = 0;
-  uint64_t ask = 0;
-  uint64_t tryagain = 0;
-  uint64_t backend_failures = 0;
-  uint64_t errors_sent = 0;
-  uint64_t clients_accepted = 0;
-};
 
 class Worker {
  public:
   // `total_clients` is shared by all workers and the acceptor (limits.max_clients).
   Worker(int id, const config::ProxyConfig& config, ControlSink& control,
-         std::atomic<int>& total_clients);
+         std::atomic<int>& total_clients, metrics::Shard& shard,
+         const ProxyMetricFamilies& families);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -87,6 +80,11 @@ class Worker {
   // The lowest slot of every master of the current map, ascending (empty without a map). A
   // master is addressed by one of its slots so that a fan-out part follows it through failover.
   const std::vector<uint16_t>& masterSlots() const { return master_slots_; }
+  // Local commands (INFO, CLUSTER INFO, CLIENT LIST): clients of every worker, this worker's
+  // current map (null before the first) and this worker's live sessions.
+  int totalClients() const { return total_clients_.load(std::memory_order_relaxed); }
+  const router::SlotMapPtr& slotMap() const { return map_; }
+  const std::vector<ClientSession*>& sessions() const { return sessions_; }
   // Hash of the slot -> master-address assignment; equal on every proxy that sees the same map.
   uint64_t topologyFingerprint() const { return fingerprint_; }
 
@@ -112,6 +110,10 @@ class Worker {
   // Gives a dedicated connection back. `reusable`: it carries no server-side state (no MULTI,
   // WATCH or pending blocking command), so it may serve another client once idle; else closed.
   void releaseDedicated(BackendConn* conn, bool reusable);
+  // "host:port" of the node `req` would be sent to now, or "" if none.
+  std::string targetAddress(Request* req);
+  // Calls session->resubscribe() on the next housekeeping tick (until the session closes).
+  void scheduleResubscribe(ClientSession* session);
   // Called by a released connection once its last in-flight reply arrived.
   void returnDedicated(BackendConn* conn);
   void markBackendDirty(BackendConn* conn);
@@ -168,6 +170,7 @@ class Worker {
   std::vector<ClientSession*> dirty_clients_;
   std::vector<ClientSession*> sessions_;  // all live sessions (for shutdown)
   std::vector<BackendConn*> dedicated_;   // every open dedicated connection (owned or idle)
+  std::vector<ClientSession*> resubscribe_;  // sessions waiting to subscribe again
   std::unordered_map<std::string, std::vector<BackendConn*>> idle_dedicated_;
   OutQueue parked_;
   RequestPool pool_;

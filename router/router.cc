@@ -81,6 +81,9 @@ bool splittable(const CommandInfo& info) {
 RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys) {
   const CommandInfo* container = nullptr;
   const CommandInfo* info = resolveCommand(cmd, &container);
+  if (info == nullptr && container != nullptr && cmd.argc() == 1 && arityOk(*container, 1)) {
+    info = container;  // a container that also runs bare (COMMAND): its own class decides
+  }
   if (info == nullptr) return unknownCommand(cmd, container);
   if (!arityOk(*info, cmd.argc())) {
     return reject("ERR wrong number of arguments for '" + std::string(info->name) + "' command");

@@ -61,27 +61,29 @@ KEYLESS = {
     # Connection state lives in the proxy.
     'auth': 'kLocal', 'echo': 'kLocal', 'hello': 'kLocal', 'ping': 'kLocal', 'quit': 'kLocal',
     'reset': 'kLocal', 'select': 'kLocal',
+    # INFO: the proxy's own sections (server, clients, stats, ... and # Proxy), not a node's.
+    'info': 'kLocal',
     'client|caching': 'kLocal', 'client|getname': 'kLocal', 'client|getredir': 'kLocal',
     'client|id': 'kLocal', 'client|info': 'kLocal', 'client|kill': 'kLocal',
     'client|list': 'kLocal', 'client|no-evict': 'kLocal', 'client|pause': 'kLocal',
     'client|reply': 'kLocal', 'client|setname': 'kLocal', 'client|tracking': 'kLocal',
     'client|trackinginfo': 'kLocal', 'client|unblock': 'kLocal', 'client|unpause': 'kLocal',
-    # CLUSTER: KEYSLOT is a pure function; the rest is cluster-bus administration (a later
-    # change emulates INFO/NODES/SLOTS/SHARDS/MYID from the proxy's own slot map).
-    'cluster|keyslot': 'kKeyless',
+    # CLUSTER: the proxy emulates a one-node cluster that owns every slot at its advertised
+    # address (proxy/proxy_info.h), so cluster-aware clients see one node; KEYSLOT is computed
+    # locally. The rest is cluster-bus administration. COUNTKEYSINSLOT/GETKEYSINSLOT take a
+    # slot number, not a key (no key specs), and stay unsupported.
+    'cluster|info': 'kLocal', 'cluster|keyslot': 'kLocal', 'cluster|myid': 'kLocal',
+    'cluster|nodes': 'kLocal', 'cluster|shards': 'kLocal', 'cluster|slots': 'kLocal',
     'cluster|addslots': 'kUnsupported', 'cluster|addslotsrange': 'kUnsupported',
     'cluster|bumpepoch': 'kUnsupported', 'cluster|count-failure-reports': 'kUnsupported',
     'cluster|countkeysinslot': 'kUnsupported', 'cluster|delslots': 'kUnsupported',
     'cluster|delslotsrange': 'kUnsupported', 'cluster|failover': 'kUnsupported',
     'cluster|flushslots': 'kUnsupported', 'cluster|forget': 'kUnsupported',
-    'cluster|getkeysinslot': 'kUnsupported', 'cluster|info': 'kUnsupported',
-    'cluster|links': 'kUnsupported', 'cluster|meet': 'kUnsupported',
-    'cluster|myid': 'kUnsupported', 'cluster|nodes': 'kUnsupported',
-    'cluster|replicas': 'kUnsupported', 'cluster|replicate': 'kUnsupported',
-    'cluster|reset': 'kUnsupported', 'cluster|saveconfig': 'kUnsupported',
-    'cluster|set-config-epoch': 'kUnsupported', 'cluster|setslot': 'kUnsupported',
-    'cluster|shards': 'kUnsupported', 'cluster|slaves': 'kUnsupported',
-    'cluster|slots': 'kUnsupported',
+    'cluster|getkeysinslot': 'kUnsupported', 'cluster|links': 'kUnsupported',
+    'cluster|meet': 'kUnsupported', 'cluster|replicas': 'kUnsupported',
+    'cluster|replicate': 'kUnsupported', 'cluster|reset': 'kUnsupported',
+    'cluster|saveconfig': 'kUnsupported', 'cluster|set-config-epoch': 'kUnsupported',
+    'cluster|setslot': 'kUnsupported', 'cluster|slaves': 'kUnsupported',
     # Server-wide facts that are identical on every master.
     'command|count': 'kKeyless', 'command|docs': 'kKeyless', 'command|getkeys': 'kKeyless',
     'command|getkeysandflags': 'kKeyless', 'command|info': 'kKeyless', 'command|list': 'kKeyless',
@@ -90,7 +92,7 @@ KEYLESS = {
     'config|get': 'kAllMasters', 'config|resetstat': 'kAllMasters', 'config|set': 'kAllMasters',
     'config|rewrite': 'kUnsupported',
     'dbsize': 'kAllMasters', 'flushall': 'kAllMasters', 'flushdb': 'kAllMasters',
-    'info': 'kAllMasters', 'keys': 'kAllMasters', 'lastsave': 'kAllMasters',
+    'keys': 'kAllMasters', 'lastsave': 'kAllMasters',
     'randomkey': 'kAllMasters', 'scan': 'kAllMasters', 'wait': 'kAllMasters',
     'function|delete': 'kAllMasters', 'function|dump': 'kAllMasters',
     'function|flush': 'kAllMasters', 'function|kill': 'kAllMasters',

@@ -69,6 +69,10 @@ TEST_F(ProxyFanOutTest, MsetMgetDelOfThousandKeysOverAllSlots) {
   EXPECT_EQ(str(c->command({"MSETNX", "mk:a", "1", "mk:b", "2"})),
             "CROSSSLOT Keys in request don't hash to the same slot");
   EXPECT_EQ(str(c->command({"MSETNX", "{t}a", "1", "{t}b", "2"})), "1");
+  // Malformed MSET across slots: Redis's arity error, nothing written, proxy still alive.
+  EXPECT_EQ(str(c->command({"MSET", "odd:a", "1", "odd:b"})),
+            "ERR wrong number of arguments for 'mset' command");
+  EXPECT_EQ(str(c->command({"EXISTS", "odd:a", "odd:b"})), "0");
 }
 
 TEST_F(ProxyFanOutTest, WholeClusterCommandsMergeEveryMaster) {

@@ -139,6 +139,9 @@ limits:
   max_pending_requests: 128
   max_output_bytes: 1 GB
   client_idle_timeout_ms: 60000
+admin:
+  listen: 127.0.0.1:9121
+  token: s3cret
 log:
   level: debug
 )";
@@ -159,6 +162,7 @@ TEST(ConfigLoaderTest, EveryKeyIsParsed) {
                Millis(1500)};
   e.backend = {2, Millis(250), Millis(0), 3, 7, Millis(15), Millis(4000), 77};
   e.limits = {500, 4096, 1 << 20, 16 << 10, 2 << 20, 8 << 20, 128, 1ull << 30, Millis(60000)};
+  e.admin = {{"127.0.0.1", 9121}, "s3cret"};
   e.log.level = LogLevel::kDebug;
   EXPECT_EQ(*result, e);
 }

@@ -182,7 +182,7 @@ TEST(CommandTableClass, RoutingClasses) {
       {"spublish", ProxyClass::kKeyed},      {"object|encoding", ProxyClass::kKeyed},
       {"migrate", ProxyClass::kKeyed},       {"publish", ProxyClass::kKeyless},
       {"time", ProxyClass::kKeyless},        {"command|info", ProxyClass::kKeyless},
-      {"cluster|keyslot", ProxyClass::kKeyless}, {"xinfo|help", ProxyClass::kKeyless},
+      {"cluster|keyslot", ProxyClass::kLocal}, {"xinfo|help", ProxyClass::kKeyless},
       {"ping", ProxyClass::kLocal},          {"echo", ProxyClass::kLocal},
       {"client|setname", ProxyClass::kLocal}, {"hello", ProxyClass::kLocal},
       {"keys", ProxyClass::kAllMasters},     {"scan", ProxyClass::kAllMasters},
@@ -191,7 +191,7 @@ TEST(CommandTableClass, RoutingClasses) {
       {"watch", ProxyClass::kTransaction},   {"subscribe", ProxyClass::kPubSub},
       {"ssubscribe", ProxyClass::kPubSub},   {"pubsub|channels", ProxyClass::kPubSub},
       {"shutdown", ProxyClass::kUnsupported}, {"move", ProxyClass::kUnsupported},
-      {"cluster|nodes", ProxyClass::kUnsupported}, {"acl|setuser", ProxyClass::kUnsupported},
+      {"cluster|nodes", ProxyClass::kLocal}, {"acl|setuser", ProxyClass::kUnsupported},
       {"readonly", ProxyClass::kUnsupported}, {"swapdb", ProxyClass::kUnsupported},
   };
   for (const auto& [name, expected] : cases) {
