@@ -520,6 +520,8 @@ const Fields<BackendConfig>& backendFields() {
       millis("tryagain_backoff_ms", &C::tryagain_backoff, 0, 10 * kSecondMs),
       millis("retry_deadline_ms", &C::retry_deadline, 0, 10 * kMinuteMs),
       count("max_dedicated_connections", &C::max_dedicated_connections, 1, 100000),
+      secret("username", &C::username),
+      secret("password", &C::password),
   };
   return kFields;
 }
@@ -536,6 +538,14 @@ const Fields<LimitsConfig>& limitsFields() {
       count("max_pending_requests", &C::max_pending_requests, 1, 1000000),
       bytes("max_output_bytes", &C::max_output_bytes, 1, 64 * kGb),
       millis("client_idle_timeout_ms", &C::client_idle_timeout, 0, 30 * kDayMs),
+  };
+  return kFields;
+}
+
+const Fields<AuthConfig>& authFields() {
+  static const Fields<AuthConfig> kFields = {
+      secret("password", &AuthConfig::password),
+      count("max_failures", &AuthConfig::max_failures, 1, 1000),
   };
   return kFields;
 }
@@ -565,6 +575,7 @@ const Fields<ProxyConfig>& rootFields() {
       section("cluster", &C::cluster, clusterFields),
       section("backend", &C::backend, backendFields),
       section("limits", &C::limits, limitsFields),
+      section("auth", &C::auth, authFields),
       section("admin", &C::admin, adminFields),
       section("log", &C::log, logFields),
   };

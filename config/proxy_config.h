@@ -44,6 +44,8 @@ struct BackendConfig {                                  // YAML key: backend
   Millis tryagain_backoff{20};                          // tryagain_backoff_ms (doubles per retry)
   Millis retry_deadline{3000};                          // retry_deadline_ms: unsent requests retried until then
   uint32_t max_dedicated_connections = 1024;            // max_dedicated_connections (per worker): blocking commands, transactions
+  std::string username;                                 // username: ACL user for AUTH on every node connection ("" = default user)
+  std::string password;                                 // password: sent with AUTH on every node connection ("" = no AUTH)
   bool operator==(const BackendConfig&) const = default;
 };
 
@@ -58,6 +60,12 @@ struct LimitsConfig {                                   // YAML key: limits
   uint64_t max_output_bytes = 64ull * 1024 * 1024;      // max_output_bytes: stop reading above, resume below half
   Millis client_idle_timeout{0};                        // client_idle_timeout_ms (0 = never)
   bool operator==(const LimitsConfig&) const = default;
+};
+
+struct AuthConfig {                                     // YAML key: auth (clients of the proxy)
+  std::string password;                                 // password: clients must AUTH with it first ("" = open)
+  uint32_t max_failures = 5;                            // max_failures: wrong AUTHs before the connection is closed
+  bool operator==(const AuthConfig&) const = default;
 };
 
 struct AdminConfig {                                    // YAML key: admin (absent = no admin listener)
@@ -80,6 +88,7 @@ struct ProxyConfig {
   ClusterConfig cluster;
   BackendConfig backend;
   LimitsConfig limits;
+  AuthConfig auth;
   AdminConfig admin;
   LogConfig log;
   bool operator==(const ProxyConfig&) const = default;

@@ -6,6 +6,7 @@
 #include "proxy/errors.h"
 #include "proxy/net_util.h"
 #include "proxy/worker.h"
+#include "resp/encoder.h"
 
 namespace slotwise::proxy {
 namespace {
@@ -43,9 +44,24 @@ void BackendConn::onConnect(int status) {
   }
   state_ = State::kConnected;
   last_progress_ms_ = uv_now(worker_.loop());
+  sendAuth();
   uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &BackendConn::onAlloc,
                 &BackendConn::onRead);
   if (!out_.buffer().empty()) worker_.markBackendDirty(this);
+}
+
+// With backend.password set, AUTH goes first on every new connection, ahead of anything queued
+// while connecting (hence pushFront and the prepend).
+void BackendConn::sendAuth() {
+  const config::BackendConfig& b = worker_.config().backend;
+  if (b.password.empty()) return;
+  Request* auth = worker_.requests().acquire();
+  auth->internal = auth->auth = true;
+  if (b.username.empty()) resp::appendCommand(auth->payload, {"AUTH", b.password});
+  else resp::appendCommand(auth->payload, {"AUTH", b.username, b.password});
+  out_.buffer().insert(0, auth->payload);
+  inflight_.pushFront(auth);
+  ++unsent_;
 }
 
 void BackendConn::enqueue(Request* req) {
@@ -144,7 +160,11 @@ void BackendConn::processReplies() {
 }
 
 void BackendConn::handleReply(Request* req, const resp::ReplyInfo& info, std::string_view bytes) {
-  if (req->internal) {  // the +OK of ASKING; an error would show in the next reply anyway
+  if (req->internal) {  // the +OK of ASKING or AUTH; an ASKING error shows in the next reply
+    if (req->auth && info.type == '-') {
+      spdlog::error("backend {}: AUTH failed ({}); check backend.username/password", address_,
+                    bytes.substr(1, bytes.size() - 3));
+    }
     worker_.requests().recycle(req);
     return;
   }

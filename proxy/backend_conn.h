@@ -75,6 +75,7 @@ class BackendConn {
   void handleReply(Request* req, const resp::ReplyInfo& info, std::string_view bytes);
   void failAll(std::string_view sent_error);
   void maybeDelete();
+  void sendAuth();
 
   Worker& worker_;
   uv_tcp_t handle_{};

@@ -1,6 +1,7 @@
 #include "proxy/client_session.h"
 
 #include <spdlog/spdlog.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "proxy/errors.h"
@@ -30,6 +31,7 @@ ClientSession::ClientSession(Worker& worker, uint32_t id)
       parser_(parserLimits(worker.config().limits)),
       id_(id) {
   handle_.data = this;
+  authenticated_ = worker.config().auth.password.empty();
   local_.id = id;
 }
 
@@ -128,6 +130,7 @@ void ClientSession::dispatch(const resp::Command& cmd) {
   worker_.stats().commands.inc();
   router::RouteDecision d = router::route(cmd, &worker_.scratchKeys());
   using Kind = router::RouteDecision::Kind;
+  if (handleAuth(cmd, d)) return;
   if (subscribed() && d.kind != Kind::kPubSub) {
     if (!allowedWhileSubscribed(cmd)) {
       replyError("ERR Can't execute '" + std::string(d.info ? d.info->name : cmd.arg(0)) +
@@ -293,6 +296,54 @@ void ClientSession::replyError(std::string_view message) {
   std::string bytes;
   resp::appendError(bytes, message);
   replyNow(bytes);
+}
+
+// Before a successful AUTH only AUTH, HELLO (with AUTH), QUIT and PING run. Wrong passwords are
+// answered as Redis does and the connection is closed after auth.max_failures of them; the
+// password itself is never logged.
+bool ClientSession::handleAuth(const resp::Command& cmd, const router::RouteDecision& d) {
+  const config::AuthConfig& auth = worker_.config().auth;
+  std::string_view name = d.info != nullptr ? d.info->name : std::string_view();
+  if (auth.password.empty()) return false;
+  std::string_view user, password;
+  bool has_credentials = false;
+  if (name == "auth" && (cmd.argc() == 2 || cmd.argc() == 3)) {
+    user = cmd.argc() == 3 ? cmd.arg(1) : "default";
+    password = cmd.arg(cmd.argc() - 1);
+    has_credentials = true;
+  } else if (name == "hello") {
+    for (size_t i = 2; i + 2 < cmd.argc(); ++i) {
+      if (cmd.arg(i).size() == 4 && strncasecmp(cmd.arg(i).data(), "auth", 4) == 0) {
+        user = cmd.arg(i + 1);
+        password = cmd.arg(i + 2);
+        has_credentials = true;
+        break;
+      }
+    }
+  }
+  if (!has_credentials) {
+    if (authenticated_ || name == "quit" || name == "ping") return false;
+    if (name == "auth") return false;  // wrong arity: the local handler answers
+    replyError(name == "hello"
+                   ? "NOAUTH HELLO must be called with the client already authenticated, otherwise "
+                     "the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
+                     "client and select the RESP protocol version at the same time"
+                   : "NOAUTH Authentication required.");
+    return true;
+  }
+  if (user == "default" && password == auth.password) {
+    authenticated_ = true;
+    auth_failures_ = 0;
+    if (name == "auth") {
+      replyNow("+OK\r\n");
+      return true;
+    }
+    return false;  // HELLO: the local handler builds the reply
+  }
+  spdlog::info("client {}: wrong AUTH ({} of {})", id_, auth_failures_ + 1, auth.max_failures);
+  replyError("WRONGPASS invalid username-password pair or user is disabled.");
+  if (++auth_failures_ >= auth.max_failures) closeWhenDone();
+  return true;
 }
 
 void ClientSession::handleLocal(const resp::Command& cmd) {

@@ -119,6 +119,8 @@ class ClientSession {
   void replyNow(std::string_view bytes);
   void replyError(std::string_view message);
   void handleLocal(const resp::Command& cmd);
+  // AUTH against auth.password (and HELLO ... AUTH). Returns true if `cmd` was handled here.
+  bool handleAuth(const resp::Command& cmd, const router::RouteDecision& d);
   void protocolError(std::string_view message);
   void stopReading();
   bool overHighWater() const;
@@ -145,6 +147,8 @@ class ClientSession {
   bool watching_ = false;
   bool txn_aborted_ = false;
   bool txn_pinned_ = false;
+  bool authenticated_ = true;   // false until AUTH when auth.password is set
+  uint32_t auth_failures_ = 0;
   std::unique_ptr<PubSubState> pubsub_;  // only for clients that ever subscribed
   const uint32_t id_;
   uint64_t last_active_ms_ = 0;  // uv_now() of the last read

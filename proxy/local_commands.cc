@@ -55,8 +55,7 @@ void hello(const resp::Command& cmd, LocalClientState& client, std::string* repl
     if (is(cmd.arg(i), "setname") && i + 1 < cmd.argc()) {
       client.name.assign(cmd.arg(++i));
     } else if (is(cmd.arg(i), "auth") && i + 2 < cmd.argc()) {
-      resp::appendError(*reply, "WRONGPASS invalid username-password pair or user is disabled.");
-      return;
+      i += 2;  // credentials were checked by the session before this runs (ClientSession::handleAuth)
     } else {
       resp::appendError(*reply, "ERR Syntax error in HELLO option '" + std::string(cmd.arg(i)) + "'");
       return;

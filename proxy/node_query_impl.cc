@@ -18,7 +18,13 @@ class QueryOp {
     tcp_.data = timer_.data = this;
   }
 
-  void start(const std::vector<std::string>& args, uint64_t timeout_ms) {
+  void start(const std::vector<std::string>& auth, const std::vector<std::string>& args,
+             uint64_t timeout_ms) {
+    if (!auth.empty()) {
+      std::vector<std::string_view> views(auth.begin(), auth.end());
+      resp::appendCommand(request_, std::span<const std::string_view>(views));
+      skip_replies_ = 1;
+    }
     std::vector<std::string_view> views(args.begin(), args.end());
     resp::appendCommand(request_, std::span<const std::string_view>(views));
     uv_tcp_init(loop_, &tcp_);
@@ -71,11 +77,24 @@ class QueryOp {
       return;
     }
     reply_.append(b->base, static_cast<size_t>(n));
-    resp::RespValue value;
-    size_t consumed = 0;
-    resp::ScanStatus st = decoder_.decode(reply_, &value, &consumed);
-    if (st == resp::ScanStatus::kOk) finish(std::move(value));
-    else if (st == resp::ScanStatus::kError) finish(Result<resp::RespValue>::error("bad reply: " + decoder_.error()));
+    while (!done_) {
+      resp::RespValue value;
+      size_t consumed = 0;
+      resp::ScanStatus st = decoder_.decode(reply_, &value, &consumed);
+      if (st == resp::ScanStatus::kNeedMore) return;
+      if (st == resp::ScanStatus::kError) {
+        finish(Result<resp::RespValue>::error("bad reply: " + decoder_.error()));
+        return;
+      }
+      reply_.erase(0, consumed);
+      if (skip_replies_ == 0) {
+        finish(std::move(value));
+      } else if (value.isError()) {  // the AUTH before the query failed
+        finish(Result<resp::RespValue>::error("AUTH failed: " + value.str));
+      } else {
+        --skip_replies_;
+      }
+    }
   }
 
   void finish(Result<resp::RespValue> result) {
@@ -108,6 +127,7 @@ class QueryOp {
   resp::ValueDecoder decoder_;
   std::string chunk_;
   int closed_ = 0;
+  int skip_replies_ = 0;  // replies of commands sent before the query (AUTH)
   bool connect_pending_ = false;
   bool done_ = false;
 };
@@ -117,7 +137,7 @@ class QueryOp {
 void NodeQueryImpl::query(const std::string& address, std::vector<std::string> args,
                           Callback callback) {
   auto* op = new QueryOp(loop_, address, std::move(callback));
-  op->start(args, static_cast<uint64_t>(timeout_.count()));
+  op->start(auth_args_, args, static_cast<uint64_t>(timeout_.count()));
 }
 
 }  // namespace slotwise::proxy

@@ -6,6 +6,8 @@
 #include <uv.h>
 
 #include <chrono>
+#include <string>
+#include <vector>
 
 #include "router/node_query.h"
 
@@ -13,7 +15,10 @@ namespace slotwise::proxy {
 
 class NodeQueryImpl : public router::NodeQuery {
  public:
-  NodeQueryImpl(uv_loop_t* loop, std::chrono::milliseconds timeout) : loop_(loop), timeout_(timeout) {}
+  // `auth_args`: the AUTH command sent before each query (empty = none).
+  NodeQueryImpl(uv_loop_t* loop, std::chrono::milliseconds timeout,
+                std::vector<std::string> auth_args = {})
+      : loop_(loop), timeout_(timeout), auth_args_(std::move(auth_args)) {}
   // See router::NodeQuery. The callback runs on the loop thread; it runs inside query() only when
   // `address` cannot be parsed.
   void query(const std::string& address, std::vector<std::string> args, Callback callback) override;
@@ -21,6 +26,7 @@ class NodeQueryImpl : public router::NodeQuery {
  private:
   uv_loop_t* loop_;
   std::chrono::milliseconds timeout_;
+  std::vector<std::string> auth_args_;
 };
 
 }  // namespace slotwise::proxy

@@ -77,7 +77,8 @@ struct Request {
   uint8_t redirects = 0;
   uint8_t tryagains = 0;
   bool asking = false;    // send ASKING first (ASK redirect)
-  bool internal = false;  // proxy-generated (ASKING): reply is dropped
+  bool internal = false;  // proxy-generated (ASKING, AUTH): reply is dropped
+  bool auth = false;      // the AUTH of a new connection: an error reply is logged
   bool done = false;      // reply stored in `reply`
   bool is_fanout = false;  // this request waits for parts (fanout is set)
   bool pinned = false;     // must run on its client's dedicated connection (transaction, blocking)
@@ -103,7 +104,7 @@ struct Request {
     slot = -1;
     target = Target::kSlot;
     redirects = tryagains = 0;
-    asking = internal = done = false;
+    asking = internal = auth = done = false;
   }
 };
 
@@ -148,6 +149,12 @@ class RequestQueue {
     r->*Link = nullptr;
     if (tail_) tail_->*Link = r; else head_ = r;
     tail_ = r;
+    ++size_;
+  }
+  void pushFront(Request* r) {
+    r->*Link = head_;
+    head_ = r;
+    if (!tail_) tail_ = r;
     ++size_;
   }
   Request* pop() {

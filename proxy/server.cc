@@ -8,6 +8,8 @@
 #include <csignal>
 #include <thread>
 
+#include "proxy/admin_json.h"
+#include "proxy/dashboard.h"
 #include "proxy/errors.h"
 #include "proxy/net_util.h"
 
@@ -51,7 +53,13 @@ int Server::run() {
     return 1;
   }
 
-  node_query_ = std::make_unique<NodeQueryImpl>(&loop_, config_.cluster.query_timeout);
+  std::vector<std::string> auth;
+  if (!config_.backend.password.empty()) {
+    auth = {"AUTH"};
+    if (!config_.backend.username.empty()) auth.push_back(config_.backend.username);
+    auth.push_back(config_.backend.password);
+  }
+  node_query_ = std::make_unique<NodeQueryImpl>(&loop_, config_.cluster.query_timeout, auth);
   router::RefreshPolicy::Options opts;
   opts.interval = config_.cluster.refresh_interval;
   opts.min_interval = config_.cluster.min_refresh_interval;
@@ -213,6 +221,15 @@ std::string Server::slotsJson() const {
   return out + "]}";
 }
 
+std::string Server::backendsJson() const {
+  router::SlotMapPtr map;
+  {
+    std::lock_guard<std::mutex> lock(map_mu_);
+    map = admin_map_;
+  }
+  return renderBackendsJson(map.get());
+}
+
 bool Server::startAdmin() {
   AdminHandlers h;
   h.metrics = [this] { return HttpResponse{200, "", registry_.renderPrometheus()}; };
@@ -228,6 +245,10 @@ bool Server::startAdmin() {
   h.clients = [this] {
     return HttpResponse{200, "", "{\"connected\":" + std::to_string(total_clients_.load()) + "}"};
   };
+  h.backends = [this] { return HttpResponse{200, "", backendsJson()}; };
+  // Rendered once: handlers run on civetweb threads and must not read config_ while it changes.
+  h.config = [body = renderConfigJson(config_)] { return HttpResponse{200, "", body}; };
+  h.dashboard = [] { return HttpResponse{200, "", std::string(dashboardHtml())}; };
   AdminOptions opts;
   opts.bearer_token = config_.admin.token;
   if (!admin_.start(config_.admin.listen.host, config_.admin.listen.port, std::move(h), opts)) {
@@ -235,7 +256,7 @@ bool Server::startAdmin() {
                      admin_.lastError());
     return false;
   }
-  spdlog::info("admin HTTP on {}:{} (/metrics, /healthz, /readyz, /api/slots, /api/clients)",
+  spdlog::info("admin HTTP on {}:{} (dashboard at /, /metrics, /healthz, /readyz, /api/*)",
                config_.admin.listen.host, admin_.port());
   return true;
 }

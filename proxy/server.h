@@ -44,6 +44,8 @@ class Server : public ControlSink {
   bool startAdmin();
   void registerControlMetrics();
   std::string slotsJson() const;
+  // Body of /api/backends for the current slot map (see renderBackendsJson). Any thread.
+  std::string backendsJson() const;
 
   config::ProxyConfig config_;
   uv_loop_t loop_{};

@@ -1,21 +1,11 @@
 #include "router/slot_map.h"
+#include "common/str_cat.h"
 
 #include <algorithm>
 #include <cstdint>
 
 namespace slotwise::router {
 namespace {
-
-// Concatenates strings and integers into one message (the router library does not link fmt).
-void appendPart(std::string* out, std::string_view text) { out->append(text); }
-void appendPart(std::string* out, int64_t number) { out->append(std::to_string(number)); }
-
-template <typename... Parts>
-std::string strCat(const Parts&... parts) {
-  std::string out;
-  (appendPart(&out, parts), ...);
-  return out;
-}
 
 // nodes() indexes are uint16_t and kNoNode (0xFFFF) is reserved.
 constexpr size_t kMaxNodes = SlotMap::kNoNode;

@@ -1,4 +1,5 @@
 #include "router/slot_map_builder.h"
+#include "common/str_cat.h"
 
 #include <cstdint>
 #include <string>
@@ -9,16 +10,6 @@ namespace {
 using resp::RespValue;
 using resp::ValueType;
 
-// Concatenates strings and integers into one message (the router library does not link fmt).
-void appendPart(std::string* out, std::string_view text) { out->append(text); }
-void appendPart(std::string* out, int64_t number) { out->append(std::to_string(number)); }
-
-template <typename... Parts>
-std::string strCat(const Parts&... parts) {
-  std::string out;
-  (appendPart(&out, parts), ...);
-  return out;
-}
 
 struct ParsedNode {
   std::string host;

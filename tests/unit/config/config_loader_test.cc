@@ -129,6 +129,8 @@ backend:
   tryagain_backoff_ms: 15
   retry_deadline_ms: 4000
   max_dedicated_connections: 77
+  username: proxyuser
+  password: "p@ss"
 limits:
   max_clients: 500
   max_args: 4096
@@ -139,6 +141,9 @@ limits:
   max_pending_requests: 128
   max_output_bytes: 1 GB
   client_idle_timeout_ms: 60000
+auth:
+  password: clientpw
+  max_failures: 3
 admin:
   listen: 127.0.0.1:9121
   token: s3cret
@@ -160,8 +165,9 @@ TEST(ConfigLoaderTest, EveryKeyIsParsed) {
                3,
                4,
                Millis(1500)};
-  e.backend = {2, Millis(250), Millis(0), 3, 7, Millis(15), Millis(4000), 77};
+  e.backend = {2, Millis(250), Millis(0), 3, 7, Millis(15), Millis(4000), 77, "proxyuser", "p@ss"};
   e.limits = {500, 4096, 1 << 20, 16 << 10, 2 << 20, 8 << 20, 128, 1ull << 30, Millis(60000)};
+  e.auth = {"clientpw", 3};
   e.admin = {{"127.0.0.1", 9121}, "s3cret"};
   e.log.level = LogLevel::kDebug;
   EXPECT_EQ(*result, e);
