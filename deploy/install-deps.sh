@@ -14,7 +14,7 @@ readonly PACKAGES=(
   libuv1-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev libssl-dev
   redis-server redis-tools python3-redis
-  clang libclang-rt-14-dev prometheus
+  clang libclang-rt-14-dev prometheus chromium haproxy
 )
 
 missing_packages() {

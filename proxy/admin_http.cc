@@ -38,7 +38,7 @@ const Route kRoutes[] = {
     {"/api/backends", &AdminHandlers::backends, kJson, false},
     {"/api/clients", &AdminHandlers::clients, kJson, false},
     {"/api/config", &AdminHandlers::config, kJson, false},
-    {"/", &AdminHandlers::dashboard, kHtml, false},
+    {"/", &AdminHandlers::dashboard, kHtml, true},
 };
 
 const Route* findRoute(std::string_view path) {

@@ -15,13 +15,15 @@ constexpr size_t kKeepInput = 256 * 1024;
 constexpr std::string_view kAsking = "*1\r\n$6\r\nASKING\r\n";
 }  // namespace
 
-BackendConn::BackendConn(Worker& worker, std::string host, uint16_t port, std::string address)
+BackendConn::BackendConn(Worker& worker, std::string host, uint16_t port, std::string address,
+                         uint8_t proto)
     : worker_(worker),
       host_(std::move(host)),
       port_(port),
       address_(std::move(address)),
       out_(this, &BackendConn::onWriteDone) {
   handle_.data = this;
+  proto_ = proto;
   uv_tcp_init(worker_.loop(), &handle_);
   uv_tcp_nodelay(&handle_, 1);
 }
@@ -50,14 +52,18 @@ void BackendConn::onConnect(int status) {
   if (!out_.buffer().empty()) worker_.markBackendDirty(this);
 }
 
-// With backend.password set, AUTH goes first on every new connection, ahead of anything queued
-// while connecting (hence pushFront and the prepend).
+// The handshake goes first on every new connection, ahead of anything queued while connecting
+// (hence pushFront and the prepend): HELLO 3 [AUTH user pass] for RESP3 connections, else AUTH
+// when backend.password is set.
 void BackendConn::sendAuth() {
   const config::BackendConfig& b = worker_.config().backend;
-  if (b.password.empty()) return;
+  if (b.password.empty() && proto_ != 3) return;
   Request* auth = worker_.requests().acquire();
   auth->internal = auth->auth = true;
-  if (b.username.empty()) resp::appendCommand(auth->payload, {"AUTH", b.password});
+  const std::string_view user = b.username.empty() ? std::string_view("default") : b.username;
+  if (proto_ == 3 && b.password.empty()) resp::appendCommand(auth->payload, {"HELLO", "3"});
+  else if (proto_ == 3) resp::appendCommand(auth->payload, {"HELLO", "3", "AUTH", user, b.password});
+  else if (b.username.empty()) resp::appendCommand(auth->payload, {"AUTH", b.password});
   else resp::appendCommand(auth->payload, {"AUTH", b.username, b.password});
   out_.buffer().insert(0, auth->payload);
   inflight_.pushFront(auth);
@@ -133,7 +139,9 @@ void BackendConn::processReplies() {
     std::string_view data = in_.view();
     resp::ScanStatus st = scanner_.scan(data, &info);
     if (st == resp::ScanStatus::kNeedMore) break;
-    if (push_mode_ && st == resp::ScanStatus::kOk) {
+    // Subscriber connections: frames are pushes, except the replies to the connection's own
+    // handshake (AUTH / HELLO 3) still waiting in the FIFO.
+    if (push_mode_ && st == resp::ScanStatus::kOk && inflight_.empty()) {
       last_progress_ms_ = uv_now(worker_.loop());
       if (owner_ != nullptr) owner_->onPush(this, data.substr(0, info.frame_len), info);
       in_.consume(info.frame_len, kKeepInput);

@@ -27,7 +27,9 @@ class BackendConn {
 
   // The object deletes itself after close() completes; the worker learns of it through
   // Worker::onBackendClosed before that.
-  BackendConn(Worker& worker, std::string host, uint16_t port, std::string address);
+  // `proto` 3 makes it a RESP3 connection (HELLO 3 first), for RESP3 clients.
+  BackendConn(Worker& worker, std::string host, uint16_t port, std::string address,
+              uint8_t proto = 2);
   // Starts connecting. A connect that fails synchronously closes the connection (and calls
   // Worker::onBackendClosed) before this returns, so callers re-check their pointer.
   void connect();
@@ -62,6 +64,8 @@ class BackendConn {
   void releaseWhenIdle() { release_when_idle_ = true; }
   bool dedicated = false;
   const std::string& address() const { return address_; }
+  // Key of the worker's idle list of dedicated connections: the address, plus the protocol.
+  std::string idleKey() const { return proto_ == 3 ? address_ + "#3" : address_; }
   size_t inflight() const { return inflight_.size(); }
   bool dirty = false;  // in the worker's flush list
 
@@ -90,6 +94,7 @@ class BackendConn {
   size_t unsent_ = 0;        // requests at the tail of inflight_ not yet handed to the socket
   uint64_t last_progress_ms_ = 0;  // connect start, last reply, or first request after idle
   ClientSession* owner_ = nullptr;
+  uint8_t proto_ = 2;
   bool timeout_enabled_ = true;
   bool release_when_idle_ = false;
   bool push_mode_ = false;

@@ -131,7 +131,7 @@ void ClientSession::dispatch(const resp::Command& cmd) {
   router::RouteDecision d = router::route(cmd, &worker_.scratchKeys());
   using Kind = router::RouteDecision::Kind;
   if (handleAuth(cmd, d)) return;
-  if (subscribed() && d.kind != Kind::kPubSub) {
+  if (subscribed() && d.kind != Kind::kPubSub && local_.proto == 2) {
     if (!allowedWhileSubscribed(cmd)) {
       replyError("ERR Can't execute '" + std::string(d.info ? d.info->name : cmd.arg(0)) +
                  "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in "
@@ -207,6 +207,7 @@ void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDec
   parent->client = this;
   parent->affinity = id_;
   parent->info = d.info;
+  parent->proto = local_.proto;
   parent->start_ns = uv_hrtime();
   worker_.stats().requestsOf(d.info).inc();
   std::vector<Request*>& parts = worker_.scratchParts();
@@ -225,6 +226,7 @@ void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDec
 Request* ClientSession::newRequest(const resp::Command& cmd, const router::RouteDecision& d) {
   Request* req = worker_.requests().acquire();
   req->info = d.info;
+  req->proto = local_.proto;
   req->start_ns = uv_hrtime();
   worker_.stats().requestsOf(d.info).inc();
   req->client = this;

@@ -42,6 +42,7 @@ Request* newPart(Worker& w, Request* parent, uint32_t index, int32_t slot) {
   part->parent = parent;
   part->part = index;
   part->affinity = parent->affinity;
+  part->proto = parent->proto;
   part->target = Request::Target::kSlot;
   part->slot = slot;
   return part;
@@ -237,7 +238,8 @@ std::string mergeSumPairs(const FanOut& f) {
     }
   }
   std::string out;
-  resp::appendArrayHeader(out, first.size());
+  if (!f.parts.empty() && f.parts[0][0] == '%') out = "%" + std::to_string(sums.size()) + "\r\n";
+  else resp::appendArrayHeader(out, first.size());
   for (size_t j = 0; j < sums.size(); ++j) {
     out.append(first[2 * j]);
     resp::appendInteger(out, sums[j]);
@@ -294,11 +296,15 @@ std::string mergeScan(const FanOut& f, Worker& w) {
 
 bool arrayElements(std::string_view reply, std::vector<std::string_view>* out) {
   out->clear();
-  if (reply.empty() || reply[0] != '*') return false;
+  if (reply.empty()) return false;
+  char type = reply[0];
+  if (type != '*' && type != '~' && type != '>' && type != '%') return false;  // RESP2/3 aggregates
   size_t eol = reply.find("\r\n");
+  if (eol == std::string_view::npos) return false;
   int64_t n = 0;
   auto [p, ec] = std::from_chars(reply.data() + 1, reply.data() + eol, n);
   if (ec != std::errc() || p != reply.data() + eol) return false;
+  if (type == '%') n *= 2;  // a map: key and value frames
   size_t pos = eol + 2;
   resp::ReplyScanner scanner;
   for (int64_t i = 0; i < n; ++i) {

@@ -39,16 +39,21 @@ void select(const resp::Command& cmd, std::string* reply) {
   else resp::appendError(*reply, "ERR SELECT is not allowed in cluster mode");
 }
 
-// HELLO [protover [AUTH user pass] [SETNAME name]]: RESP2 only in this version.
+// HELLO [protover [AUTH user pass] [SETNAME name]]: switches the client to RESP2 or RESP3.
 void hello(const resp::Command& cmd, LocalClientState& client, std::string* reply) {
   size_t i = 1;
+  uint8_t proto = client.proto;
   if (cmd.argc() >= 2) {
     std::string_view ver = cmd.arg(1);
-    if (ver != "2") {
-      if (ver == "3") resp::appendError(*reply, "NOPROTO sorry, this protocol version is not supported");
-      else resp::appendError(*reply, "ERR Protocol version is not an integer or out of range");
+    if (ver != "2" && ver != "3") {
+      if (!ver.empty() && ver.find_first_not_of("0123456789") == std::string_view::npos) {
+        resp::appendError(*reply, "NOPROTO unsupported protocol version");
+      } else {
+        resp::appendError(*reply, "ERR Protocol version is not an integer or out of range");
+      }
       return;
     }
+    proto = ver == "3" ? 3 : 2;
     i = 2;
   }
   for (; i < cmd.argc(); ++i) {
@@ -61,13 +66,15 @@ void hello(const resp::Command& cmd, LocalClientState& client, std::string* repl
       return;
     }
   }
-  resp::appendArrayHeader(*reply, 14);
+  client.proto = proto;
+  if (proto == 3) reply->append("%7\r\n");  // RESP3 map of 7 fields
+  else resp::appendArrayHeader(*reply, 14);
   resp::appendBulk(*reply, "server");
   resp::appendBulk(*reply, "redis");
   resp::appendBulk(*reply, "version");
   resp::appendBulk(*reply, "7.0.15");
   resp::appendBulk(*reply, "proto");
-  resp::appendInteger(*reply, 2);
+  resp::appendInteger(*reply, proto);
   resp::appendBulk(*reply, "id");
   resp::appendInteger(*reply, client.id);
   resp::appendBulk(*reply, "mode");
@@ -170,7 +177,7 @@ void client(const resp::Command& cmd, LocalClientState& state, const LocalEnviro
   if (is(sub, "id") && cmd.argc() == 2) {
     resp::appendInteger(*reply, state.id);
   } else if (is(sub, "getname") && cmd.argc() == 2) {
-    if (state.name.empty()) resp::appendNullBulk(*reply);
+    if (state.name.empty()) reply->append(state.proto == 3 ? "_\r\n" : "$-1\r\n");
     else resp::appendBulk(*reply, state.name);
   } else if (is(sub, "setname") && cmd.argc() == 3) {
     std::string_view name = cmd.arg(2);

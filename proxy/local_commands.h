@@ -26,6 +26,7 @@ config::HostPort hostPortOf(const sockaddr_storage& address);
 // Per-client state that local commands read or change. Owned by the client's session.
 struct LocalClientState {
   uint32_t id = 0;
+  uint8_t proto = 2;           // RESP protocol chosen with HELLO (2 or 3)
   std::string name;            // CLIENT SETNAME / HELLO SETNAME
   std::string lib_name;        // CLIENT SETINFO LIB-NAME
   std::string lib_ver;         // CLIENT SETINFO LIB-VER

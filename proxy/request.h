@@ -73,6 +73,7 @@ struct Request {
   uint64_t not_before_ms = 0; // TRYAGAIN backoff
   uint32_t affinity = 0;      // picks one of connections_per_node, stable per client (ordering)
   int32_t slot = -1;
+  uint8_t proto = 2;  // RESP version of the client: picks RESP2 or RESP3 backend connections
   Target target = Target::kSlot;
   uint8_t redirects = 0;
   uint8_t tryagains = 0;
@@ -102,6 +103,7 @@ struct Request {
     deadline_ms = not_before_ms = 0;
     affinity = 0;
     slot = -1;
+    proto = 2;
     target = Target::kSlot;
     redirects = tryagains = 0;
     asking = internal = auth = done = false;

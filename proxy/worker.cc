@@ -193,7 +193,7 @@ Worker::NodeConns* Worker::nodeFor(const std::string& address, const std::string
   node->host = host;
   node->port = port;
   node->address = address;
-  node->conns.assign(config_.backend.connections_per_node, nullptr);
+  node->conns.assign(2 * config_.backend.connections_per_node, nullptr);  // RESP2, then RESP3
   NodeConns* raw = node.get();
   nodes_.emplace(address, std::move(node));
   return raw;
@@ -201,10 +201,11 @@ Worker::NodeConns* Worker::nodeFor(const std::string& address, const std::string
 
 // Returns the connection for `affinity`, connecting if needed; nullptr if the connect failed at
 // once (the node is then marked down).
-BackendConn* Worker::connFor(NodeConns* node, uint32_t affinity) {
-  BackendConn*& slot = node->conns[affinity % node->conns.size()];
+BackendConn* Worker::connFor(NodeConns* node, uint32_t affinity, uint8_t proto) {
+  size_t per_proto = node->conns.size() / 2;
+  BackendConn*& slot = node->conns[(proto == 3 ? per_proto : 0) + affinity % per_proto];
   if (slot == nullptr) {
-    slot = new BackendConn(*this, node->host, node->port, node->address);
+    slot = new BackendConn(*this, node->host, node->port, node->address, proto);
     slot->connect();  // may fail synchronously and reset `slot` through onBackendClosed
   }
   return slot;
@@ -251,7 +252,7 @@ void Worker::forward(Request* req) {
     park(req);
     return;
   }
-  BackendConn* conn = connFor(node, req->affinity);
+  BackendConn* conn = connFor(node, req->affinity, req->proto);
   if (conn == nullptr) park(req);
   else conn->enqueue(req);
 }
@@ -278,7 +279,8 @@ BackendConn* Worker::acquireDedicated(Request* req, ClientSession* owner, std::s
     return nullptr;
   }
   BackendConn* conn = nullptr;
-  auto idle = idle_dedicated_.find(node->address);
+  const std::string idle_key = node->address + (req->proto == 3 ? "#3" : "");
+  auto idle = idle_dedicated_.find(idle_key);
   if (idle != idle_dedicated_.end() && !idle->second.empty()) {
     conn = idle->second.back();
     idle->second.pop_back();
@@ -287,7 +289,7 @@ BackendConn* Worker::acquireDedicated(Request* req, ClientSession* owner, std::s
       *error = errors::kTooManyDedicated;
       return nullptr;
     }
-    conn = new BackendConn(*this, node->host, node->port, node->address);
+    conn = new BackendConn(*this, node->host, node->port, node->address, req->proto);
     conn->dedicated = true;
     dedicated_.push_back(conn);
     conn->connect();
@@ -324,7 +326,7 @@ void Worker::releaseDedicated(BackendConn* conn, bool reusable) {
 
 void Worker::returnDedicated(BackendConn* conn) {
   constexpr size_t kIdlePerNode = 8;
-  std::vector<BackendConn*>& idle = idle_dedicated_[conn->address()];
+  std::vector<BackendConn*>& idle = idle_dedicated_[conn->idleKey()];
   if (idle.size() >= kIdlePerNode || !conn->usable()) {
     conn->close(false);
     return;
@@ -461,7 +463,7 @@ void Worker::reportFailure(const std::string& address) {
 void Worker::onBackendClosed(BackendConn* conn, bool connect_failed) {
   if (conn->dedicated) {
     dedicated_.erase(std::remove(dedicated_.begin(), dedicated_.end(), conn), dedicated_.end());
-    auto idle = idle_dedicated_.find(conn->address());
+    auto idle = idle_dedicated_.find(conn->idleKey());
     if (idle != idle_dedicated_.end()) {
       auto& v = idle->second;
       v.erase(std::remove(v.begin(), v.end(), conn), v.end());

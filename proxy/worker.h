@@ -146,7 +146,7 @@ class Worker {
   void addSession(ClientSession* session);
   void flushDirty();
   NodeConns* nodeFor(const std::string& address, const std::string& host, uint16_t port);
-  BackendConn* connFor(NodeConns* node, uint32_t affinity);
+  BackendConn* connFor(NodeConns* node, uint32_t affinity, uint8_t proto);
   bool resolveTarget(Request* req, NodeConns** node);
 
   const int id_;
