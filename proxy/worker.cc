@@ -243,8 +243,11 @@ bool Worker::resolveTarget(Request* req, NodeConns** node) {
 }
 
 void Worker::forward(Request* req) {
-  if (req->pinned) {  // a blocking command redirected or retried: a fresh dedicated connection
-    forwardBlocking(req);
+  if (req->pinned) {
+    // A blocking command redirected or retried gets a fresh dedicated connection; a transaction's
+    // command never moves to another connection (redirect() and tryAgain() fail those already).
+    if (req->blocking) forwardBlocking(req);
+    else fail(req, errors::kTransactionMoved);
     return;
   }
   NodeConns* node = nullptr;

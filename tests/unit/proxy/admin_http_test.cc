@@ -139,13 +139,15 @@ TEST(AdminServer, HandlerContentTypeOverridesDefault) {
   EXPECT_EQ(get(server.port(), "/").headers["content-type"], "text/css");
 }
 
-TEST(AdminServer, BearerTokenGuardsEverythingButHealthAndReady) {
+// The dashboard page itself carries no data (its script fetches /metrics and /api/* with the
+// token), so it stays open: a browser cannot send a bearer header when it opens a page.
+TEST(AdminServer, BearerTokenGuardsEverythingButHealthReadyAndThePage) {
   AdminServer server;
   AdminOptions options;
   options.bearer_token = "s3cret";
   ASSERT_TRUE(server.start("127.0.0.1", 0, allHandlers(), options)) << server.lastError();
   const uint16_t port = server.port();
-  for (const char* path : {"/metrics", "/api/slots", "/api/config", "/"}) {
+  for (const char* path : {"/metrics", "/api/slots", "/api/config", "/api/backends"}) {
     HttpReply missing = get(port, path);
     EXPECT_EQ(missing.status, 401) << path;
     EXPECT_NE(missing.headers["www-authenticate"].find("Bearer"), std::string::npos) << path;
@@ -157,6 +159,7 @@ TEST(AdminServer, BearerTokenGuardsEverythingButHealthAndReady) {
   }
   EXPECT_EQ(get(port, "/healthz").status, 200);
   EXPECT_EQ(get(port, "/readyz").status, 503);
+  EXPECT_EQ(get(port, "/").status, 200);
 }
 
 TEST(AdminServer, HeadHasNoBodyAndOtherMethodsAre405) {
