@@ -140,7 +140,12 @@ TEST_F(RedisServerProcessTest, StartFailsWhenPortIsTaken) {
   EXPECT_FALSE(second.start(port, dir_.path()));
   EXPECT_FALSE(second.error().empty());
   EXPECT_FALSE(second.running());
-  EXPECT_TRUE(first.running());
+  // The failed start left the first server alone: it still answers, as itself.
+  SyncRedisClient client;
+  ASSERT_TRUE(client.connect("127.0.0.1", port)) << client.lastError();
+  const std::string info = client.command({"INFO", "server"}).str;
+  EXPECT_NE(info.find("process_id:" + std::to_string(first.pid()) + "\r\n"), std::string::npos)
+      << info;
 }
 
 TEST_F(RedisServerProcessTest, ClientPipelinesDetectsCloseAndTimesOut) {

@@ -79,8 +79,12 @@ TEST_F(ProxyAdminTest, MetricsPassPromtoolAndCountTraffic) {
 TEST_F(ProxyAdminTest, HealthReadinessAndSlotsJson) {
   startWithAdmin();
   EXPECT_EQ(httpGet(admin_port, "/healthz").first, 200);
-  auto ready = httpGet(admin_port, "/readyz");
-  EXPECT_EQ(ready.first, 200) << ready.second;
+  // Ready once the first slot map (all 16384 slots) is in; the listener may answer before that.
+  std::pair<int, std::string> ready;
+  EXPECT_TRUE(cluster.waitFor([&] {
+    ready = httpGet(admin_port, "/readyz");
+    return ready.first == 200;
+  }, 10000ms)) << ready.first << " " << ready.second;
   auto slots = httpGet(admin_port, "/api/slots");
   ASSERT_EQ(slots.first, 200);
   int ranges = 0;
