@@ -47,7 +47,10 @@ int Server::run() {
       return 1;
     }
   }
-  if (!startListening()) {
+  // The admin listener comes up before the data port, so that anything that sees the data port
+  // open (a load balancer, a test) also finds /healthz and /readyz.
+  registerControlMetrics();
+  if ((config_.admin.enabled() && !startAdmin()) || !startListening()) {
     for (auto& w : workers_) w->stop(0);
     for (auto& w : workers_) w->join();
     return 1;
@@ -71,13 +74,6 @@ int Server::run() {
       *node_query_, clock_, opts, seeds, [this](router::SlotMapPtr m) { publish(std::move(m)); });
   refresher_->requestRefresh();
   refresher_->tick();
-  registerControlMetrics();
-  if (config_.admin.enabled() && !startAdmin()) {
-    shutdown();
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    for (auto& w : workers_) w->join();
-    return 1;
-  }
 
   tick_.data = sigterm_.data = sigint_.data = sighup_.data = this;
   uv_timer_init(&loop_, &tick_);

@@ -26,6 +26,17 @@ void ProxyClusterTest::startAll() {
   ASSERT_TRUE(cluster.start(cluster_options)) << cluster.error();
   proxy_port = pickFreePort();
   ASSERT_TRUE(proxy.start(proxyConfig())) << proxy.error() << "\n" << proxy.log();
+  // The port accepts before the first slot map is in; tests start once the proxy routes keys
+  // (a cluster-wide DBSIZE needs the map), so that every test sees a ready proxy.
+  SyncRedisClient probe;
+  ASSERT_TRUE(probe.connect("127.0.0.1", proxy_port)) << probe.lastError();
+  ASSERT_TRUE(cluster.waitFor([&] {
+    return probe.command({"DBSIZE"}).type == resp::ValueType::kInteger;
+  }, std::chrono::milliseconds(15000))) << proxy.log();
+  // QUIT: the proxy forgets this client before the close becomes visible here, so limits such as
+  // max_clients see only the test's own connections.
+  probe.command({"QUIT"});
+  ASSERT_TRUE(probe.isClosedByPeer(std::chrono::milliseconds(5000)));
 }
 
 std::unique_ptr<SyncRedisClient> ProxyClusterTest::proxyClient() {
