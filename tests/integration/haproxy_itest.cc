@@ -28,6 +28,7 @@
 
 #include "resp/encoder.h"
 #include "support/child_process.h"
+#include "support/http_get.h"
 #include "support/proxy_fixture.h"
 
 namespace slotwise::test {
@@ -43,32 +44,6 @@ constexpr int kCounters = 8;
 // Hard stop for the worker threads even if the test body bails out early.
 constexpr auto kWorkloadLimit = 25s;
 
-// Blocking HTTP/1.0 GET to 127.0.0.1:port. @return {status, body}, or {-1, reason} on any
-// connection or framing failure. Waits at most 3 s for the response.
-std::pair<int, std::string> httpGet(uint16_t port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return {-1, "socket failed"};
-  timeval tv{3, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string response;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-      char buf[16384];
-      ssize_t n;
-      while ((n = ::read(fd, buf, sizeof(buf))) > 0) response.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
-  const size_t space = response.find(' ');
-  const size_t body = response.find("\r\n\r\n");
-  if (space == std::string::npos || body == std::string::npos) return {-1, "no HTTP response"};
-  return {std::atoi(response.c_str() + space + 1), response.substr(body + 4)};
-}
 
 // Sum of every sample of `family` (all label sets) in a Prometheus text scrape; -1 if absent.
 double metricSum(const std::string& scrape, const std::string& family) {

@@ -10,41 +10,13 @@
 #include <fstream>
 #include <regex>
 
+#include "support/http_get.h"
 #include "support/proxy_fixture.h"
 
 namespace slotwise::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Minimal blocking HTTP/1.0 GET on 127.0.0.1; returns {status, body} or {-1, error}.
-std::pair<int, std::string> httpGet(uint16_t port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return {-1, "connect failed"};
-  }
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
-    ::close(fd);
-    return {-1, "write failed"};
-  }
-  std::string resp;
-  char buf[65536];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof(buf))) > 0) resp.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  size_t sp = resp.find(' ');
-  size_t body = resp.find("\r\n\r\n");
-  if (sp == std::string::npos || body == std::string::npos) return {-1, resp};
-  return {std::atoi(resp.c_str() + sp + 1), resp.substr(body + 4)};
-}
 
 class ProxyAdminTest : public ProxyClusterTest {
  protected:
@@ -78,20 +50,20 @@ TEST_F(ProxyAdminTest, MetricsPassPromtoolAndCountTraffic) {
 
 TEST_F(ProxyAdminTest, HealthReadinessAndSlotsJson) {
   startWithAdmin();
-  EXPECT_EQ(httpGet(admin_port, "/healthz").first, 200);
+  EXPECT_EQ(httpGet(admin_port, "/healthz").status, 200);
   // Ready once the first slot map (all 16384 slots) is in; the listener may answer before that.
-  std::pair<int, std::string> ready;
+  HttpResult ready;
   EXPECT_TRUE(cluster.waitFor([&] {
     ready = httpGet(admin_port, "/readyz");
-    return ready.first == 200;
-  }, 10000ms)) << ready.first << " " << ready.second;
+    return ready.status == 200;
+  }, 10000ms)) << ready.status << " " << ready.body;
   auto slots = httpGet(admin_port, "/api/slots");
-  ASSERT_EQ(slots.first, 200);
+  ASSERT_EQ(slots.status, 200);
   int ranges = 0;
-  for (size_t p = 0; (p = slots.second.find("\"first\":", p)) != std::string::npos; ++p) ++ranges;
-  EXPECT_EQ(ranges, 3) << slots.second;
+  for (size_t p = 0; (p = slots.body.find("\"first\":", p)) != std::string::npos; ++p) ++ranges;
+  EXPECT_EQ(ranges, 3) << slots.body;
   for (const auto& n : cluster.nodes()) {
-    EXPECT_NE(slots.second.find("127.0.0.1:" + std::to_string(n.port)), std::string::npos);
+    EXPECT_NE(slots.body.find("127.0.0.1:" + std::to_string(n.port)), std::string::npos);
   }
 }
 
