@@ -75,6 +75,12 @@ constexpr EnumName<LogLevel> kLogLevels[] = {
     {"trace", LogLevel::kTrace}, {"debug", LogLevel::kDebug}, {"info", LogLevel::kInfo},
     {"warn", LogLevel::kWarn},   {"error", LogLevel::kError}, {"off", LogLevel::kOff},
 };
+constexpr EnumName<ReadFrom> kReadFroms[] = {
+    {"master", ReadFrom::kMaster},
+    {"prefer-replica", ReadFrom::kPreferReplica},
+    {"replica", ReadFrom::kReplica},
+};
+constexpr EnumName<bool> kBools[] = {{"false", false}, {"true", true}};
 constexpr EnumName<AcceptMode> kAcceptModes[] = {
     {"handoff", AcceptMode::kHandoff},
     {"reuseport", AcceptMode::kReuseport},
@@ -413,6 +419,12 @@ Field<Cfg> optionalAddress(std::string_view key, HostPort Cfg::*member) {
   return leaf<Cfg>(key, parse, check, show);
 }
 
+std::string quotedString(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+  return out + "\"";
+}
+
 // A free-form string. formatConfig shows it as is: redact it before showing a config to anyone.
 template <typename Cfg>
 Field<Cfg> secret(std::string_view key, std::string Cfg::*member) {
@@ -420,11 +432,7 @@ Field<Cfg> secret(std::string_view key, std::string Cfg::*member) {
     if (auto text = scalarText(node, path, "a string", errors)) cfg.*member = std::string(*text);
   };
   auto check = [](const Cfg&, const std::string&, Errors&) {};
-  auto show = [=](const Cfg& cfg) {
-    std::string out = "\"";
-    for (char c : cfg.*member) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-    return out + "\"";
-  };
+  auto show = [=](const Cfg& cfg) { return quotedString(cfg.*member); };
   return leaf<Cfg>(key, parse, check, show);
 }
 
@@ -469,6 +477,44 @@ Field<Cfg> addressList(std::string_view key, std::vector<HostPort> Cfg::*member,
   auto show = [=](const Cfg& cfg) {
     std::string out;
     for (const HostPort& a : cfg.*member) out += (out.empty() ? "" : ", ") + quotedAddress(a);
+    return "[" + out + "]";
+  };
+  return leaf<Cfg>(key, parse, check, show);
+}
+
+// A sequence of mappings, each bound through `fields` (e.g. auth.users). Listed as one leaf key;
+// shown as a flow sequence of flow mappings so that the output parses back.
+template <typename Cfg, typename Sub>
+Field<Cfg> mappingList(std::string_view key, std::vector<Sub> Cfg::*member,
+                       const Fields<Sub>& (*fields)()) {
+  auto parse = [=](const YAML::Node& node, const std::string& path, Cfg& cfg, Errors& errors) {
+    if (node.IsNull()) return;
+    if (!node.IsSequence()) {
+      return addError(errors, path, cat("expected a sequence of mappings, got ", kindOf(node)));
+    }
+    std::vector<Sub> list(node.size());
+    for (size_t i = 0; i < node.size(); ++i) {
+      parseMapping(node[i], indexPath(path, i), fields(), list[i], errors);
+    }
+    cfg.*member = std::move(list);
+  };
+  auto check = [=](const Cfg& cfg, const std::string& path, Errors& errors) {
+    const auto& list = cfg.*member;
+    for (size_t i = 0; i < list.size(); ++i) checkFields(fields(), list[i], indexPath(path, i), errors);
+  };
+  auto show = [=](const Cfg& cfg) {
+    std::string out;
+    for (const Sub& item : cfg.*member) {
+      std::string entry;
+      for (const auto& field : fields()) field.emit(item, 0, entry);
+      std::string flow;
+      for (size_t start = 0; start < entry.size();) {
+        const size_t end = entry.find('\n', start);
+        flow += (flow.empty() ? "" : ", ") + entry.substr(start, end - start);
+        start = end + 1;
+      }
+      out += (out.empty() ? "{" : ", {") + flow + "}";
+    }
     return "[" + out + "]";
   };
   return leaf<Cfg>(key, parse, check, show);
@@ -522,6 +568,7 @@ const Fields<BackendConfig>& backendFields() {
       count("max_dedicated_connections", &C::max_dedicated_connections, 1, 100000),
       secret("username", &C::username),
       secret("password", &C::password),
+      choice("read_from", &C::read_from, kReadFroms),
   };
   return kFields;
 }
@@ -542,9 +589,41 @@ const Fields<LimitsConfig>& limitsFields() {
   return kFields;
 }
 
+// A string that must not be empty (user names, passwords of named users).
+template <typename Cfg>
+Field<Cfg> required(std::string_view key, std::string Cfg::*member) {
+  Field<Cfg> field = secret(key, member);
+  field.check = [=](const Cfg& cfg, const std::string& path, Errors& errors) {
+    if ((cfg.*member).empty()) addError(errors, path, "must not be empty");
+  };
+  return field;
+}
+
+const Fields<UserConfig>& userFields() {
+  using C = UserConfig;
+  static const Fields<C> kFields = {
+      required("name", &C::name),
+      required("password", &C::password),
+      secret("backend_username", &C::backend_username),
+      secret("backend_password", &C::backend_password),
+  };
+  return kFields;
+}
+
+const Fields<SlowlogConfig>& slowlogFields() {
+  using C = SlowlogConfig;
+  static const Fields<C> kFields = {
+      count("threshold_us", &C::threshold_us, 0, 3600ull * 1000 * 1000),
+      count("max_len", &C::max_len, 0, 100000),
+      choice("log_args", &C::log_args, kBools),
+  };
+  return kFields;
+}
+
 const Fields<AuthConfig>& authFields() {
   static const Fields<AuthConfig> kFields = {
       secret("password", &AuthConfig::password),
+      mappingList("users", &AuthConfig::users, userFields),
       count("max_failures", &AuthConfig::max_failures, 1, 1000),
   };
   return kFields;
@@ -572,11 +651,14 @@ const Fields<ProxyConfig>& rootFields() {
       count("workers", &C::workers, 0, 256),
       choice("accept_mode", &C::accept_mode, kAcceptModes),
       count("tcp_backlog", &C::tcp_backlog, 1, 65535),
+      optionalAddress("advertise", &C::advertise),
+      choice("allow_admin_commands", &C::allow_admin_commands, kBools),
       section("cluster", &C::cluster, clusterFields),
       section("backend", &C::backend, backendFields),
       section("limits", &C::limits, limitsFields),
       section("auth", &C::auth, authFields),
       section("admin", &C::admin, adminFields),
+      section("slowlog", &C::slowlog, slowlogFields),
       section("log", &C::log, logFields),
   };
   return kFields;
@@ -590,6 +672,20 @@ void checkNotAbove(uint64_t value, uint64_t bound, const std::string& path,
   if (value > bound) addError(errors, path, cat("must not exceed ", bound_path));
 }
 
+// User names are unique; "default" is auth.password's user when that is set.
+void checkUsers(const AuthConfig& auth, Errors& errors) {
+  for (size_t i = 0; i < auth.users.size(); ++i) {
+    const std::string path = indexPath("auth.users", i) + ".name";
+    const std::string& name = auth.users[i].name;
+    for (size_t j = 0; j < i; ++j) {
+      if (auth.users[j].name == name) addError(errors, path, cat("duplicate of auth.users[", j, "]"));
+    }
+    if (name == "default" && !auth.password.empty()) {
+      addError(errors, path, "'default' is auth.password's user; set one or the other");
+    }
+  }
+}
+
 void checkCrossField(const ProxyConfig& config, Errors& errors) {
   const ClusterConfig& c = config.cluster;
   checkNotAbove(c.min_refresh_interval.count(), c.refresh_interval.count(),
@@ -601,6 +697,7 @@ void checkCrossField(const ProxyConfig& config, Errors& errors) {
                 "limits.max_request_bytes", errors);
   checkNotAbove(l.max_request_bytes, l.max_pipelined_bytes, "limits.max_request_bytes",
                 "limits.max_pipelined_bytes", errors);
+  checkUsers(config.auth, errors);
 }
 
 // ---------------------------------------------------------------------------------------------

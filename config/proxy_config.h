@@ -24,6 +24,9 @@ struct HostPort {
 
 enum class AcceptMode { kHandoff, kReuseport };
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };
+// Where read-only commands go: the slot's master, a replica when one is up (else the master), or
+// a replica only (an error when none is up).
+enum class ReadFrom { kMaster, kPreferReplica, kReplica };
 
 struct ClusterConfig {                                  // YAML key: cluster
   std::vector<HostPort> seeds;                          // seeds (required, >= 1)
@@ -46,6 +49,7 @@ struct BackendConfig {                                  // YAML key: backend
   uint32_t max_dedicated_connections = 1024;            // max_dedicated_connections (per worker): blocking commands, transactions
   std::string username;                                 // username: ACL user for AUTH on every node connection ("" = default user)
   std::string password;                                 // password: sent with AUTH on every node connection ("" = no AUTH)
+  ReadFrom read_from = ReadFrom::kMaster;               // read_from: master|prefer-replica|replica (read-only commands)
   bool operator==(const BackendConfig&) const = default;
 };
 
@@ -62,9 +66,22 @@ struct LimitsConfig {                                   // YAML key: limits
   bool operator==(const LimitsConfig&) const = default;
 };
 
+// One client identity of the proxy (YAML: an element of auth.users). A client that logs in as
+// `name` has its commands sent over node connections authenticated as backend_username /
+// backend_password; empty backend fields mean the backend section's username / password.
+struct UserConfig {
+  std::string name;                                     // name: the user name clients send in AUTH / HELLO AUTH
+  std::string password;                                 // password
+  std::string backend_username;                         // backend_username: ACL user on the nodes ("" = backend.username)
+  std::string backend_password;                         // backend_password ("" = backend.password)
+  bool operator==(const UserConfig&) const = default;
+};
+
 struct AuthConfig {                                     // YAML key: auth (clients of the proxy)
   std::string password;                                 // password: clients must AUTH with it first ("" = open)
+  std::vector<UserConfig> users;                        // users: named users (AUTH name pass); with password, "default"
   uint32_t max_failures = 5;                            // max_failures: wrong AUTHs before the connection is closed
+  bool required() const { return !password.empty() || !users.empty(); }
   bool operator==(const AuthConfig&) const = default;
 };
 
@@ -73,6 +90,13 @@ struct AdminConfig {                                    // YAML key: admin (abse
   std::string token;                                    // token: bearer token for everything but /healthz, /readyz ("" = none)
   bool enabled() const { return listen.port != 0; }
   bool operator==(const AdminConfig&) const = default;
+};
+
+struct SlowlogConfig {                                  // YAML key: slowlog
+  uint64_t threshold_us = 10000;                        // threshold_us: requests slower than this are logged
+  uint32_t max_len = 128;                               // max_len: entries kept per worker (0 = slow log off)
+  bool log_args = false;                                // log_args: keep arguments (keys, values) in entries
+  bool operator==(const SlowlogConfig&) const = default;
 };
 
 struct LogConfig {                                      // YAML key: log
@@ -85,11 +109,14 @@ struct ProxyConfig {
   uint32_t workers = 0;                                 // workers (0 = number of CPU cores), 0..256
   AcceptMode accept_mode = AcceptMode::kHandoff;        // accept_mode: handoff|reuseport
   uint32_t tcp_backlog = 511;                           // tcp_backlog
+  HostPort advertise;                                   // advertise: address named in CLUSTER SLOTS/NODES ("" = listen)
+  bool allow_admin_commands = false;                    // allow_admin_commands: CONFIG SET/RESETSTAT to every master
   ClusterConfig cluster;
   BackendConfig backend;
   LimitsConfig limits;
   AuthConfig auth;
   AdminConfig admin;
+  SlowlogConfig slowlog;
   LogConfig log;
   bool operator==(const ProxyConfig&) const = default;
 };

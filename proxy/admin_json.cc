@@ -27,17 +27,18 @@ std::string nodeJson(const router::SlotMap& map, const router::NodeInfo& node, s
       jsonQuote(master.address), slots);
 }
 
-// Every secret of ProxyConfig, by key path. A new secret field must be added here.
-struct SecretField {
-  const char* path;
-  std::string& (*field)(config::ProxyConfig&);
-};
-
-constexpr SecretField kSecrets[] = {
-    {"backend.password", [](config::ProxyConfig& c) -> std::string& { return c.backend.password; }},
-    {"auth.password", [](config::ProxyConfig& c) -> std::string& { return c.auth.password; }},
-    {"admin.token", [](config::ProxyConfig& c) -> std::string& { return c.admin.token; }},
-};
+// Calls visit(key path, value) for every secret of `config`. A new secret field must be added here.
+template <typename Visit>
+void forEachSecret(config::ProxyConfig& config, Visit visit) {
+  visit("backend.password", config.backend.password);
+  visit("auth.password", config.auth.password);
+  for (size_t i = 0; i < config.auth.users.size(); ++i) {
+    const std::string user = fmt::format("auth.users[{}].", i);
+    visit(user + "password", config.auth.users[i].password);
+    visit(user + "backend_password", config.auth.users[i].backend_password);
+  }
+  visit("admin.token", config.admin.token);
+}
 
 }  // namespace
 
@@ -77,19 +78,18 @@ std::string renderBackendsJson(const router::SlotMap* map) {
 }
 
 config::ProxyConfig redactSecrets(config::ProxyConfig config) {
-  for (const SecretField& secret : kSecrets) {
-    std::string& value = secret.field(config);
+  forEachSecret(config, [](const std::string&, std::string& value) {
     if (!value.empty()) value = std::string(kRedacted);
-  }
+  });
   return config;
 }
 
 std::string renderConfigJson(const config::ProxyConfig& config) {
   config::ProxyConfig copy = config;
   std::string paths;
-  for (const SecretField& secret : kSecrets) {
-    if (!secret.field(copy).empty()) paths += (paths.empty() ? "" : ",") + jsonQuote(secret.path);
-  }
+  forEachSecret(copy, [&](const std::string& path, std::string& value) {
+    if (!value.empty()) paths += (paths.empty() ? "" : ",") + jsonQuote(path);
+  });
   return fmt::format("{{\"redacted\":[{}],\"yaml\":{}}}", paths,
                      jsonQuote(config::formatConfig(redactSecrets(std::move(copy)))));
 }

@@ -16,14 +16,17 @@ constexpr std::string_view kAsking = "*1\r\n$6\r\nASKING\r\n";
 }  // namespace
 
 BackendConn::BackendConn(Worker& worker, std::string host, uint16_t port, std::string address,
-                         uint8_t proto)
+                         uint8_t proto, uint16_t identity)
     : worker_(worker),
       host_(std::move(host)),
       port_(port),
       address_(std::move(address)),
-      out_(this, &BackendConn::onWriteDone) {
+      out_(this, &BackendConn::onWriteDone),
+      node_stats_(&worker.stats().node(address_)) {
   handle_.data = this;
+  node_stats_->connecting.inc();
   proto_ = proto;
+  identity_ = identity;
   uv_tcp_init(worker_.loop(), &handle_);
   uv_tcp_nodelay(&handle_, 1);
 }
@@ -45,6 +48,9 @@ void BackendConn::onConnect(int status) {
     return;
   }
   state_ = State::kConnected;
+  node_stats_->connecting.dec();
+  node_stats_->connected.inc();
+  worker_.stats().backendEvent(address_, BackendEvent::kConnected);
   last_progress_ms_ = uv_now(worker_.loop());
   sendAuth();
   uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &BackendConn::onAlloc,
@@ -53,20 +59,30 @@ void BackendConn::onConnect(int status) {
 }
 
 // The handshake goes first on every new connection, ahead of anything queued while connecting
-// (hence pushFront and the prepend): HELLO 3 [AUTH user pass] for RESP3 connections, else AUTH
-// when backend.password is set.
+// (hence the prepends): HELLO 3 [AUTH user pass] for RESP3 connections, else AUTH when the
+// connection's credentials have a password; then READONLY when backend.read_from lets read-only
+// commands go to replicas (harmless on a master).
 void BackendConn::sendAuth() {
-  const config::BackendConfig& b = worker_.config().backend;
-  if (b.password.empty() && proto_ != 3) return;
-  Request* auth = worker_.requests().acquire();
-  auth->internal = auth->auth = true;
-  const std::string_view user = b.username.empty() ? std::string_view("default") : b.username;
-  if (proto_ == 3 && b.password.empty()) resp::appendCommand(auth->payload, {"HELLO", "3"});
-  else if (proto_ == 3) resp::appendCommand(auth->payload, {"HELLO", "3", "AUTH", user, b.password});
-  else if (b.username.empty()) resp::appendCommand(auth->payload, {"AUTH", b.password});
-  else resp::appendCommand(auth->payload, {"AUTH", b.username, b.password});
-  out_.buffer().insert(0, auth->payload);
-  inflight_.pushFront(auth);
+  if (worker_.config().backend.read_from != config::ReadFrom::kMaster) {
+    prependInternal({"READONLY"}, false);
+  }
+  const Worker::Credentials c = worker_.credentialsOf(identity_);
+  if (c.password.empty() && proto_ != 3) return;
+  const std::string_view user = c.username.empty() ? std::string_view("default") : c.username;
+  if (proto_ == 3 && c.password.empty()) prependInternal({"HELLO", "3"}, true);
+  else if (proto_ == 3) prependInternal({"HELLO", "3", "AUTH", user, c.password}, true);
+  else if (c.username.empty()) prependInternal({"AUTH", c.password}, true);
+  else prependInternal({"AUTH", c.username, c.password}, true);
+}
+
+void BackendConn::prependInternal(std::initializer_list<std::string_view> args, bool auth) {
+  Request* req = worker_.requests().acquire();
+  req->internal = true;
+  req->auth = auth;
+  resp::appendCommand(req->payload, args);
+  out_.buffer().insert(0, req->payload);
+  inflight_.pushFront(req);
+  sent_ns_.push_front(uv_hrtime());
   ++unsent_;
 }
 
@@ -78,10 +94,12 @@ void BackendConn::enqueue(Request* req) {
     asking->internal = true;
     buf.append(kAsking);
     inflight_.push(asking);
+    sent_ns_.push_back(uv_hrtime());
     ++unsent_;
   }
   buf.append(req->payload);
   inflight_.push(req);
+  sent_ns_.push_back(uv_hrtime());
   ++unsent_;
   worker_.markBackendDirty(this);
 }
@@ -93,7 +111,9 @@ void BackendConn::sendRaw(std::string_view bytes) {
 
 void BackendConn::flush() {
   if (state_ != State::kConnected) return;
+  const size_t queued = out_.buffer().size();
   int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&handle_));
+  node_stats_->bytes_out.inc(queued - out_.buffer().size());
   if (rc < 0) {
     spdlog::warn("backend {}: write failed: {}", address_, uv_strerror(rc));
     close(true);
@@ -130,6 +150,7 @@ void BackendConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     return;
   }
   self->in_.commit(static_cast<size_t>(nread));
+  self->node_stats_->bytes_in.inc(static_cast<uint64_t>(nread));
   self->processReplies();
 }
 
@@ -156,6 +177,12 @@ void BackendConn::processReplies() {
     }
     // Pop before handling: handling may enqueue on this very connection or close it.
     Request* req = inflight_.pop();
+    if (!sent_ns_.empty()) {
+      if (!req->internal) {
+        node_stats_->latency.observe(std::chrono::nanoseconds(uv_hrtime() - sent_ns_.front()));
+      }
+      sent_ns_.pop_front();
+    }
     if (unsent_ > inflight_.size()) unsent_ = inflight_.size();
     last_progress_ms_ = uv_now(worker_.loop());
     handleReply(req, info, data.substr(0, info.frame_len));
@@ -185,9 +212,11 @@ void BackendConn::handleReply(Request* req, const resp::ReplyInfo& info, std::st
       worker_.tryAgain(req, bytes);
       return;
     case resp::ErrorKind::kClusterDown:
+      worker_.stats().clusterdown.inc();
       worker_.reportFailure(address_);
       break;
     default:
+      if (bytes.starts_with("-NOSCRIPT") && worker_.reloadScript(req, this)) return;
       break;
   }
   worker_.complete(req, bytes);
@@ -214,10 +243,11 @@ void BackendConn::checkTimeouts(uint64_t now) {
 void BackendConn::close(bool report_failure) {
   if (state_ == State::kClosing) return;
   bool connect_failed = state_ == State::kConnecting;
+  noteClosed(state_, report_failure);
   state_ = State::kClosing;
   if (owner_ != nullptr) {
     ClientSession* owner = owner_;
-    owner_ = nullptr;
+    setOwner(nullptr);
     owner->onDedicatedClosed(this);
   }
   worker_.onBackendClosed(this, connect_failed);
@@ -232,6 +262,7 @@ void BackendConn::close(bool report_failure) {
 void BackendConn::failAll(std::string_view sent_error) {
   size_t sent = inflight_.size() - std::min(unsent_, inflight_.size());
   unsent_ = 0;
+  sent_ns_.clear();
   for (size_t i = 0; !inflight_.empty(); ++i) {
     Request* req = inflight_.pop();
     if (req->internal) {
@@ -243,6 +274,28 @@ void BackendConn::failAll(std::string_view sent_error) {
     }
   }
   out_.buffer().clear();
+}
+
+// Metrics and reachability for a connection leaving `previous` (connecting or connected).
+// `failure`: the close reports a failure (connect refused or timed out, EOF, I/O error).
+void BackendConn::noteClosed(State previous, bool failure) {
+  WorkerStats& stats = worker_.stats();
+  if (previous == State::kConnecting) {
+    node_stats_->connecting.dec();
+    if (!failure) return;
+    node_stats_->connect_failures.inc();
+    stats.backendEvent(address_, BackendEvent::kConnectFailed);
+    return;
+  }
+  node_stats_->connected.dec();
+  stats.backendEvent(address_, failure ? BackendEvent::kLost : BackendEvent::kClosed);
+}
+
+void BackendConn::setOwner(ClientSession* owner) {
+  if ((owner_ == nullptr) != (owner == nullptr)) {
+    worker_.stats().dedicated_in_use.add(owner != nullptr ? 1.0 : -1.0);
+  }
+  owner_ = owner;
 }
 
 void BackendConn::onClosed(uv_handle_t* h) {

@@ -9,9 +9,11 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <deque>
 #include <string>
 
 #include "proxy/byte_buffer.h"
+#include "proxy/proxy_metrics.h"
 #include "proxy/request.h"
 #include "proxy/writer.h"
 #include "resp/reply_scanner.h"
@@ -27,9 +29,10 @@ class BackendConn {
 
   // The object deletes itself after close() completes; the worker learns of it through
   // Worker::onBackendClosed before that.
-  // `proto` 3 makes it a RESP3 connection (HELLO 3 first), for RESP3 clients.
+  // `proto` 3 makes it a RESP3 connection (HELLO 3 first), for RESP3 clients. `identity` names
+  // the credentials it authenticates with (Worker::credentialsOf).
   BackendConn(Worker& worker, std::string host, uint16_t port, std::string address,
-              uint8_t proto = 2);
+              uint8_t proto = 2, uint16_t identity = 0);
   // Starts connecting. A connect that fails synchronously closes the connection (and calls
   // Worker::onBackendClosed) before this returns, so callers re-check their pointer.
   void connect();
@@ -50,7 +53,8 @@ class BackendConn {
 
   // Dedicated use (transactions, blocking commands): the connection is outside the shared pool and
   // belongs to one client; `owner` is told (onDedicatedClosed) before its requests fail.
-  void setOwner(ClientSession* owner) { owner_ = owner; }
+  // Also keeps the worker's dedicated-connections-in-use gauge (owned ones) up to date.
+  void setOwner(ClientSession* owner);
   // Blocking commands wait as long as the command says, not backend.request_timeout_ms.
   void setRequestTimeout(bool enabled) { timeout_enabled_ = enabled; }
   // Subscriber connection: every frame the node sends goes to the owner (onPush), unmatched.
@@ -65,7 +69,12 @@ class BackendConn {
   bool dedicated = false;
   const std::string& address() const { return address_; }
   // Key of the worker's idle list of dedicated connections: the address, plus the protocol.
-  std::string idleKey() const { return proto_ == 3 ? address_ + "#3" : address_; }
+  std::string idleKey() const { return dedicatedKey(address_, proto_, identity_); }
+  // The idle-pool key of a dedicated connection: node, protocol and credentials.
+  static std::string dedicatedKey(const std::string& address, uint8_t proto, uint16_t identity) {
+    std::string key = proto == 3 ? address + "#3" : address;
+    return identity == 0 ? key : key + "@" + std::to_string(identity);
+  }
   size_t inflight() const { return inflight_.size(); }
   bool dirty = false;  // in the worker's flush list
 
@@ -80,6 +89,9 @@ class BackendConn {
   void failAll(std::string_view sent_error);
   void maybeDelete();
   void sendAuth();
+  // Puts an internal request (reply dropped; logged when `auth` and an error) at the front.
+  void prependInternal(std::initializer_list<std::string_view> args, bool auth);
+  void noteClosed(State previous, bool failure);
 
   Worker& worker_;
   uv_tcp_t handle_{};
@@ -95,11 +107,16 @@ class BackendConn {
   uint64_t last_progress_ms_ = 0;  // connect start, last reply, or first request after idle
   ClientSession* owner_ = nullptr;
   uint8_t proto_ = 2;
+  uint16_t identity_ = 0;
   bool timeout_enabled_ = true;
   bool release_when_idle_ = false;
   bool push_mode_ = false;
   bool connect_pending_ = true;    // connectTcp's callback has not run yet
   bool handle_closed_ = false;     // uv_close completed
+  // Metrics: this node's handles in the worker's shard, and the uv_hrtime() at which each
+  // request of inflight_ was queued, in the same order (backend latency).
+  NodeStats* node_stats_;
+  std::deque<uint64_t> sent_ns_;
 };
 
 }  // namespace slotwise::proxy

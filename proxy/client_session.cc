@@ -6,7 +6,9 @@
 
 #include "proxy/errors.h"
 #include "proxy/fanout.h"
+#include "proxy/script_cache.h"
 #include "proxy/local_commands.h"
+#include "proxy/slowlog.h"
 #include "proxy/worker.h"
 #include "resp/encoder.h"
 
@@ -31,7 +33,7 @@ ClientSession::ClientSession(Worker& worker, uint32_t id)
       parser_(parserLimits(worker.config().limits)),
       id_(id) {
   handle_.data = this;
-  authenticated_ = worker.config().auth.password.empty();
+  authenticated_ = !worker.config().auth.required();
   local_.id = id;
 }
 
@@ -89,6 +91,7 @@ void ClientSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0) return;
   self->last_active_ms_ = uv_now(self->worker_.loop());
   auto n = static_cast<size_t>(nread);
+  self->worker_.stats().client_bytes_in.inc(n);
   if (self->worker_.isSharedReadBuffer(buf->base)) {
     std::string_view data(buf->base, n);
     size_t used = self->consume(data);
@@ -99,7 +102,11 @@ void ClientSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     self->in_.consume(used, kKeepInput);
   }
   if (self->in_.size() > self->worker_.config().limits.max_pipelined_bytes && !self->paused_) {
-    self->protocolError(errors::kPipelineTooLarge);
+    // Closed at once, like Redis past its query buffer limit: waiting for the replies owed could
+    // wait forever (input piles up only behind a blocking command).
+    spdlog::warn("client {}: {}; closing the connection", self->id_, errors::kPipelineTooLarge);
+    self->worker_.stats().rejected_input_limit.inc();
+    self->close();
   }
 }
 
@@ -154,6 +161,7 @@ void ClientSession::dispatch(const resp::Command& cmd) {
   switch (d.kind) {
     case Kind::kSlot:
     case Kind::kAnyMaster:
+      rememberScript(cmd, *d.info);
       if (isBlocking(cmd, *d.info)) forwardBlocking(cmd, d);
       else forwardToCluster(cmd, d);
       return;
@@ -164,6 +172,7 @@ void ClientSession::dispatch(const resp::Command& cmd) {
       replyError(d.error);
       return;
     case Kind::kAllMasters:
+      rememberScript(cmd, *d.info);
       dispatchWholeCluster(cmd, d);
       return;
     case Kind::kMultiSlot:
@@ -178,8 +187,21 @@ void ClientSession::dispatch(const resp::Command& cmd) {
   }
 }
 
+// EVAL, EVAL_RO and SCRIPT LOAD bodies go to the script cache, for NOSCRIPT reloads (script_cache.h).
+void ClientSession::rememberScript(const resp::Command& cmd, const router::CommandInfo& info) {
+  static const router::CommandInfo* const kEval = router::lookupCommand("eval");
+  static const router::CommandInfo* const kEvalRo = router::lookupCommand("eval_ro");
+  static const router::CommandInfo* const kScriptLoad = [] {
+    const router::CommandInfo* script = router::lookupCommand("script");
+    return script != nullptr ? router::findSubcommand(*script, "load") : nullptr;
+  }();
+  if ((&info == kEval || &info == kEvalRo || &info == kScriptLoad) && cmd.argc() >= 3) {
+    ScriptCache::instance().remember(cmd.arg(&info == kScriptLoad ? 2 : 1));
+  }
+}
+
 void ClientSession::dispatchWholeCluster(const resp::Command& cmd, const router::RouteDecision& d) {
-  WholeClusterRule rule = wholeClusterRule(*d.info);
+  WholeClusterRule rule = wholeClusterRule(*d.info, worker_.config().allow_admin_commands);
   switch (rule.mode) {
     case WholeClusterMode::kSingle: {
       router::RouteDecision any = d;
@@ -194,6 +216,7 @@ void ClientSession::dispatchWholeCluster(const resp::Command& cmd, const router:
                            "' through the proxy in this version");
       return;
     case WholeClusterMode::kBroadcast:
+    case WholeClusterMode::kEveryNode:
     case WholeClusterMode::kScan:
       startFanOut(cmd, d);
       return;
@@ -206,6 +229,9 @@ void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDec
   Request* parent = worker_.requests().acquire();
   parent->client = this;
   parent->affinity = id_;
+  parent->identity = identity_;
+  parent->replica_ok = d.kind == router::RouteDecision::Kind::kMultiSlot &&
+                       (d.info->flags & router::kReadonly) != 0;
   parent->info = d.info;
   parent->proto = local_.proto;
   parent->start_ns = uv_hrtime();
@@ -222,6 +248,22 @@ void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDec
   parts.clear();
 }
 
+void ClientSession::startInfoFanOut(std::string proxy_text) {
+  Request* parent = worker_.requests().acquire();
+  parent->client = this;
+  parent->affinity = id_;
+  parent->identity = identity_;
+  parent->info = router::lookupCommand("info");
+  parent->proto = local_.proto;
+  parent->start_ns = uv_hrtime();
+  worker_.stats().requestsOf(parent->info).inc();
+  std::vector<Request*>& parts = worker_.scratchParts();
+  buildInfoFanOut(worker_, parent, std::move(proxy_text), &parts);
+  pending_.push(parent);
+  for (Request* part : parts) worker_.forward(part);
+  parts.clear();
+}
+
 // A request for `cmd` routed by `d`, queued in the FIFO, not yet sent anywhere.
 Request* ClientSession::newRequest(const resp::Command& cmd, const router::RouteDecision& d) {
   Request* req = worker_.requests().acquire();
@@ -231,9 +273,11 @@ Request* ClientSession::newRequest(const resp::Command& cmd, const router::Route
   worker_.stats().requestsOf(d.info).inc();
   req->client = this;
   req->affinity = id_;
+  req->identity = identity_;
   if (d.kind == router::RouteDecision::Kind::kSlot) {
     req->target = Request::Target::kSlot;
     req->slot = d.slot;
+    req->replica_ok = (d.info->flags & router::kReadonly) != 0;
   } else {
     req->target = Request::Target::kAnyMaster;
   }
@@ -253,8 +297,10 @@ void ClientSession::forwardToCluster(const resp::Command& cmd, const router::Rou
 void ClientSession::onReply(Request* req, std::string_view bytes) {
   if (req->info != nullptr) {
     WorkerStats& stats = worker_.stats();
-    stats.latency.observe(std::chrono::nanoseconds(uv_hrtime() - req->start_ns));
+    const uint64_t elapsed_ns = uv_hrtime() - req->start_ns;
+    stats.latency.observe(std::chrono::nanoseconds(elapsed_ns));
     if (!bytes.empty() && bytes[0] == '-') stats.errorsOf(req->info).inc();
+    if (stats.slowlog != nullptr && stats.slowlog->wants(elapsed_ns)) recordSlow(req, elapsed_ns);
   }
   if (req == blocked_req_) {  // the blocking command ended: its connection is free again
     blocked_req_ = nullptr;
@@ -268,6 +314,10 @@ void ClientSession::onReply(Request* req, std::string_view bytes) {
     req->done = true;
     return;
   }
+  // Output the client has not read yet beyond twice max_output_bytes (reading stopped at once;
+  // this is what requests already in flight added since): the client is disconnected, as by
+  // Redis's client-output-buffer-limit. One reply larger than that still goes out whole.
+  const bool over_limit = out_.pendingBytes() > 2 * worker_.config().limits.max_output_bytes;
   std::string& out = out_.buffer();
   out.append(bytes);
   worker_.requests().recycle(pending_.pop());
@@ -275,8 +325,37 @@ void ClientSession::onReply(Request* req, std::string_view bytes) {
     out.append(pending_.front()->reply);
     worker_.requests().recycle(pending_.pop());
   }
+  if (over_limit) {
+    spdlog::warn("client {}: more than 2 x limits.max_output_bytes of unread replies; closing",
+                 id_);
+    worker_.stats().rejected_output_limit.inc();
+    close();
+    return;
+  }
   flushPushBacklog();
   worker_.markClientDirty(this);
+}
+
+// Slow requests only: resolves the node the request went to (or would go to now) and the
+// client's address, then hands the entry to the worker's slow log shard.
+void ClientSession::recordSlow(Request* req, uint64_t elapsed_ns) {
+  SlowlogEntry entry;
+  entry.duration_us = elapsed_ns / 1000;
+  entry.command.assign(req->info->name);
+  entry.slot = req->is_fanout ? -1 : req->slot;
+  if (!req->is_fanout) {
+    entry.node = req->target == Request::Target::kAddress
+                     ? req->address
+                     : worker_.targetAddress(req);
+  }
+  sockaddr_storage peer{};
+  int len = sizeof(peer);
+  if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    entry.client_addr = hostPortOf(peer).toString();
+  }
+  entry.client_name = local_.name;
+  worker_.stats().slowlog->record(std::move(entry), req->payload);
+  worker_.stats().slowlog_entries.inc();
 }
 
 // A reply produced by the proxy itself, kept in request order behind anything still pending.
@@ -303,10 +382,36 @@ void ClientSession::replyError(std::string_view message) {
 // Before a successful AUTH only AUTH, HELLO (with AUTH), QUIT and PING run. Wrong passwords are
 // answered as Redis does and the connection is closed after auth.max_failures of them; the
 // password itself is never logged.
+namespace {
+
+// Compares without an early exit on the first differing byte.
+bool sameSecret(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+  }
+  return diff == 0;
+}
+
+}  // namespace
+
+// "default" with auth.password, or a named user of auth.users (then *named points to it).
+bool ClientSession::checkCredentials(const config::AuthConfig& auth, std::string_view user,
+                                     std::string_view password, const config::UserConfig** named) {
+  if (user == "default" && !auth.password.empty()) return sameSecret(password, auth.password);
+  for (const config::UserConfig& u : auth.users) {
+    if (u.name == user && sameSecret(password, u.password)) {
+      *named = &u;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool ClientSession::handleAuth(const resp::Command& cmd, const router::RouteDecision& d) {
   const config::AuthConfig& auth = worker_.config().auth;
   std::string_view name = d.info != nullptr ? d.info->name : std::string_view();
-  if (auth.password.empty()) return false;
+  if (!auth.required()) return false;
   std::string_view user, password;
   bool has_credentials = false;
   if (name == "auth" && (cmd.argc() == 2 || cmd.argc() == 3)) {
@@ -333,9 +438,12 @@ bool ClientSession::handleAuth(const resp::Command& cmd, const router::RouteDeci
                    : "NOAUTH Authentication required.");
     return true;
   }
-  if (user == "default" && password == auth.password) {
+  const config::UserConfig* named = nullptr;
+  if (checkCredentials(auth, user, password, &named)) {
     authenticated_ = true;
     auth_failures_ = 0;
+    local_.user.assign(user);
+    identity_ = named != nullptr ? worker_.identityFor(*named) : 0;
     if (name == "auth") {
       replyNow("+OK\r\n");
       return true;
@@ -344,7 +452,10 @@ bool ClientSession::handleAuth(const resp::Command& cmd, const router::RouteDeci
   }
   spdlog::info("client {}: wrong AUTH ({} of {})", id_, auth_failures_ + 1, auth.max_failures);
   replyError("WRONGPASS invalid username-password pair or user is disabled.");
-  if (++auth_failures_ >= auth.max_failures) closeWhenDone();
+  if (++auth_failures_ >= auth.max_failures) {
+    worker_.stats().rejected_auth.inc();
+    closeWhenDone();
+  }
   return true;
 }
 
@@ -374,10 +485,13 @@ void ClientSession::handleLocal(const resp::Command& cmd) {
       return row;
     }
     config::HostPort advertisedAddress() const override {
+      const config::HostPort& configured = session.worker_.config().advertise;
+      if (configured.port != 0) return configured;
       config::HostPort local = endpoint(session, false);
       return local.host.empty() ? session.worker_.config().listen : local;
     }
     const router::SlotMap* slotMap() const override { return session.worker_.slotMap().get(); }
+    SlowlogBook* slowlog() const override { return session.worker_.stats().families.slowlog; }
     ClientRow self() const override { return rowOf(session); }
     void listClients(std::vector<ClientRow>* out) const override {
       for (const ClientSession* s : session.worker_.sessions()) out->push_back(rowOf(*s));
@@ -401,8 +515,14 @@ void ClientSession::handleLocal(const resp::Command& cmd) {
       return f;
     }
   };
+  const Env env(*this);
+  const uint32_t sections = infoSections(cmd);
+  if ((sections & kInfoKeyspace) != 0 && !worker_.masterSlots().empty()) {
+    startInfoFanOut(infoText(sections, env.facts()));
+    return;
+  }
   std::string reply;
-  LocalOutcome outcome = runLocalCommand(cmd, local_, Env(*this), &reply);
+  LocalOutcome outcome = runLocalCommand(cmd, local_, env, &reply);
   replyNow(reply);
   if (outcome == LocalOutcome::kCloseAfterReply) closeWhenDone();
 }
@@ -415,7 +535,9 @@ void ClientSession::protocolError(std::string_view message) {
 
 void ClientSession::flush() {
   if (closing_) return;
+  const size_t queued = out_.buffer().size();
   int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&handle_));
+  worker_.stats().client_bytes_out.inc(queued - out_.buffer().size());
   if (rc < 0) {
     close();
     return;

@@ -76,6 +76,9 @@ class ClientSession {
   bool idleSince(uint64_t now, uint64_t timeout_ms) const {
     return pending_.empty() && now - last_active_ms_ >= timeout_ms;
   }
+  // Observability gauges: waiting for a blocking command's reply; in pub/sub mode.
+  bool blocked() const { return blocked_req_ != nullptr; }
+  bool inPubSub() const { return subscribed(); }
   bool dirty = false;       // in the worker's flush list
   size_t index = 0;         // position in the worker's session list
 
@@ -91,6 +94,9 @@ class ClientSession {
   void forwardToCluster(const resp::Command& cmd, const router::RouteDecision& d);
   void dispatchWholeCluster(const resp::Command& cmd, const router::RouteDecision& d);
   void startFanOut(const resp::Command& cmd, const router::RouteDecision& d);
+  // INFO with the keyspace section: `proxy_text` plus the masters' keyspaces (buildInfoFanOut).
+  void startInfoFanOut(std::string proxy_text);
+  void rememberScript(const resp::Command& cmd, const router::CommandInfo& info);
   Request* newRequest(const resp::Command& cmd, const router::RouteDecision& d);
   // Blocking commands (client_session_txn.cc).
   static bool isBlocking(const resp::Command& cmd, const router::CommandInfo& info);
@@ -119,6 +125,8 @@ class ClientSession {
   void replyNow(std::string_view bytes);
   void replyError(std::string_view message);
   void handleLocal(const resp::Command& cmd);
+  // Adds `req`, which took `elapsed_ns` from parse to reply, to the worker's slow log.
+  void recordSlow(Request* req, uint64_t elapsed_ns);
   // AUTH against auth.password (and HELLO ... AUTH). Returns true if `cmd` was handled here.
   bool handleAuth(const resp::Command& cmd, const router::RouteDecision& d);
   void protocolError(std::string_view message);
@@ -147,7 +155,10 @@ class ClientSession {
   bool watching_ = false;
   bool txn_aborted_ = false;
   bool txn_pinned_ = false;
-  bool authenticated_ = true;   // false until AUTH when auth.password is set
+  static bool checkCredentials(const config::AuthConfig& auth, std::string_view user,
+                               std::string_view password, const config::UserConfig** named);
+  bool authenticated_ = true;   // false until AUTH when auth.password or auth.users is set
+  uint16_t identity_ = 0;       // backend credentials of the logged-in user (Worker::identityFor)
   uint32_t auth_failures_ = 0;
   std::unique_ptr<PubSubState> pubsub_;  // only for clients that ever subscribed
   const uint32_t id_;

@@ -87,6 +87,7 @@ void ClientSession::handlePubSub(const resp::Command& cmd, const router::RouteDe
 BackendConn* ClientSession::subscriberConn(int32_t slot, bool report) {
   Request probe;
   probe.affinity = id_;
+  probe.identity = identity_;
   probe.proto = local_.proto;
   probe.slot = slot;
   probe.target = slot >= 0 ? Request::Target::kSlot : Request::Target::kAnyMaster;

@@ -169,6 +169,7 @@ bool ClientSession::pinTransaction(int32_t slot) {
   Request probe;
   probe.slot = slot;
   probe.affinity = id_;
+  probe.identity = identity_;
   probe.proto = local_.proto;
   probe.target = slot >= 0 ? Request::Target::kSlot : Request::Target::kAnyMaster;
   std::string_view error;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <unordered_map>
 
 #include "proxy/errors.h"
@@ -15,18 +16,32 @@ namespace {
 
 using Merge = FanOut::Merge;
 
-// SCAN cursor layout: | node cursor (40 bits) | topology fingerprint (10) | slot of the node (14) |
+// SCAN cursor layout:
+//   | node cursor (33 bits) | tainted (1) | ownership fingerprint (16) | slot of the node (14) |
 // The slot names the node by a slot it owns, so the cursor survives proxy restarts and works on
-// any Slotwise instance that sees the same topology. A cursor minted under another topology
-// restarts the scan from the first node (keys may repeat, none present throughout is skipped).
+// any Slotwise instance that sees the same topology. The fingerprint (never 0, so no cursor but
+// the last one is 0) is that of the slot ownership the pass runs under; "tainted" records that a
+// node of this pass was migrating or importing a slot.
+//
+// Guarantee: a key present in the cluster from the first to the last call of a pass is returned.
+// Each SCAN part is followed, on the same connection, by CLUSTER NODES: the pass restarts from
+// the first node (keys may repeat, none is skipped) whenever a node's view of slot ownership
+// differs from the pass's (a slot moved, a failover, a node added: keys may have moved to a node
+// already scanned; the proxy's own map is refreshed too when it is the one behind), and a pass
+// during which a node was migrating a slot ends with one more pass instead of cursor 0.
 constexpr int kSlotBits = 14;
-constexpr int kFingerprintBits = 10;
-constexpr int kNodeCursorShift = kSlotBits + kFingerprintBits;
+constexpr int kFingerprintBits = 16;
+constexpr int kTaintShift = kSlotBits + kFingerprintBits;
+constexpr int kNodeCursorShift = kTaintShift + 1;
 constexpr uint64_t kMaxNodeCursor = (uint64_t{1} << (64 - kNodeCursorShift)) - 1;
+constexpr uint64_t kFingerprintMask = (uint64_t{1} << kFingerprintBits) - 1;
 
-uint64_t encodeCursor(uint64_t node_cursor, uint64_t fingerprint, uint16_t slot) {
-  return (node_cursor << kNodeCursorShift) |
-         ((fingerprint & ((1u << kFingerprintBits) - 1)) << kSlotBits) | slot;
+// The cursor's fingerprint field for a full ownership fingerprint: 1..kFingerprintMask.
+uint64_t cursorFingerprint(uint64_t fingerprint) { return fingerprint % kFingerprintMask + 1; }
+
+uint64_t encodeCursor(uint64_t node_cursor, bool tainted, uint64_t fingerprint, uint16_t slot) {
+  return (node_cursor << kNodeCursorShift) | (uint64_t{tainted} << kTaintShift) |
+         (fingerprint << kSlotBits) | slot;
 }
 
 bool parseU64(std::string_view s, uint64_t* out) {
@@ -42,6 +57,8 @@ Request* newPart(Worker& w, Request* parent, uint32_t index, int32_t slot) {
   part->parent = parent;
   part->part = index;
   part->affinity = parent->affinity;
+  part->identity = parent->identity;
+  part->replica_ok = parent->replica_ok;
   part->proto = parent->proto;
   part->target = Request::Target::kSlot;
   part->slot = slot;
@@ -117,6 +134,44 @@ bool buildBroadcast(Worker& w, Request* parent, const resp::Command& cmd, Merge 
   return true;
 }
 
+// CONFIG SET / RESETSTAT: every node, masters and replicas, so a promoted replica has the same
+// settings. Parts go by address; one that cannot reach its node is re-routed to a master.
+bool buildEveryNode(Worker& w, Request* parent, const resp::Command& cmd,
+                    std::vector<Request*>* parts) {
+  const router::SlotMap& map = *w.slotMap();
+  initParent(parent, Merge::kAllOk, map.nodes().size());
+  for (uint32_t i = 0; i < map.nodes().size(); ++i) {
+    Request* part = newPart(w, parent, i, -1);
+    part->target = Request::Target::kAddress;
+    part->address = map.nodes()[i].address;
+    copyFrame(cmd, &part->payload);
+    parts->push_back(part);
+  }
+  return true;
+}
+
+// WAIT numreplicas timeout, with the timeout capped (waitTimeoutMs).
+bool buildWait(Worker& w, Request* parent, const resp::Command& cmd, std::vector<Request*>* parts,
+               std::string* error) {
+  uint64_t requested = 0;
+  uint64_t replicas = 0;
+  if (cmd.argc() != 3 || !parseU64(cmd.arg(1), &replicas) || !parseU64(cmd.arg(2), &requested)) {
+    *error = cmd.argc() != 3 ? "ERR wrong number of arguments for 'wait' command"
+                             : "ERR value is not an integer or out of range";
+    return false;
+  }
+  const auto cap = static_cast<uint64_t>(w.config().backend.request_timeout.count());
+  const std::string timeout = std::to_string(waitTimeoutMs(requested, cap));
+  const std::vector<uint16_t>& master_slots = w.masterSlots();
+  initParent(parent, Merge::kMin, master_slots.size());
+  for (uint32_t i = 0; i < master_slots.size(); ++i) {
+    Request* part = newPart(w, parent, i, master_slots[i]);
+    resp::appendCommand(part->payload, {"WAIT", cmd.arg(1), timeout});
+    parts->push_back(part);
+  }
+  return true;
+}
+
 bool buildScan(Worker& w, Request* parent, const resp::Command& cmd, std::vector<Request*>* parts,
                std::string* error) {
   uint64_t cursor = 0;
@@ -125,26 +180,32 @@ bool buildScan(Worker& w, Request* parent, const resp::Command& cmd, std::vector
     return false;
   }
   const std::vector<uint16_t>& master_slots = w.masterSlots();
-  uint64_t fp = w.topologyFingerprint() & ((1u << kFingerprintBits) - 1);
+  const uint64_t fp = cursorFingerprint(w.topologyFingerprint());
   uint16_t slot = master_slots.front();
   uint64_t node_cursor = 0;
+  bool tainted = false;
   if (cursor != 0) {
-    uint16_t s = static_cast<uint16_t>(cursor & ((1u << kSlotBits) - 1));
-    uint64_t cfp = (cursor >> kSlotBits) & ((1u << kFingerprintBits) - 1);
+    const auto s = static_cast<uint16_t>(cursor & ((1u << kSlotBits) - 1));
+    const uint64_t cfp = (cursor >> kSlotBits) & kFingerprintMask;
     if (cfp == fp && std::binary_search(master_slots.begin(), master_slots.end(), s)) {
       slot = s;
       node_cursor = cursor >> kNodeCursorShift;
+      tainted = ((cursor >> kTaintShift) & 1) != 0;
     }
   }
-  initParent(parent, Merge::kScan, 1);
+  initParent(parent, Merge::kScan, 2);
   parent->fanout->scan_fingerprint = fp;
   parent->fanout->scan_slot = slot;
+  parent->fanout->scan_tainted = tainted;
   std::string node_cursor_text = std::to_string(node_cursor);
   std::vector<std::string_view> args;
   for (size_t i = 0; i < cmd.argc(); ++i) args.push_back(i == 1 ? node_cursor_text : cmd.arg(i));
-  Request* part = newPart(w, parent, 0, slot);
-  resp::appendCommand(part->payload, std::span<const std::string_view>(args));
-  parts->push_back(part);
+  Request* scan = newPart(w, parent, 0, slot);
+  resp::appendCommand(scan->payload, std::span<const std::string_view>(args));
+  Request* view = newPart(w, parent, 1, slot);  // same connection, right after the SCAN
+  resp::appendCommand(view->payload, {"CLUSTER", "NODES"});
+  parts->push_back(scan);
+  parts->push_back(view);
   return true;
 }
 
@@ -161,6 +222,13 @@ const std::string* firstError(const FanOut& f) {
     if (!p.empty() && (p[0] == '-' || p[0] == '!')) return &p;
   }
   return nullptr;
+}
+
+// The text of a RESP3 verbatim string frame ("=len\r\ntxt:...\r\n"), without its format prefix.
+std::string_view verbatimContent(std::string_view frame) {
+  const size_t eol = frame.find("\r\n");
+  if (eol == std::string_view::npos || frame.size() < eol + 8) return {};
+  return frame.substr(eol + 6, frame.size() - eol - 8);
 }
 
 std::string protocolMismatch() {
@@ -266,6 +334,14 @@ std::string mergeAndArrays(const FanOut& f) {
   return out;
 }
 
+std::string scanReply(uint64_t cursor, std::string_view keys) {
+  std::string out;
+  resp::appendArrayHeader(out, 2);
+  resp::appendBulk(out, std::to_string(cursor));
+  out.append(keys);
+  return out;
+}
+
 std::string mergeScan(const FanOut& f, Worker& w) {
   std::vector<std::string_view> elems;
   uint64_t node_cursor = 0;
@@ -273,23 +349,31 @@ std::string mergeScan(const FanOut& f, Worker& w) {
       elems[0][0] != '$') {
     return protocolMismatch();
   }
-  std::string_view c = elems[0];
-  c = c.substr(c.find("\r\n") + 2);
-  c.remove_suffix(2);
-  if (!parseU64(c, &node_cursor) || node_cursor > kMaxNodeCursor) return protocolMismatch();
+  if (!parseU64(stringContent(elems[0]), &node_cursor) || node_cursor > kMaxNodeCursor) {
+    return protocolMismatch();
+  }
+  std::string_view nodes_text = stringContent(f.parts[1]);
+  if (f.parts[1].starts_with("=")) nodes_text = verbatimContent(f.parts[1]);
+  NodeView view;
+  if (!parseClusterNodes(nodes_text, &view)) return protocolMismatch();
+  const std::vector<uint16_t>& slots = w.masterSlots();
+  const uint64_t proxy_fp = cursorFingerprint(w.topologyFingerprint());
+  if (cursorFingerprint(view.fingerprint) != f.scan_fingerprint) {
+    // Ownership changed since the pass began (or the proxy's map is behind the node's view):
+    // start over under the proxy's current map; its next check catches a map still behind.
+    if (cursorFingerprint(view.fingerprint) != proxy_fp) w.reportTopologyDrift();
+    return scanReply(encodeCursor(0, false, proxy_fp, slots.front()), "*0\r\n");
+  }
+  const bool tainted = f.scan_tainted || view.migrating;
   uint64_t cursor = 0;
   if (node_cursor != 0) {
-    cursor = encodeCursor(node_cursor, f.scan_fingerprint, f.scan_slot);
+    cursor = encodeCursor(node_cursor, tainted, f.scan_fingerprint, f.scan_slot);
   } else {
-    const std::vector<uint16_t>& slots = w.masterSlots();
     auto next = std::upper_bound(slots.begin(), slots.end(), f.scan_slot);
-    if (next != slots.end()) cursor = encodeCursor(0, f.scan_fingerprint, *next);
+    if (next != slots.end()) cursor = encodeCursor(0, tainted, f.scan_fingerprint, *next);
+    else if (tainted) cursor = encodeCursor(0, false, f.scan_fingerprint, slots.front());
   }
-  std::string out;
-  resp::appendArrayHeader(out, 2);
-  resp::appendBulk(out, std::to_string(cursor));
-  out.append(elems[1]);
-  return out;
+  return scanReply(cursor, elems[1]);
 }
 
 }  // namespace
@@ -316,6 +400,70 @@ bool arrayElements(std::string_view reply, std::vector<std::string_view>* out) {
   return true;
 }
 
+uint64_t ownershipFingerprint(std::vector<OwnedRange> ranges) {
+  std::sort(ranges.begin(), ranges.end(),
+            [](const OwnedRange& a, const OwnedRange& b) { return a.first < b.first; });
+  uint64_t fp = 1469598103934665603ull;  // FNV-1a over "first-last@owner;" of each merged range
+  auto mix = [&fp](std::string_view bytes) {
+    for (unsigned char c : bytes) fp = (fp ^ c) * 1099511628211ull;
+  };
+  for (size_t i = 0; i < ranges.size();) {
+    size_t j = i;
+    while (j + 1 < ranges.size() && ranges[j + 1].owner == ranges[i].owner &&
+           ranges[j + 1].first == ranges[j].last + 1) {
+      ++j;
+    }
+    mix(std::to_string(ranges[i].first) + "-" + std::to_string(ranges[j].last) + "@" +
+        ranges[i].owner + ";");
+    i = j + 1;
+  }
+  return fp;
+}
+
+bool parseClusterNodes(std::string_view text, NodeView* view) {
+  std::vector<OwnedRange> owned;
+  bool found_myself = false;
+  bool migrating = false;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    std::vector<std::string_view> fields;
+    for (size_t at = 0; at < line.size();) {
+      size_t sp = line.find(' ', at);
+      if (sp == std::string_view::npos) sp = line.size();
+      std::string_view field = line.substr(at, sp - at);
+      if (!field.empty() && field.back() == '\r') field.remove_suffix(1);
+      if (!field.empty()) fields.push_back(field);
+      at = sp + 1;
+    }
+    if (fields.size() < 8) continue;
+    const bool myself = fields[2].find("myself") != std::string_view::npos;
+    found_myself |= myself;
+    if (fields[2].find("master") == std::string_view::npos) continue;
+    for (size_t i = 8; i < fields.size(); ++i) {
+      std::string_view slots = fields[i];
+      if (slots.starts_with("[")) {  // "[slot->-id]" or "[slot-<-id]": only in the myself line
+        migrating |= myself;
+        continue;
+      }
+      const size_t dash = slots.find('-');
+      uint64_t first = 0, last = 0;
+      if (!parseU64(slots.substr(0, dash), &first)) continue;
+      if (dash == std::string_view::npos) last = first;
+      else if (!parseU64(slots.substr(dash + 1), &last)) continue;
+      owned.push_back({static_cast<uint16_t>(first), static_cast<uint16_t>(last),
+                       std::string(fields[0])});
+    }
+  }
+  if (!found_myself) return false;
+  view->fingerprint = ownershipFingerprint(std::move(owned));
+  view->migrating = migrating;
+  return true;
+}
+
 std::string_view stringContent(std::string_view frame) {
   if (frame.size() < 3) return {};
   if (frame[0] == '+' || frame[0] == '-' || frame[0] == ':') return frame.substr(1, frame.size() - 3);
@@ -325,8 +473,17 @@ std::string_view stringContent(std::string_view frame) {
   return frame.substr(eol + 2, frame.size() - eol - 4);
 }
 
-WholeClusterRule wholeClusterRule(const router::CommandInfo& info) {
+uint64_t waitTimeoutMs(uint64_t requested, uint64_t request_timeout_ms) {
+  if (request_timeout_ms == 0) return requested;
+  const uint64_t cap = std::max<uint64_t>(request_timeout_ms * 3 / 4, 1);
+  return requested == 0 ? cap : std::min(requested, cap);
+}
+
+WholeClusterRule wholeClusterRule(const router::CommandInfo& info, bool allow_admin_commands) {
   using M = WholeClusterMode;
+  if (allow_admin_commands && (info.name == "config|set" || info.name == "config|resetstat")) {
+    return {M::kEveryNode, Merge::kAllOk, nullptr};
+  }
   struct Entry {
     std::string_view name;
     WholeClusterRule rule;
@@ -338,6 +495,7 @@ WholeClusterRule wholeClusterRule(const router::CommandInfo& info) {
       {"flushdb", {M::kBroadcast, Merge::kAllOk, nullptr}},
       {"randomkey", {M::kBroadcast, Merge::kFirstNonNull, nullptr}},
       {"lastsave", {M::kBroadcast, Merge::kMin, nullptr}},
+      {"wait", {M::kBroadcast, Merge::kMin, nullptr}},
       {"scan", {M::kScan, Merge::kScan, nullptr}},
       {"script|load", {M::kBroadcast, Merge::kAllEqual, nullptr}},
       {"script|exists", {M::kBroadcast, Merge::kAndArrays, nullptr}},
@@ -358,9 +516,12 @@ WholeClusterRule wholeClusterRule(const router::CommandInfo& info) {
       {"pubsub|numsub", {M::kBroadcast, Merge::kSumPairs, nullptr}},
       {"pubsub|shardnumsub", {M::kBroadcast, Merge::kSumPairs, nullptr}},
       {"config|set",
-       {M::kReject, Merge::kAllOk, "ERR slotwise: CONFIG SET through the proxy is disabled"}},
+       {M::kReject, Merge::kAllOk,
+        "ERR slotwise: CONFIG SET through the proxy is disabled (allow_admin_commands: false)"}},
       {"config|resetstat",
-       {M::kReject, Merge::kAllOk, "ERR slotwise: CONFIG RESETSTAT through the proxy is disabled"}},
+       {M::kReject, Merge::kAllOk,
+        "ERR slotwise: CONFIG RESETSTAT through the proxy is disabled (allow_admin_commands: "
+        "false)"}},
   };
   for (const Entry& e : kRules) {
     if (e.name == info.name) return e.rule;
@@ -385,13 +546,87 @@ bool buildFanOut(Worker& worker, Request* parent, const resp::Command& cmd,
     *error = std::string(errors::kNoTopology);
     return false;
   }
-  WholeClusterRule rule = wholeClusterRule(*decision.info);
+  WholeClusterRule rule = wholeClusterRule(*decision.info, worker.config().allow_admin_commands);
   if (rule.mode == WholeClusterMode::kScan) return buildScan(worker, parent, cmd, parts, error);
+  if (rule.mode == WholeClusterMode::kEveryNode) return buildEveryNode(worker, parent, cmd, parts);
+  if (decision.info->name == "wait") return buildWait(worker, parent, cmd, parts, error);
   return buildBroadcast(worker, parent, cmd, rule.merge, parts);
 }
 
+void buildInfoFanOut(Worker& w, Request* parent, std::string proxy_text,
+                     std::vector<Request*>* parts) {
+  const std::vector<uint16_t>& master_slots = w.masterSlots();
+  initParent(parent, Merge::kInfo, master_slots.size());
+  parent->fanout->text = std::move(proxy_text);
+  for (uint32_t i = 0; i < master_slots.size(); ++i) {
+    Request* part = newPart(w, parent, i, master_slots[i]);
+    part->proto = 2;  // a bulk string, not RESP3's verbatim string
+    resp::appendCommand(part->payload, {"INFO", "keyspace"});
+    parts->push_back(part);
+  }
+}
+
+std::string mergeKeyspaces(const std::vector<std::string_view>& infos) {
+  struct Db {
+    uint64_t keys = 0, expires = 0, ttl_weighted = 0;
+  };
+  std::map<uint64_t, Db> dbs;
+  for (std::string_view text : infos) {
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t eol = text.find('\n', pos);
+      if (eol == std::string_view::npos) eol = text.size();
+      std::string_view line = text.substr(pos, eol - pos);
+      pos = eol + 1;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      uint64_t db = 0, keys = 0, expires = 0, ttl = 0;
+      const size_t colon = line.find(':');
+      if (!line.starts_with("db") || colon == std::string_view::npos ||
+          !parseU64(line.substr(2, colon - 2), &db)) {
+        continue;
+      }
+      for (std::string_view field : {"keys=", "expires=", "avg_ttl="}) {
+        const size_t at = line.find(field, colon);
+        if (at == std::string_view::npos) continue;
+        std::string_view value = line.substr(at + field.size());
+        value = value.substr(0, value.find(','));
+        uint64_t* out = field == "keys=" ? &keys : field == "expires=" ? &expires : &ttl;
+        parseU64(value, out);
+      }
+      Db& d = dbs[db];
+      d.keys += keys;
+      d.expires += expires;
+      d.ttl_weighted += ttl * keys;
+    }
+  }
+  std::string out;
+  for (const auto& [db, d] : dbs) {
+    out += "db" + std::to_string(db) + ":keys=" + std::to_string(d.keys) +
+           ",expires=" + std::to_string(d.expires) +
+           ",avg_ttl=" + std::to_string(d.keys == 0 ? 0 : d.ttl_weighted / d.keys) + "\r\n";
+  }
+  return out;
+}
+
+namespace {
+
+// INFO: a node that failed to answer contributes nothing to # Keyspace (INFO stays usable).
+std::string mergeInfo(const FanOut& f) {
+  std::vector<std::string_view> infos;
+  for (const std::string& p : f.parts) {
+    if (!p.empty() && p[0] == '$') infos.push_back(stringContent(p));
+  }
+  std::string text = f.text + mergeKeyspaces(infos);
+  std::string out;
+  resp::appendBulk(out, text);
+  return out;
+}
+
+}  // namespace
+
 std::string mergeFanOut(const Request& parent, Worker& worker) {
   const FanOut& f = *parent.fanout;
+  if (f.merge == Merge::kInfo) return mergeInfo(f);
   const std::string* err = f.merge == Merge::kAnyOk ? nullptr : firstError(f);
   if (err != nullptr) return *err;
   switch (f.merge) {
@@ -403,6 +638,7 @@ std::string mergeFanOut(const Request& parent, Worker& worker) {
     case Merge::kSumPairs: return mergeSumPairs(f);
     case Merge::kAndArrays: return mergeAndArrays(f);
     case Merge::kScan: return mergeScan(f, worker);
+    case Merge::kInfo: return mergeInfo(f);
     case Merge::kAllOk:
       for (const std::string& p : f.parts) {
         if (p != "+OK\r\n") return p;

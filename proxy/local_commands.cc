@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "proxy/slowlog.h"
 #include "resp/encoder.h"
 #include "router/command_table.h"
 
@@ -161,8 +162,7 @@ void clientList(const resp::Command& cmd, const LocalEnvironment& env, std::stri
 
 // INFO [section ...]
 void info(const resp::Command& cmd, const LocalEnvironment& env, std::string* reply) {
-  uint32_t sections = cmd.argc() == 1 ? kInfoEverySection : 0;
-  for (size_t i = 1; i < cmd.argc(); ++i) sections |= infoSectionBit(cmd.arg(i));
+  const uint32_t sections = infoSections(cmd);
   resp::appendBulk(*reply, sections == 0 ? std::string() : infoText(sections, env.facts()));
 }
 
@@ -228,9 +228,9 @@ std::string clientLine(const ClientRow& row, uint64_t now_ms) {
   return fmt::format(
       "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 "
       "multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
-      "tot-mem=0 events=r cmd={} user=default redir=-1 resp=2 lib-name={} lib-ver={}\n",
+      "tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
       s.id, row.addr, row.laddr, row.fd, s.name, age_s, row.idle_s,
-      s.last_command.empty() ? "NULL" : s.last_command, s.lib_name, s.lib_ver);
+      s.last_command.empty() ? "NULL" : s.last_command, s.user, s.proto, s.lib_name, s.lib_ver);
 }
 
 LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
@@ -254,6 +254,10 @@ LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
     info(cmd, env, reply);
   } else if (is(name, "cluster")) {
     appendClusterReply(cmd, env.advertisedAddress(), env.slotMap(), reply);
+  } else if (is(name, "slowlog")) {
+    runSlowlogCommand(cmd, env.slowlog(), reply);
+  } else if (is(name, "acl") && cmd.argc() == 2 && is(cmd.arg(1), "whoami")) {
+    resp::appendBulk(*reply, state.user);
   } else if (is(name, "reset")) {
     state.name.clear();
     resp::appendSimpleString(*reply, "RESET");

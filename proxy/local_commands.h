@@ -17,6 +17,8 @@
 
 namespace slotwise::proxy {
 
+class SlowlogBook;
+
 // Monotonic milliseconds (steady clock); the time base of LocalClientState::created_ms.
 uint64_t localNowMs();
 
@@ -28,6 +30,7 @@ struct LocalClientState {
   uint32_t id = 0;
   uint8_t proto = 2;           // RESP protocol chosen with HELLO (2 or 3)
   std::string name;            // CLIENT SETNAME / HELLO SETNAME
+  std::string user = "default";  // the user logged in with AUTH / HELLO AUTH
   std::string lib_name;        // CLIENT SETINFO LIB-NAME
   std::string lib_ver;         // CLIENT SETINFO LIB-VER
   std::string last_command;    // "cmd=" of CLIENT LIST: the last command answered locally
@@ -60,6 +63,9 @@ class LocalEnvironment {
   virtual ClientRow self() const = 0;
   // Appends a row per client of the calling client's worker (the caller included) to `*out`.
   virtual void listClients(std::vector<ClientRow>* out) const = 0;
+  // The proxy's slow log (all workers) for SLOWLOG, or nullptr when there is none. The book
+  // outlives the call; it is thread-safe.
+  virtual SlowlogBook* slowlog() const { return nullptr; }
 };
 
 enum class LocalOutcome { kReply, kCloseAfterReply };

@@ -34,7 +34,7 @@ int runProxy(const char* path) {
     return 1;
   }
   slotwise::proxy::setupLogging(cfg->log.level);
-  slotwise::proxy::Server server(std::move(cfg).value());
+  slotwise::proxy::Server server(std::move(cfg).value(), path);
   return server.run();
 }
 

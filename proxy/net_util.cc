@@ -86,6 +86,17 @@ void connectTcp(uv_loop_t* loop, uv_tcp_t* handle, const std::string& host, uint
   }
 }
 
+int setTcpKeepAlive(int fd, int idle_sec, int interval_sec, int probes) {
+  const int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) != 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_sec, sizeof(idle_sec)) != 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_sec, sizeof(interval_sec)) != 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes)) != 0) {
+    return -errno;
+  }
+  return 0;
+}
+
 int createListenSocket(const std::string& host, uint16_t port, int backlog, bool reuseport) {
   sockaddr_storage addr{};
   if (!parseNumericAddress(host, port, &addr)) {
@@ -107,6 +118,12 @@ int createListenSocket(const std::string& host, uint16_t port, int backlog, bool
     int err = -errno;
     close(fd);
     return err;
+  }
+  int rc = setTcpKeepAlive(fd, kClientKeepAliveIdleSec, kClientKeepAliveIntervalSec,
+                           kClientKeepAliveProbes);
+  if (rc < 0) {
+    close(fd);
+    return rc;
   }
   socklen_t len = addr.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, backlog) != 0) {

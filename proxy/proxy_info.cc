@@ -220,13 +220,21 @@ uint32_t infoSectionBit(std::string_view name) {
       {"server", kInfoServer},         {"clients", kInfoClients},
       {"persistence", kInfoPersistence}, {"stats", kInfoStats},
       {"replication", kInfoReplication}, {"cluster", kInfoCluster},
-      {"proxy", kInfoProxy},           {"default", kInfoEverySection},
+      {"proxy", kInfoProxy},           {"keyspace", kInfoKeyspace},
+      {"default", kInfoEverySection},
       {"all", kInfoEverySection},      {"everything", kInfoEverySection},
   };
   for (const Entry& e : kSections) {
     if (is(name, e.name)) return e.bit;
   }
   return 0;
+}
+
+uint32_t infoSections(const resp::Command& cmd) {
+  if (cmd.argc() == 0 || !is(cmd.arg(0), "info")) return 0;
+  uint32_t sections = cmd.argc() == 1 ? uint32_t{kInfoEverySection} : 0u;
+  for (size_t i = 1; i < cmd.argc(); ++i) sections |= infoSectionBit(cmd.arg(i));
+  return sections;
 }
 
 std::string infoText(uint32_t sections, const ProxyFacts& facts) {
@@ -243,6 +251,7 @@ std::string infoText(uint32_t sections, const ProxyFacts& facts) {
   section(kInfoReplication, [&] { replicationSection(out); });
   section(kInfoCluster, [&] { clusterSection(out); });
   section(kInfoProxy, [&] { proxySection(out, facts); });
+  section(kInfoKeyspace, [&] { out += "# Keyspace\r\n"; });  // lines: mergeKeyspaces
   return out;
 }
 

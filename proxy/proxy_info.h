@@ -57,14 +57,20 @@ enum InfoSection : uint32_t {
   kInfoReplication = 1u << 4,
   kInfoCluster = 1u << 5,
   kInfoProxy = 1u << 6,
-  kInfoEverySection = (1u << 7) - 1,
+  kInfoKeyspace = 1u << 7,  // summed from the masters (buildInfoFanOut), not by infoText
+  kInfoEverySection = (1u << 8) - 1,
 };
 // Parses one section name (case-insensitive). @return its bit, kInfoEverySection for
-// "default"/"all"/"everything", or 0 when the proxy has no such section (e.g. "keyspace").
+// "default"/"all"/"everything", or 0 when the proxy has no such section (e.g. "modules").
 uint32_t infoSectionBit(std::string_view name);
+
+// The sections an INFO command asks for (every section when it names none); 0 when `cmd` is not
+// INFO or names only unknown sections.
+uint32_t infoSections(const resp::Command& cmd);
 
 // The INFO text (not RESP-framed) of the selected sections in Redis's format: "# Name\r\n" then
 // "key:value\r\n" lines, sections separated by one empty line. Empty when `sections` is 0.
+// kInfoKeyspace adds the "# Keyspace" header last; its lines come from the masters (mergeKeyspaces).
 std::string infoText(uint32_t sections, const ProxyFacts& facts);
 
 // Seconds since the process started (static initialisation of this module).

@@ -38,6 +38,7 @@ struct FanOut {
     kMin,        // smallest integer (LASTSAVE)
     kFirstNonNull,  // first non-null reply (RANDOMKEY)
     kScan,       // one part; rewrite the node's cursor into a cluster-wide cursor
+    kInfo,       // INFO: `text` (the proxy's own sections) plus the masters' keyspaces summed
   };
   Merge merge = Merge::kAllOk;
   uint32_t outstanding = 0;
@@ -46,9 +47,12 @@ struct FanOut {
   std::vector<uint32_t> key_index;  // kMget: position of the i-th key inside its part
   uint64_t scan_fingerprint = 0;    // kScan: topology fingerprint and slot of the scanned node
   uint16_t scan_slot = 0;
+  bool scan_tainted = false;        // kScan: a node of this pass was migrating a slot
+  std::string text;                 // kInfo: the proxy's INFO sections before # Keyspace
 
   void reset() {
     outstanding = 0;
+    text.clear();
     parts.clear();
     key_part.clear();
     key_index.clear();
@@ -72,6 +76,7 @@ struct Request {
   uint64_t deadline_ms = 0;   // parked requests fail after this (uv_now); 0 = not set yet
   uint64_t not_before_ms = 0; // TRYAGAIN backoff
   uint32_t affinity = 0;      // picks one of connections_per_node, stable per client (ordering)
+  uint16_t identity = 0;      // backend credentials (Worker::identityFor); 0 = backend.username
   int32_t slot = -1;
   uint8_t proto = 2;  // RESP version of the client: picks RESP2 or RESP3 backend connections
   Target target = Target::kSlot;
@@ -84,6 +89,7 @@ struct Request {
   bool is_fanout = false;  // this request waits for parts (fanout is set)
   bool pinned = false;     // must run on its client's dedicated connection (transaction, blocking)
   bool blocking = false;   // a blocking command (BLPOP, XREAD BLOCK, ...): may wait indefinitely
+  bool replica_ok = false; // read-only: may go to a replica of the slot's master (read_from)
 
   // Nobody waits for this request's reply any more.
   bool orphan() const { return client == nullptr && parent == nullptr; }
@@ -94,7 +100,7 @@ struct Request {
     parent = nullptr;
     part = 0;
     if (fanout) fanout->reset();
-    is_fanout = pinned = blocking = false;
+    is_fanout = pinned = blocking = replica_ok = false;
     payload.clear();
     reply.clear();
     address.clear();
@@ -102,6 +108,7 @@ struct Request {
     start_ns = 0;
     deadline_ms = not_before_ms = 0;
     affinity = 0;
+    identity = 0;
     slot = -1;
     proto = 2;
     target = Target::kSlot;

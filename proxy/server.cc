@@ -1,5 +1,8 @@
 #include "proxy/server.h"
 
+#include "config/config_loader.h"
+#include "config/config_reload.h"
+
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,12 +14,14 @@
 #include "proxy/admin_json.h"
 #include "proxy/dashboard.h"
 #include "proxy/errors.h"
+#include "proxy/logging.h"
 #include "proxy/net_util.h"
 
 namespace slotwise::proxy {
 namespace {
 constexpr uint64_t kTickMs = 50;
 constexpr uint64_t kDrainMs = 5000;
+constexpr uint64_t kProbeEveryTicks = 20;  // reachability probes once a second
 constexpr int kAcceptBatch = 64;  // accepts per readable event, so one burst cannot starve the loop
 
 template <typename T>
@@ -25,12 +30,58 @@ Server* serverOf(T* handle) {
 }
 }  // namespace
 
-Server::Server(config::ProxyConfig config)
-    : config_(std::move(config)), families_(ProxyMetricFamilies::registerAll(registry_)) {}
+Server::Server(config::ProxyConfig config, std::string config_path)
+    : config_(std::move(config)),
+      config_path_(std::move(config_path)),
+      config_json_(renderConfigJson(config_)),
+      families_(ProxyMetricFamilies::registerAll(registry_)),
+      slowlog_(config_.slowlog) {
+  families_.health = &health_;
+  families_.slowlog = &slowlog_;
+  metrics::Shard& control = registry_.addShard("control");
+  rejected_max_clients_ = control.counter(families_.rejected, {"max_clients"});
+}
 
 Server::~Server() {
   admin_.stop();
   for (auto& w : workers_) w->join();
+}
+
+router::RefreshPolicy::Options Server::refreshOptions(const config::ClusterConfig& cluster) {
+  router::RefreshPolicy::Options opts;
+  opts.interval = cluster.refresh_interval;
+  opts.min_interval = cluster.min_refresh_interval;
+  opts.redirect_threshold = cluster.redirect_refresh_threshold;
+  opts.failure_threshold = cluster.failure_refresh_threshold;
+  return opts;
+}
+
+void Server::reload() {
+  auto loaded = config::loadConfigFile(config_path_);
+  if (!loaded) {
+    spdlog::error("SIGHUP: {} is invalid; the running configuration stays in effect:\n{}",
+                  config_path_, loaded.error());
+    return;
+  }
+  config::ReloadPlan plan = config::planReload(config_, *loaded);
+  for (const std::string& key : plan.refused) {
+    spdlog::warn("SIGHUP: {} cannot change without a restart; keeping the running value", key);
+  }
+  if (plan.changed.empty()) {
+    spdlog::info("SIGHUP: {} reloaded; nothing that can change live has changed", config_path_);
+    return;
+  }
+  config_ = std::move(plan.config);
+  live_ = std::make_shared<const config::ProxyConfig>(config_);
+  for (auto& w : workers_) w->setConfig(live_);
+  refresher_->setPolicyOptions(refreshOptions(config_.cluster));
+  {
+    std::lock_guard lock(config_json_mu_);
+    config_json_ = renderConfigJson(config_);
+  }
+  spdlog::info("SIGHUP: {} reloaded; now in effect: {}", config_path_,
+               fmt::join(plan.changed, ", "));
+  setupLogging(config_.log.level);
 }
 
 int Server::run() {
@@ -38,9 +89,10 @@ int Server::run() {
   uv_loop_init(&loop_);
   mailbox_.init(&loop_);
   uint32_t n = config_.workers != 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
+  live_ = std::make_shared<const config::ProxyConfig>(config_);
   for (uint32_t i = 0; i < n; ++i) {
     metrics::Shard& shard = registry_.addShard("worker-" + std::to_string(i));
-    workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), config_, *this, total_clients_,
+    workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), live_, *this, total_clients_,
                                                 shard, families_));
     if (!workers_.back()->start()) {
       spdlog::critical("cannot start worker {}", i);
@@ -63,11 +115,7 @@ int Server::run() {
     auth.push_back(config_.backend.password);
   }
   node_query_ = std::make_unique<NodeQueryImpl>(&loop_, config_.cluster.query_timeout, auth);
-  router::RefreshPolicy::Options opts;
-  opts.interval = config_.cluster.refresh_interval;
-  opts.min_interval = config_.cluster.min_refresh_interval;
-  opts.redirect_threshold = config_.cluster.redirect_refresh_threshold;
-  opts.failure_threshold = config_.cluster.failure_refresh_threshold;
+  const router::RefreshPolicy::Options opts = refreshOptions(config_.cluster);
   std::vector<std::string> seeds;
   for (const auto& s : config_.cluster.seeds) seeds.push_back(s.toString());
   refresher_ = std::make_unique<router::TopologyRefresher>(
@@ -80,6 +128,7 @@ int Server::run() {
   uv_timer_start(&tick_, [](uv_timer_t* t) {
     Server* self = serverOf(t);
     self->refresher_->tick();
+    if (++self->ticks_ % kProbeEveryTicks == 0) self->probeMasters();
     self->refresh_ok_.store(self->refresher_->stats().ok, std::memory_order_relaxed);
     self->refresh_failed_.store(self->refresher_->stats().failed, std::memory_order_relaxed);
   }, kTickMs, kTickMs);
@@ -92,9 +141,7 @@ int Server::run() {
   uv_signal_init(&loop_, &sigint_);
   uv_signal_start(&sigint_, on_stop, SIGINT);
   uv_signal_init(&loop_, &sighup_);
-  uv_signal_start(&sighup_, [](uv_signal_t*, int) {
-    spdlog::warn("SIGHUP: live configuration reload is not available in this version; ignored");
-  }, SIGHUP);
+  uv_signal_start(&sighup_, [](uv_signal_t* s, int) { serverOf(s)->reload(); }, SIGHUP);
 
   spdlog::info("slotwise {} listening on {} with {} workers ({} accept), seeds: {}",
                SLOTWISE_VERSION, config_.listen.toString(), n,
@@ -147,6 +194,7 @@ void Server::onAcceptable() {
       return;
     }
     if (total_clients_.load(std::memory_order_relaxed) >= static_cast<int>(config_.limits.max_clients)) {
+      rejected_max_clients_.inc();
       std::string msg = "-" + std::string(errors::kMaxClients) + "\r\n";
       ssize_t ignored = ::write(fd, msg.data(), msg.size());
       (void)ignored;
@@ -226,24 +274,62 @@ std::string Server::backendsJson() const {
   return renderBackendsJson(map.get());
 }
 
+HttpResponse Server::readiness() const {
+  router::SlotMapPtr map;
+  {
+    std::lock_guard<std::mutex> lock(map_mu_);
+    map = admin_map_;
+  }
+  const uint64_t covered = map ? map->coveredSlots() : 0;
+  std::vector<std::string> unreachable;
+  if (map) {
+    for (uint16_t m : map->masters()) {
+      const std::string& address = map->nodes()[m].address;
+      if (!health_.reachable(address)) unreachable.push_back(address);
+    }
+  }
+  const bool ready = covered == router::SlotMap::kNumSlots && unreachable.empty();
+  std::string body = fmt::format("{}: {}/16384 slots covered", ready ? "ready" : "not ready",
+                                 covered);
+  if (!unreachable.empty()) {
+    body += fmt::format("; unreachable masters: {}", fmt::join(unreachable, ", "));
+  }
+  return HttpResponse{ready ? 200 : 503, "", body + "\n"};
+}
+
+void Server::probeMasters() {
+  router::SlotMapPtr map;
+  {
+    std::lock_guard<std::mutex> lock(map_mu_);
+    map = admin_map_;
+  }
+  if (!map || !node_query_ || stopping_) return;
+  for (uint16_t m : map->masters()) {
+    const std::string address = map->nodes()[m].address;
+    if (health_.connected(address) || !probing_.insert(address).second) continue;
+    // The callback may run before query() returns; `probing_` already holds the address.
+    node_query_->query(address, {"PING"}, [this, address](Result<resp::RespValue> reply) {
+      probing_.erase(address);
+      health_.record(address, reply ? BackendEvent::kProbeOk : BackendEvent::kProbeFailed);
+    });
+  }
+}
+
 bool Server::startAdmin() {
   AdminHandlers h;
   h.metrics = [this] { return HttpResponse{200, "", registry_.renderPrometheus()}; };
   h.healthz = [] { return HttpResponse{200, "", "ok\n"}; };
-  h.readyz = [this] {
-    uint64_t covered = covered_slots_.load();
-    bool ready = covered == router::SlotMap::kNumSlots;
-    return HttpResponse{ready ? 200 : 503, "",
-                        std::string(ready ? "ready" : "not ready") + ": " + std::to_string(covered) +
-                            "/16384 slots covered\n"};
-  };
+  h.readyz = [this] { return readiness(); };
   h.slots = [this] { return HttpResponse{200, "", slotsJson()}; };
   h.clients = [this] {
     return HttpResponse{200, "", "{\"connected\":" + std::to_string(total_clients_.load()) + "}"};
   };
   h.backends = [this] { return HttpResponse{200, "", backendsJson()}; };
   // Rendered once: handlers run on civetweb threads and must not read config_ while it changes.
-  h.config = [body = renderConfigJson(config_)] { return HttpResponse{200, "", body}; };
+  h.config = [this] {
+    std::lock_guard lock(config_json_mu_);
+    return HttpResponse{200, "", config_json_};
+  };
   h.dashboard = [] { return HttpResponse{200, "", std::string(dashboardHtml())}; };
   AdminOptions opts;
   opts.bearer_token = config_.admin.token;

@@ -10,6 +10,8 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "config/proxy_config.h"
@@ -18,6 +20,7 @@
 #include "proxy/metrics.h"
 #include "proxy/proxy_metrics.h"
 #include "proxy/node_query_impl.h"
+#include "proxy/slowlog.h"
 #include "proxy/worker.h"
 #include "router/clock.h"
 #include "router/topology_refresher.h"
@@ -26,7 +29,8 @@ namespace slotwise::proxy {
 
 class Server : public ControlSink {
  public:
-  explicit Server(config::ProxyConfig config);
+  // `config_path` is the file SIGHUP reloads (config_reload.h says what can change live).
+  Server(config::ProxyConfig config, std::string config_path);
   ~Server() override;
 
   // Binds, starts the workers and runs until SIGTERM/SIGINT. Returns the process exit code.
@@ -38,16 +42,30 @@ class Server : public ControlSink {
 
  private:
   bool startListening();
+  // SIGHUP: reloads config_path_; a file that does not load keeps the running configuration.
+  void reload();
+  static router::RefreshPolicy::Options refreshOptions(const config::ClusterConfig& cluster);
   void onAcceptable();
   void shutdown();
   void publish(router::SlotMapPtr map);
   bool startAdmin();
   void registerControlMetrics();
   std::string slotsJson() const;
+  // /readyz: 200 when the slot map covers all 16384 slots and every master is reachable (see
+  // BackendHealth for the rule), else 503 with the reason. Any thread.
+  HttpResponse readiness() const;
+  // Control thread, about once a second: PINGs every master of the current map that no worker
+  // holds an established connection to, so that BackendHealth learns whether it is reachable
+  // even without traffic (and learns it again once a failed master is back).
+  void probeMasters();
   // Body of /api/backends for the current slot map (see renderBackendsJson). Any thread.
   std::string backendsJson() const;
 
-  config::ProxyConfig config_;
+  config::ProxyConfig config_;  // control thread only
+  const std::string config_path_;
+  std::shared_ptr<const config::ProxyConfig> live_;  // what the workers run with
+  mutable std::mutex config_json_mu_;  // /api/config body, read by civetweb threads
+  std::string config_json_;
   uv_loop_t loop_{};
   Mailbox mailbox_;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
@@ -64,6 +82,11 @@ class Server : public ControlSink {
   // Observability. The registry outlives the workers and the admin server (declared first).
   metrics::Registry registry_;
   ProxyMetricFamilies families_;
+  BackendHealth health_;
+  SlowlogBook slowlog_;
+  metrics::Counter rejected_max_clients_;  // control shard; handoff accepts only
+  std::set<std::string> probing_;          // masters with a probe in flight (control thread)
+  uint64_t ticks_ = 0;
   AdminServer admin_;
   // Control-plane state read by admin handlers on civetweb threads.
   std::atomic<uint64_t> map_version_{0};

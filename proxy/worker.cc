@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "proxy/backend_conn.h"
 #include "proxy/client_session.h"
 #include "proxy/errors.h"
 #include "proxy/fanout.h"
+#include "proxy/script_cache.h"
 #include "resp/encoder.h"
 #include "router/redirect.h"
 
@@ -37,11 +39,11 @@ bool splitAddress(const std::string& address, std::string* host, uint16_t* port)
 }
 }  // namespace
 
-Worker::Worker(int id, const config::ProxyConfig& config, ControlSink& control,
+Worker::Worker(int id, std::shared_ptr<const config::ProxyConfig> config, ControlSink& control,
                std::atomic<int>& total_clients, metrics::Shard& shard,
                const ProxyMetricFamilies& families)
     : id_(id),
-      config_(config),
+      config_(std::move(config)),
       control_(control),
       total_clients_(total_clients),
       stats_(shard, families),
@@ -109,7 +111,7 @@ void Worker::adoptListener(int fd) {
     int rc = uv_tcp_open(listener_, fd);
     if (rc == 0) {
       rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_),
-                     static_cast<int>(config_.tcp_backlog), [](uv_stream_t* server, int status) {
+                     static_cast<int>(config_->tcp_backlog), [](uv_stream_t* server, int status) {
                        if (status == 0) fromHandle<Worker>(server)->acceptOne(server);
                      });
     }
@@ -126,7 +128,8 @@ void Worker::acceptOne(uv_stream_t* server) {
     return;
   }
   stats_.clients_accepted.inc();
-  if (total_clients_.fetch_add(1, std::memory_order_relaxed) >= static_cast<int>(config_.limits.max_clients)) {
+  if (total_clients_.fetch_add(1, std::memory_order_relaxed) >= static_cast<int>(config_->limits.max_clients)) {
+    stats_.rejected_max_clients.inc();
     session->rejectAndClose(errors::kMaxClients);
   }
 }
@@ -155,6 +158,10 @@ void Worker::onSessionClosed(ClientSession* session) {
 
 // ---- slot map and routing -------------------------------------------------------------------
 
+void Worker::setConfig(std::shared_ptr<const config::ProxyConfig> config) {
+  post([this, config = std::move(config)]() mutable { config_ = std::move(config); });
+}
+
 void Worker::setSlotMap(router::SlotMapPtr map) {
   post([this, map = std::move(map)]() mutable { installMap(std::move(map)); });
 }
@@ -167,20 +174,16 @@ void Worker::installMap(router::SlotMapPtr map) {
     by_node_[i] = nodeFor(n.address, n.host, n.port);
   }
   master_slots_.clear();
-  uint64_t fp = 1469598103934665603ull;  // FNV-1a over (first, last, master address) of each range
-  auto mix = [&fp](std::string_view bytes) {
-    for (unsigned char c : bytes) fp = (fp ^ c) * 1099511628211ull;
-  };
+  std::vector<OwnedRange> owned;
   std::vector<bool> seen(map_->nodes().size(), false);
   for (const router::SlotRange& r : map_->ranges()) {
     if (!seen[r.master_index]) master_slots_.push_back(r.first);
     seen[r.master_index] = true;
-    std::string key = std::to_string(r.first) + "-" + std::to_string(r.last) + "@" +
-                      map_->nodes()[r.master_index].address + ";";
-    mix(key);
+    const router::NodeInfo& master = map_->nodes()[r.master_index];
+    owned.push_back({r.first, r.last, master.id.empty() ? master.address : master.id});
   }
   std::sort(master_slots_.begin(), master_slots_.end());
-  fingerprint_ = fp;
+  fingerprint_ = ownershipFingerprint(std::move(owned));
   last_redirect_report_ms_ = 0;
   retryParked();
 }
@@ -193,22 +196,64 @@ Worker::NodeConns* Worker::nodeFor(const std::string& address, const std::string
   node->host = host;
   node->port = port;
   node->address = address;
-  node->conns.assign(2 * config_.backend.connections_per_node, nullptr);  // RESP2, then RESP3
+  node->conns.assign(2 * config_->backend.connections_per_node, nullptr);  // identity 0
   NodeConns* raw = node.get();
   nodes_.emplace(address, std::move(node));
   return raw;
 }
 
-// Returns the connection for `affinity`, connecting if needed; nullptr if the connect failed at
-// once (the node is then marked down).
-BackendConn* Worker::connFor(NodeConns* node, uint32_t affinity, uint8_t proto) {
-  size_t per_proto = node->conns.size() / 2;
-  BackendConn*& slot = node->conns[(proto == 3 ? per_proto : 0) + affinity % per_proto];
+// Returns the connection of `req`'s identity, protocol and affinity, connecting if needed; nullptr
+// if the connect failed at once (the node is then marked down).
+BackendConn* Worker::connFor(NodeConns* node, const Request& req) {
+  const size_t per_node = config_->backend.connections_per_node;
+  const size_t index = (size_t{req.identity} * 2 + (req.proto == 3)) * per_node +
+                       req.affinity % per_node;
+  if (index >= node->conns.size()) node->conns.resize((size_t{req.identity} + 1) * 2 * per_node);
+  BackendConn*& slot = node->conns[index];
   if (slot == nullptr) {
-    slot = new BackendConn(*this, node->host, node->port, node->address, proto);
+    slot = new BackendConn(*this, node->host, node->port, node->address, req.proto, req.identity);
     slot->connect();  // may fail synchronously and reset `slot` through onBackendClosed
   }
   return slot;
+}
+
+Worker::NodeConns* Worker::slotTarget(const Request& req) {
+  const uint16_t master = map_->masterIndex(static_cast<uint16_t>(req.slot));
+  if (master == router::SlotMap::kNoNode) return nullptr;
+  const config::ReadFrom policy = config_->backend.read_from;
+  if (!req.replica_ok || policy == config::ReadFrom::kMaster) return by_node_[master];
+  // A replica that is not marked down, starting from the client's own (spreads clients, keeps
+  // one client's reads on one replica while it is up).
+  const std::vector<uint16_t>& replicas = map_->replicasOf(master);
+  const uint64_t now = uv_now(&loop_);
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    NodeConns* node = by_node_[replicas[(req.affinity + i) % replicas.size()]];
+    if (node->down_until_ms <= now) return node;
+  }
+  if (policy == config::ReadFrom::kPreferReplica) return by_node_[master];
+  // replica only: none is up; the request waits (parked) for one until its retry deadline.
+  return replicas.empty() ? nullptr : by_node_[replicas[req.affinity % replicas.size()]];
+}
+
+uint16_t Worker::identityFor(const config::UserConfig& user) {
+  if (user.backend_username.empty() && user.backend_password.empty()) return 0;
+  Credentials wanted{user.backend_username.empty() ? config_->backend.username : user.backend_username,
+                     user.backend_password.empty() ? config_->backend.password : user.backend_password};
+  for (size_t i = 1; i < identities_.size(); ++i) {
+    if (identities_[i].username == wanted.username && identities_[i].password == wanted.password) {
+      return static_cast<uint16_t>(i);
+    }
+  }
+  if (identities_.size() > 0xffff) return 0;
+  identities_.push_back(std::move(wanted));
+  return static_cast<uint16_t>(identities_.size() - 1);
+}
+
+Worker::Credentials Worker::credentialsOf(uint16_t identity) const {
+  if (identity == 0 || identity >= identities_.size()) {
+    return {config_->backend.username, config_->backend.password};
+  }
+  return identities_[identity];
 }
 
 bool Worker::resolveTarget(Request* req, NodeConns** node) {
@@ -227,9 +272,8 @@ bool Worker::resolveTarget(Request* req, NodeConns** node) {
     }
     case Request::Target::kSlot: {
       if (!map_) return false;
-      uint16_t idx = map_->masterIndex(static_cast<uint16_t>(req->slot));
-      if (idx == router::SlotMap::kNoNode) return false;
-      *node = by_node_[idx];
+      *node = slotTarget(*req);
+      if (*node == nullptr) return false;
       break;
     }
     case Request::Target::kAnyMaster: {
@@ -255,7 +299,7 @@ void Worker::forward(Request* req) {
     park(req);
     return;
   }
-  BackendConn* conn = connFor(node, req->affinity, req->proto);
+  BackendConn* conn = connFor(node, *req);
   if (conn == nullptr) park(req);
   else conn->enqueue(req);
 }
@@ -282,17 +326,17 @@ BackendConn* Worker::acquireDedicated(Request* req, ClientSession* owner, std::s
     return nullptr;
   }
   BackendConn* conn = nullptr;
-  const std::string idle_key = node->address + (req->proto == 3 ? "#3" : "");
+  const std::string idle_key = BackendConn::dedicatedKey(node->address, req->proto, req->identity);
   auto idle = idle_dedicated_.find(idle_key);
   if (idle != idle_dedicated_.end() && !idle->second.empty()) {
     conn = idle->second.back();
     idle->second.pop_back();
   } else {
-    if (dedicated_.size() >= config_.backend.max_dedicated_connections) {
+    if (dedicated_.size() >= config_->backend.max_dedicated_connections) {
       *error = errors::kTooManyDedicated;
       return nullptr;
     }
-    conn = new BackendConn(*this, node->host, node->port, node->address, req->proto);
+    conn = new BackendConn(*this, node->host, node->port, node->address, req->proto, req->identity);
     conn->dedicated = true;
     dedicated_.push_back(conn);
     conn->connect();
@@ -369,7 +413,7 @@ void Worker::park(Request* req) {
     return;
   }
   uint64_t now = uv_now(&loop_);
-  if (req->deadline_ms == 0) req->deadline_ms = now + config_.backend.retry_deadline.count();
+  if (req->deadline_ms == 0) req->deadline_ms = now + config_->backend.retry_deadline.count();
   if (now >= req->deadline_ms) {
     if (!map_) fail(req, errors::kNoTopology);
     else if (req->target == Request::Target::kSlot &&
@@ -414,7 +458,7 @@ void Worker::redirect(Request* req, std::string_view bytes, const std::string& n
   }
   std::string_view text = bytes.substr(1, bytes.size() - 3);  // strip '-' and CRLF
   std::optional<router::Redirect> r = router::parseRedirect(text, node_host);
-  if (!r || req->redirects >= config_.backend.max_redirects) {
+  if (!r || req->redirects >= config_->backend.max_redirects) {
     complete(req, bytes);  // cannot follow: the client sees the cluster's own error
     return;
   }
@@ -435,24 +479,67 @@ void Worker::redirect(Request* req, std::string_view bytes, const std::string& n
   forward(req);
 }
 
+namespace {
+
+// The second argument of a RESP multibulk request (EVALSHA's sha), or empty.
+std::string_view secondArgument(std::string_view payload) {
+  size_t pos = payload.find("\r\n");
+  for (int i = 0; i < 2 && pos != std::string_view::npos; ++i) {
+    const size_t header = pos + 2;
+    pos = payload.find("\r\n", header);
+    if (pos == std::string_view::npos || header >= payload.size() || payload[header] != '$') break;
+    size_t len = 0;
+    auto [end, ec] = std::from_chars(payload.data() + header + 1, payload.data() + pos, len);
+    if (ec != std::errc() || end != payload.data() + pos || pos + 2 + len > payload.size()) break;
+    if (i == 1) return payload.substr(pos + 2, len);
+    pos += 2 + len;
+  }
+  return {};
+}
+
+}  // namespace
+
+bool Worker::reloadScript(Request* req, BackendConn* conn) {
+  if (req->pinned || req->redirects >= config_->backend.max_redirects) return false;
+  if (req->info == nullptr || !req->info->name.starts_with("evalsha")) return false;
+  std::optional<std::string> body = ScriptCache::instance().find(secondArgument(req->payload));
+  if (!body) return false;
+  spdlog::info("backend {}: NOSCRIPT; loading the script and running EVALSHA again",
+               conn->address());
+  ++req->redirects;
+  Request* load = pool_.acquire();
+  load->internal = true;
+  resp::appendCommand(load->payload, {"SCRIPT", "LOAD", *body});
+  conn->enqueue(load);
+  conn->enqueue(req);
+  return true;
+}
+
 void Worker::tryAgain(Request* req, std::string_view bytes) {
   stats_.tryagain.inc();
-  if (req->tryagains >= config_.backend.tryagain_retries || (req->pinned && !req->blocking)) {
+  if (req->tryagains >= config_->backend.tryagain_retries || (req->pinned && !req->blocking)) {
     complete(req, bytes);
     return;
   }
   uint64_t now = uv_now(&loop_);
-  uint64_t backoff = static_cast<uint64_t>(config_.backend.tryagain_backoff.count()) << req->tryagains;
+  uint64_t backoff = static_cast<uint64_t>(config_->backend.tryagain_backoff.count()) << req->tryagains;
   ++req->tryagains;
   req->not_before_ms = now + std::max<uint64_t>(backoff, 1);
   if (req->deadline_ms == 0 || req->deadline_ms < req->not_before_ms) {
-    req->deadline_ms = req->not_before_ms + config_.backend.retry_deadline.count();
+    req->deadline_ms = req->not_before_ms + config_->backend.retry_deadline.count();
   }
   parked_.push(req);
   if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&retry_timer_))) {
     uv_timer_start(&retry_timer_, [](uv_timer_t* h) { fromHandle<Worker>(h)->retryParked(); },
                    kRetryTickMs, kRetryTickMs);
   }
+}
+
+void Worker::reportTopologyDrift() {
+  uint64_t now = uv_now(&loop_);
+  if (now - last_redirect_report_ms_ < kReportThrottleMs && last_redirect_report_ms_ != 0) return;
+  last_redirect_report_ms_ = now;
+  control_.onRedirectSeen();
 }
 
 void Worker::reportFailure(const std::string& address) {
@@ -537,6 +624,7 @@ std::vector<BackendConn*> Worker::allBackendConns() const {
 }
 
 void Worker::onHousekeeping() {
+  sampleLoopStats();
   uint64_t now = uv_now(&loop_);
   for (BackendConn* c : allBackendConns()) c->checkTimeouts(now);
   closeIdleClients(now);
@@ -546,8 +634,27 @@ void Worker::onHousekeeping() {
   if (draining_ && (sessions_.empty() || now >= drain_deadline_ms_)) finishShutdown();
 }
 
+// libuv re-arms a repeating timer relative to the loop time at which it ran, so the gap between
+// two ticks is the period plus this tick's lateness: that lateness is the event-loop lag. The
+// session scan is O(clients) every 100 ms, a few pointer reads per client.
+void Worker::sampleLoopStats() {
+  const uint64_t now_ns = uv_hrtime();
+  if (last_housekeeping_ns_ != 0) {
+    const double gap_s = static_cast<double>(now_ns - last_housekeeping_ns_) * 1e-9;
+    stats_.setLoopLag(gap_s - static_cast<double>(kHousekeepingMs) * 1e-3);
+  }
+  last_housekeeping_ns_ = now_ns;
+  size_t blocked = 0, subscribers = 0;
+  for (const ClientSession* s : sessions_) {
+    blocked += s->blocked();
+    subscribers += s->inPubSub();
+  }
+  stats_.blocked_clients.set(static_cast<double>(blocked));
+  stats_.pubsub_clients.set(static_cast<double>(subscribers));
+}
+
 void Worker::closeIdleClients(uint64_t now) {
-  auto timeout = static_cast<uint64_t>(config_.limits.client_idle_timeout.count());
+  auto timeout = static_cast<uint64_t>(config_->limits.client_idle_timeout.count());
   if (timeout == 0) return;
   std::vector<ClientSession*> idle;
   for (ClientSession* s : sessions_) {

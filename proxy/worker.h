@@ -39,7 +39,7 @@ class ControlSink {
 class Worker {
  public:
   // `total_clients` is shared by all workers and the acceptor (limits.max_clients).
-  Worker(int id, const config::ProxyConfig& config, ControlSink& control,
+  Worker(int id, std::shared_ptr<const config::ProxyConfig> config, ControlSink& control,
          std::atomic<int>& total_clients, metrics::Shard& shard,
          const ProxyMetricFamilies& families);
   ~Worker();
@@ -57,6 +57,9 @@ class Worker {
   void adoptClient(int fd);
   // Thread-safe: installs a new slot-map snapshot.
   void setSlotMap(router::SlotMapPtr map);
+  // Thread-safe: the worker switches to `config` on its next loop turn (SIGHUP reload). Limits
+  // fixed at accept time (request parser limits) apply to clients accepted after that.
+  void setConfig(std::shared_ptr<const config::ProxyConfig> config);
   // Thread-safe: adopts a listening socket for accept_mode reuseport (ownership of fd moves here).
   void adoptListener(int fd);
   int clientCount() const { return clients_.load(std::memory_order_relaxed); }
@@ -64,7 +67,9 @@ class Worker {
 
   // ---- loop-thread API used by sessions and backend connections ----
   uv_loop_t* loop() { return &loop_; }
-  const config::ProxyConfig& config() const { return config_; }
+  // The configuration in effect; replaced as a whole by setConfig(), so do not keep the reference
+  // across loop turns.
+  const config::ProxyConfig& config() const { return *config_; }
   RequestPool& requests() { return pool_; }
   WorkerStats& stats() { return stats_; }
   resp::Command& scratchCommand() { return scratch_cmd_; }
@@ -102,7 +107,24 @@ class Worker {
   void redirect(Request* req, std::string_view bytes, const std::string& node_host);
   // TRYAGAIN reply: retry after a backoff, or pass `bytes` on when the budget is spent.
   void tryAgain(Request* req, std::string_view bytes);
+  // `req` (EVALSHA/EVALSHA_RO) got -NOSCRIPT from `conn`: when the script cache knows the body,
+  // queues SCRIPT LOAD and then `req` again on `conn` and returns true (costs one redirect of
+  // the request's budget); else returns false and the caller completes `req` with the error.
+  bool reloadScript(Request* req, BackendConn* conn);
+
+  // Backend credentials, by identity: 0 is backend.username/password (read from the current
+  // config); others come from auth.users entries with backend_username/backend_password.
+  struct Credentials {
+    std::string username;
+    std::string password;
+  };
+  // @return the identity of `user`'s backend credentials (0 when it has none of its own).
+  uint16_t identityFor(const config::UserConfig& user);
+  Credentials credentialsOf(uint16_t identity) const;
   void reportFailure(const std::string& address);
+  // A node's view of slot ownership differs from this worker's map (SCAN's check): asks the
+  // control thread for a refresh, throttled like MOVED reports.
+  void reportTopologyDrift();
   // A connection for `owner`'s exclusive use to the node `req` targets (slot, any master or
   // address), reusing an idle one when possible. @return nullptr if the node is unknown or down
   // or backend.max_dedicated_connections is reached (*error says which).
@@ -128,13 +150,18 @@ class Worker {
     std::string host;
     uint16_t port = 0;
     std::string address;
-    std::vector<BackendConn*> conns;  // connections_per_node slots; nullptr = not connected
+    // connections_per_node slots per (identity, protocol): index
+    // (identity * 2 + (proto == 3)) * connections_per_node + affinity % connections_per_node;
+    // grown on demand; nullptr = not connected.
+    std::vector<BackendConn*> conns;
     uint64_t down_until_ms = 0;       // after a failed connect, park instead of reconnecting
   };
 
   void run();
   void onCheck();
   void onHousekeeping();
+  // Per-tick observability: event-loop lag of this tick, blocked and pub/sub client gauges.
+  void sampleLoopStats();
   std::vector<BackendConn*> allBackendConns() const;
   void forwardBlocking(Request* req);
   void closeIdleClients(uint64_t now);
@@ -146,11 +173,14 @@ class Worker {
   void addSession(ClientSession* session);
   void flushDirty();
   NodeConns* nodeFor(const std::string& address, const std::string& host, uint16_t port);
-  BackendConn* connFor(NodeConns* node, uint32_t affinity, uint8_t proto);
+  BackendConn* connFor(NodeConns* node, const Request& req);
+  // kSlot requests: the slot's master, or for replica_ok requests one of its replicas per
+  // backend.read_from. nullptr when the map has no such node.
+  NodeConns* slotTarget(const Request& req);
   bool resolveTarget(Request* req, NodeConns** node);
 
   const int id_;
-  const config::ProxyConfig& config_;
+  std::shared_ptr<const config::ProxyConfig> config_;
   ControlSink& control_;
   uv_loop_t loop_{};
   std::thread thread_;
@@ -172,6 +202,7 @@ class Worker {
   std::vector<BackendConn*> dedicated_;   // every open dedicated connection (owned or idle)
   std::vector<ClientSession*> resubscribe_;  // sessions waiting to subscribe again
   std::unordered_map<std::string, std::vector<BackendConn*>> idle_dedicated_;
+  std::vector<Credentials> identities_{Credentials{}};  // [0] unused: backend.* of the config
   OutQueue parked_;
   RequestPool pool_;
   WorkerStats stats_;
@@ -190,6 +221,7 @@ class Worker {
   bool draining_ = false;
   bool shut_down_ = false;
   uint64_t drain_deadline_ms_ = 0;
+  uint64_t last_housekeeping_ns_ = 0;  // uv_hrtime() of the previous housekeeping tick
 };
 
 }  // namespace slotwise::proxy

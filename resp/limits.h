@@ -7,7 +7,8 @@ namespace slotwise::resp {
 
 // Limits for client requests (RequestParser). Defaults match redis-server 7.0.
 struct ParserLimits {
-  // Largest accepted "*N" argument count.
+  // Largest accepted argument count of one request: the "*N" of a multibulk request, or the
+  // number of words of an inline command.
   uint32_t max_args = 1024 * 1024;
   // Largest accepted "$N" bulk argument length (Redis proto-max-bulk-len).
   uint64_t max_bulk_length = 512ull * 1024 * 1024;

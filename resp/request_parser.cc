@@ -31,6 +31,8 @@ constexpr const char* kErrBigInline = "Protocol error: too big inline request";
 constexpr const char* kErrTooLarge = "Protocol error: request too large";
 constexpr const char* kErrBulkTerminator = "Protocol error: invalid bulk terminator";
 constexpr const char* kErrUnbalancedQuotes = "Protocol error: unbalanced quotes in request";
+// Redis has no argument cap for inline commands; ours applies limits.max_args to both forms.
+constexpr const char* kErrInlineArgs = "Protocol error: too many arguments in inline request";
 
 // isspace() in the "C" locale, without the locale lookup.
 bool isSpace(char c) {
@@ -113,9 +115,11 @@ bool readInlineArg(std::string_view line, size_t* pos, std::string* storage) {
   return true;
 }
 
-// Splits an inline line (without its line terminator) into out->args / out->inline_storage.
+// Splits an inline line (without its line terminator) into out->args / out->inline_storage,
+// stopping as soon as the line holds more than `max_args` arguments.
 // Like Redis, which hands the line to sdssplitargs as a C string, a NUL byte ends the line.
-bool splitInlineArgs(std::string_view line, Command* out) {
+// @return nullptr on success, else the protocol error message (a static string).
+const char* splitInlineArgs(std::string_view line, uint32_t max_args, Command* out) {
   if (const void* nul = std::memchr(line.data(), '\0', line.size())) {
     line = line.substr(0, static_cast<const char*>(nul) - line.data());
   }
@@ -124,9 +128,10 @@ bool splitInlineArgs(std::string_view line, Command* out) {
   size_t i = 0;
   while (true) {
     while (i < line.size() && isSpace(line[i])) ++i;
-    if (i == line.size()) return true;
+    if (i == line.size()) return nullptr;
+    if (out->args.size() >= max_args) return kErrInlineArgs;
     const size_t start = storage.size();
-    if (!readInlineArg(line, &i, &storage)) return false;
+    if (!readInlineArg(line, &i, &storage)) return kErrUnbalancedQuotes;
     const auto len = static_cast<uint32_t>(storage.size() - start);
     out->args.push_back({static_cast<uint32_t>(start), len});
   }
@@ -293,7 +298,9 @@ ParseStatus RequestParser::parseInline(std::string_view data, Command* out) {
   if (line_len > 0 && data[line_len - 1] == '\r') --line_len;
   out->clear();
   out->is_inline = true;
-  if (!splitInlineArgs(data.substr(0, line_len), out)) return fail(kErrUnbalancedQuotes);
+  if (const char* error = splitInlineArgs(data.substr(0, line_len), limits_.max_args, out)) {
+    return fail(error);
+  }
   out->base = out->inline_storage.data();
   out->frame_len = newline + 1;
   startFrame();

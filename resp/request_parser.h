@@ -39,8 +39,11 @@ class RequestParser {
   //    argc() == 0 and frame_len > 0: consume it and send nothing. The parser is ready for the
   //    next frame.
   //  - kError: protocol error; error() holds Redis' message (e.g. "Protocol error: invalid bulk
-  //    length"). Reported as soon as a header is read, without waiting for payload bytes. Every
-  //    later call returns kError until reset(); the connection should be closed after replying.
+  //    length"). Reported as soon as a header is read, without waiting for payload bytes. An
+  //    inline command with more than limits.max_args words fails with "Protocol error: too many
+  //    arguments in inline request" (Redis has no such cap; the proxy applies it to both forms).
+  //    Every later call returns kError until reset(); the connection should be closed after
+  //    replying.
   //
   // `out` must not be null. It may be a different Command on each call; reusing one Command lets
   // its vectors keep their capacity, so parsing then allocates nothing per argument.

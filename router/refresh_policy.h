@@ -28,6 +28,8 @@ class RefreshPolicy {
   enum class Reason { kNone, kInitial, kRetry, kRequested, kRedirects, kFailures, kPeriodic };
 
   explicit RefreshPolicy(Options options) : options_(options) {}
+  // New thresholds and intervals; they apply from the next due() (configuration reload).
+  void setOptions(Options options) { options_ = options; }
 
   // Outcomes, in priority order:
   //   kNone       a refresh is in flight, or less than min_interval since the last start or

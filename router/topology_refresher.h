@@ -50,6 +50,8 @@ class TopologyRefresher {
   // A worker's backend connection to `address` failed: counts towards the failure threshold
   // and skips that node as a refresh candidate for a while (see recentlyFailed()).
   void reportFailure(std::string_view address);
+  // Replaces the refresh policy's intervals and thresholds (configuration reload).
+  void setPolicyOptions(RefreshPolicy::Options opts) { policy_.setOptions(opts); }
 
   // Last published map, or nullptr before the first. Shared; never mutated.
   SlotMapPtr current() const { return current_; }

@@ -51,7 +51,7 @@ KEYLESS = {
     'acl': 'kUnsupported', 'client': 'kLocal', 'cluster': 'kUnsupported',
     'command': 'kKeyless', 'config': 'kAllMasters', 'function': 'kAllMasters',
     'latency': 'kUnsupported', 'memory': 'kUnsupported', 'module': 'kUnsupported',
-    'object': 'kKeyed', 'pubsub': 'kPubSub', 'script': 'kAllMasters', 'slowlog': 'kUnsupported',
+    'object': 'kKeyed', 'pubsub': 'kPubSub', 'script': 'kAllMasters', 'slowlog': 'kLocal',
     'xgroup': 'kKeyed', 'xinfo': 'kKeyed',
     # ACL: the proxy authenticates clients itself; the backends' ACL state is not the client's.
     'acl|cat': 'kKeyless', 'acl|genpass': 'kKeyless', 'acl|whoami': 'kLocal',
@@ -121,7 +121,9 @@ KEYLESS = {
     'memory|purge': 'kUnsupported', 'memory|stats': 'kUnsupported',
     'module|list': 'kUnsupported', 'module|load': 'kUnsupported',
     'module|loadex': 'kUnsupported', 'module|unload': 'kUnsupported',
-    'slowlog|get': 'kUnsupported', 'slowlog|len': 'kUnsupported', 'slowlog|reset': 'kUnsupported',
+    # SLOWLOG: the proxy's own slow log (proxy/slowlog.h), not a node's.
+    'slowlog|get': 'kLocal', 'slowlog|help': 'kLocal', 'slowlog|len': 'kLocal',
+    'slowlog|reset': 'kLocal',
 }
 
 # Commands whose key specs are INCOMPLETE or of unknown type: Redis falls back to a getkeys

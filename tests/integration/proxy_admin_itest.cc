@@ -107,5 +107,101 @@ TEST_F(ProxyAdminTest, RealPrometheusScrapesTheProxy) {
                   << std::ifstream(dir.path() + "/prometheus.log").rdbuf();
 }
 
+// The value of the sample `series` (full name plus labels) in a Prometheus text body, or -1.
+double sampleValue(const std::string& body, const std::string& series) {
+  size_t p = body.find("\n" + series + " ");
+  if (p == std::string::npos) return -1;
+  return std::stod(body.substr(p + series.size() + 2));
+}
+
+TEST_F(ProxyAdminTest, BackendBytesLagAndClientStateSeriesAfterTraffic) {
+  startWithAdmin();
+  auto c = proxyClient();
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(str(c->command({"SET", "t" + std::to_string(i), "v"})), "OK");
+  }
+  auto [status, body] = httpGet(admin_port, "/metrics");
+  ASSERT_EQ(status, 200);
+  for (const auto& n : cluster.nodes()) {
+    const std::string node = "node=\"127.0.0.1:" + std::to_string(n.port) + "\"";
+    EXPECT_GT(sampleValue(body, "slotwise_backend_request_duration_seconds_count{" + node + "}"), 0)
+        << node << "\n" << body;
+    const std::string connected = "slotwise_backend_connections{" + node + ",state=\"connected\"}";
+    EXPECT_GE(sampleValue(body, connected), 1);
+    EXPECT_GT(sampleValue(body, "slotwise_backend_bytes_sent_total{" + node + "}"), 0);
+    EXPECT_GT(sampleValue(body, "slotwise_backend_bytes_received_total{" + node + "}"), 0);
+  }
+  EXPECT_GT(sampleValue(body, "slotwise_client_bytes_received_total"), 200 * 20);
+  EXPECT_GT(sampleValue(body, "slotwise_client_bytes_sent_total"), 200 * 4);
+  for (int w = 0; w < workers; ++w) {
+    const std::string worker = "{worker=\"" + std::to_string(w) + "\"}";
+    double lag = sampleValue(body, "slotwise_event_loop_lag_seconds" + worker);
+    EXPECT_GE(lag, 0) << body;
+    EXPECT_LT(lag, 1.0);
+  }
+  EXPECT_EQ(sampleValue(body, "slotwise_redirects_total{kind=\"clusterdown\"}"), 0);
+
+  auto gauge = [&](const std::string& series) {
+    return sampleValue(httpGet(admin_port, "/metrics").body, series);
+  };
+  auto sub = proxyClient();
+  ASSERT_EQ(sub->command({"SUBSCRIBE", "ops-news"}).type, resp::ValueType::kArray);
+  EXPECT_TRUE(cluster.waitFor([&] { return gauge("slotwise_pubsub_clients") == 1; }, 5000ms));
+  EXPECT_GE(gauge("slotwise_backend_dedicated_connections_in_use"), 1);
+  sub->close();
+  EXPECT_TRUE(cluster.waitFor([&] { return gauge("slotwise_pubsub_clients") == 0; }, 5000ms));
+
+  auto blocked = proxyClient();
+  ASSERT_TRUE(blocked->sendRaw("*3\r\n$5\r\nBLPOP\r\n$7\r\nopsq{1}\r\n$1\r\n0\r\n"));
+  EXPECT_TRUE(cluster.waitFor([&] { return gauge("slotwise_blocked_clients") == 1; }, 5000ms));
+  EXPECT_EQ(c->command({"LPUSH", "opsq{1}", "x"}).integer, 1);
+  auto popped = blocked->readReply();
+  ASSERT_TRUE(popped.has_value());
+  EXPECT_EQ(popped->elements.size(), 2u);
+  EXPECT_TRUE(cluster.waitFor([&] { return gauge("slotwise_blocked_clients") == 0; }, 5000ms));
+}
+
+TEST_F(ProxyAdminTest, ClientsRefusedOverMaxClientsAreCounted) {
+  // 2, not 1: the fixture's own start-up connections must fit while it waits for the proxy.
+  limits_yaml = "  max_clients: 2\n";
+  startWithAdmin();
+  auto first = proxyClient();
+  ASSERT_EQ(str(first->command({"PING"})), "PONG");
+  auto second = proxyClient();
+  ASSERT_EQ(str(second->command({"PING"})), "PONG");
+  auto third = proxyClient();
+  EXPECT_TRUE(third->isClosedByPeer(5000ms));
+  auto [status, body] = httpGet(admin_port, "/metrics");
+  const std::string rejected = "slotwise_client_connections_rejected_total{reason=\"max_clients\"}";
+  EXPECT_EQ(sampleValue(body, rejected), 1) << body;
+}
+
+// /readyz: ready with the full map; unready as soon as a master is unreachable (its connections
+// drop at once, before the cluster fails over); ready again once the replica is promoted and
+// the proxy has the new map.
+TEST_F(ProxyAdminTest, ReadyzFollowsMasterReachabilityThroughFailover) {
+  cluster_options.replicas_per_master = 1;
+  cluster_options.node_timeout_ms = 1000;
+  cluster_yaml = "  refresh_interval_ms: 500\n";
+  startWithAdmin();
+  auto readyz = [&] { return httpGet(admin_port, "/readyz"); };
+  HttpResult r;
+  ASSERT_TRUE(cluster.waitFor([&] { return (r = readyz()).status == 200; }, 10000ms)) << r.body;
+  auto c = proxyClient();
+  ASSERT_EQ(str(c->command({"SET", "ready-key", "v"})), "OK");
+  const uint16_t victim = cluster.masterPortForSlot(RedisClusterHarness::keySlot("ready-key"));
+  ASSERT_NE(victim, 0);
+  ASSERT_TRUE(cluster.killNode(victim));
+  EXPECT_TRUE(cluster.waitFor([&] { return (r = readyz()).status == 503; }, 3000ms)) << r.body;
+  EXPECT_NE(r.body.find("127.0.0.1:" + std::to_string(victim)), std::string::npos) << r.body;
+  // The replica takes over after cluster-node-timeout; traffic and the refresh interval bring the
+  // new map in.
+  EXPECT_TRUE(cluster.waitFor([&] {
+    c->command({"GET", "ready-key"});
+    return (r = readyz()).status == 200;
+  }, 30000ms)) << r.body << "\n" << proxy.log();
+  EXPECT_NE(cluster.masterPortForSlot(RedisClusterHarness::keySlot("ready-key")), victim);
+}
+
 }  // namespace
 }  // namespace slotwise::test

@@ -57,5 +57,51 @@ TEST_F(ProxyAuthTest, ClientsAuthenticateAndTheProxyAuthenticatesToTheCluster) {
   EXPECT_EQ(log.find("guess"), std::string::npos);
 }
 
+// Several proxy users: "app" uses the proxy's own backend user, "ro" is mapped to a backend ACL
+// user that may only read, so a write through "ro" gets the node's own NOPERM error.
+TEST_F(ProxyAuthTest, NamedUsersMapToTheirOwnBackendAclUsers) {
+  ASSERT_TRUE(cluster.start(cluster_options)) << cluster.error();
+  for (const auto& n : cluster.nodes()) {
+    ASSERT_EQ(str(cluster.client(n.port).command(
+                  {"ACL", "SETUSER", "reader", "on", ">reader-secret-3", "~*", "+@read",
+                   "+@connection", "+cluster|slots", "+cluster|nodes", "+readonly"})),
+              "OK");
+  }
+  extra_yaml =
+      "auth:\n  users:\n"
+      "    - {name: app, password: app-secret-4}\n"
+      "    - {name: ro, password: ro-secret-5, backend_username: reader,"
+      " backend_password: reader-secret-3}\n";
+  proxy_port = pickFreePort();
+  ASSERT_TRUE(proxy.start(proxyConfig())) << proxy.error();
+
+  auto app = proxyClient();
+  EXPECT_EQ(str(app->command({"GET", "u:k"})), "NOAUTH Authentication required.");
+  EXPECT_EQ(str(app->command({"AUTH", "default", "app-secret-4"})).rfind("WRONGPASS", 0), 0u);
+  EXPECT_EQ(str(app->command({"AUTH", "app", "ro-secret-5"})).rfind("WRONGPASS", 0), 0u);
+  EXPECT_EQ(str(app->command({"AUTH", "app", "app-secret-4"})), "OK");
+  ASSERT_TRUE(cluster.waitFor([&] { return str(app->command({"SET", "u:k", "v"})) == "OK"; },
+                              10000ms));
+  EXPECT_EQ(str(app->command({"ACL", "WHOAMI"})), "app");
+
+  auto ro = proxyClient();
+  auto hello = ro->command({"HELLO", "2", "AUTH", "ro", "ro-secret-5"});
+  ASSERT_EQ(hello.type, resp::ValueType::kArray) << str(hello);
+  EXPECT_EQ(str(ro->command({"ACL", "WHOAMI"})), "ro");
+  EXPECT_EQ(str(ro->command({"GET", "u:k"})), "v");
+  auto mget = ro->command({"MGET", "u:k", "u:other"});  // fan-out parts use reader's connections
+  ASSERT_EQ(mget.elements.size(), 2u) << str(mget);
+  EXPECT_EQ(str(mget.elements[0]), "v");
+  EXPECT_EQ(str(ro->command({"SET", "u:k", "w"})).rfind("NOPERM", 0), 0u);
+  EXPECT_EQ(str(ro->command({"DEL", "u:k"})).rfind("NOPERM", 0), 0u);
+  EXPECT_EQ(str(app->command({"GET", "u:k"})), "v");  // nothing was written through "ro"
+  EXPECT_NE(str(ro->command({"CLIENT", "INFO"})).find(" user=ro "), std::string::npos);
+
+  const std::string log = proxy.log();
+  for (const char* secret : {"app-secret-4", "ro-secret-5", "reader-secret-3"}) {
+    EXPECT_EQ(log.find(secret), std::string::npos) << secret << " reached the log";
+  }
+}
+
 }  // namespace
 }  // namespace slotwise::test

@@ -1,6 +1,8 @@
 // Multi-key split/merge and whole-cluster commands through the proxy, checked on the nodes.
 #include <gtest/gtest.h>
 
+#include <iostream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -113,7 +115,7 @@ TEST_F(ProxyFanOutTest, WholeClusterCommandsMergeEveryMaster) {
   EXPECT_EQ(keysOnNodes(), 0);
   EXPECT_EQ(c->command({"DBSIZE"}).integer, 0);
   EXPECT_EQ(str(c->command({"CONFIG", "SET", "maxmemory", "1"})),
-            "ERR slotwise: CONFIG SET through the proxy is disabled");
+            "ERR slotwise: CONFIG SET through the proxy is disabled (allow_admin_commands: false)");
 }
 
 TEST_F(ProxyFanOutTest, ScanIteratesEveryKeyOfEveryMasterToCursorZero) {
@@ -170,6 +172,142 @@ TEST_F(ProxyFanOutTest, MultiKeyPartsFollowMovedAndAskIndependently) {
   values = c->command(mget);
   for (int i = 0; i < 200; ++i) ASSERT_EQ(str(values.elements[i]), std::to_string(i)) << i;
   EXPECT_EQ(c->command({"DEL", "mv:7", "mv:8", "mv:9"}).integer, 3);
+}
+
+TEST_F(ProxyFanOutTest, ScanMissesNoKeyWhileASlotMigratesMidScan) {
+  startAll();
+  auto c = proxyClient();
+  std::vector<uint16_t> masters;  // in slot order: the order a pass visits them
+  for (uint16_t slot : {uint16_t{0}, uint16_t{8000}, uint16_t{16383}}) {
+    masters.push_back(cluster.masterPortForSlot(slot));
+  }
+  ASSERT_EQ(std::set<uint16_t>(masters.begin(), masters.end()).size(), 3u);
+  // 150 keys in one slot of the last master: they move to the first master (already scanned)
+  // while the pass is on the middle one.
+  std::string tag;
+  for (int i = 0; tag.empty(); ++i) {
+    std::string t = "{mig" + std::to_string(i) + "}";
+    if (cluster.masterPortForSlot(RedisClusterHarness::keySlot(t)) == masters[2]) tag = t;
+  }
+  const uint16_t moving = RedisClusterHarness::keySlot(tag);
+  std::set<std::string> want;
+  std::vector<std::vector<std::string>> sets;
+  for (int i = 0; i < 3000; ++i) want.insert("sm:" + std::to_string(i));
+  for (int i = 0; i < 150; ++i) want.insert(tag + ":" + std::to_string(i));
+  for (const std::string& k : want) sets.push_back({"SET", k, "1"});
+  for (const auto& r : c->pipeline(sets)) ASSERT_EQ(str(r), "OK");
+
+  std::set<std::string> seen;
+  std::string cursor = "0";
+  int calls = 0, restarts = 0;
+  bool migrated = false;
+  auto scanOnce = [&] {
+    auto r = c->command({"SCAN", cursor, "COUNT", "40"});
+    ASSERT_EQ(r.elements.size(), 2u) << str(r);
+    if (r.elements[1].elements.empty() && r.elements[0].str != "0" &&
+        std::stoull(r.elements[0].str) >> 31 == 0) {
+      ++restarts;
+    }
+    cursor = r.elements[0].str;
+    for (const auto& k : r.elements[1].elements) seen.insert(k.str);
+  };
+  do {
+    scanOnce();
+    ASSERT_LT(++calls, 5000);
+    const uint64_t at = std::stoull(cursor) & 0x3fff;  // the slot naming the node being scanned
+    if (!migrated && cursor != "0" && cluster.masterPortForSlot(at) == masters[1]) {
+      migrated = true;
+      ASSERT_TRUE(cluster.beginMigration(moving, masters[2], masters[0]));
+      ASSERT_EQ(cluster.migrateKeys(moving, masters[2], masters[0], 75), 75);
+      for (int i = 0; i < 3 && cursor != "0"; ++i) scanOnce();  // mid-migration
+      ASSERT_EQ(cluster.migrateKeys(moving, masters[2], masters[0], 1000), 75);
+      ASSERT_TRUE(cluster.finishMigration(moving, masters[2], masters[0]));
+    }
+  } while (cursor != "0");
+  ASSERT_TRUE(migrated);
+  std::vector<std::string> missing;
+  std::set_difference(want.begin(), want.end(), seen.begin(), seen.end(),
+                      std::back_inserter(missing));
+  EXPECT_TRUE(missing.empty()) << missing.size() << " keys never returned, e.g. " << missing[0];
+  EXPECT_EQ(seen.size(), want.size());
+  EXPECT_EQ(cluster.masterPortForSlot(moving), masters[0]);
+  std::cout << "SCAN mid-migration: " << calls << " calls, " << restarts << " restarts\n";
+}
+
+TEST_F(ProxyFanOutTest, NoscriptOnANodeThatLostItsScriptsIsFixedByTheProxy) {
+  startAll();
+  auto c = proxyClient();
+  std::vector<std::vector<std::string>> sets;
+  for (int i = 0; i < 30; ++i) sets.push_back({"SET", "ns:" + std::to_string(i), "v"});
+  for (const auto& r : c->pipeline(sets)) ASSERT_EQ(str(r), "OK");
+  const std::string loaded = str(c->command({"SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])"}));
+  ASSERT_EQ(loaded.size(), 40u);
+  const std::string body = "return redis.call('STRLEN', KEYS[1])";
+  ASSERT_EQ(c->command({"EVAL", body, "1", "ns:0"}).integer, 1);
+  // Every master forgets its scripts (as a restarted node or a new master would).
+  for (uint16_t p : masterPorts()) ASSERT_EQ(str(cluster.client(p).command({"SCRIPT", "FLUSH"})), "OK");
+  const std::string eval_sha = str(c->command({"SCRIPT", "LOAD", body}));  // learn its sha
+  for (uint16_t p : masterPorts()) ASSERT_EQ(str(cluster.client(p).command({"SCRIPT", "FLUSH"})), "OK");
+  for (int i = 0; i < 30; ++i) {
+    const std::string key = "ns:" + std::to_string(i);
+    EXPECT_EQ(str(c->command({"EVALSHA", loaded, "1", key})), "v") << key;
+    EXPECT_EQ(c->command({"EVALSHA", eval_sha, "1", key}).integer, 1) << key;
+  }
+  // A script the proxy never saw: the cluster's own error.
+  EXPECT_EQ(str(c->command({"EVALSHA", std::string(40, 'b'), "1", "ns:1"})).rfind("NOSCRIPT", 0),
+            0u);
+  EXPECT_NE(proxy.log().find("NOSCRIPT; loading the script"), std::string::npos);
+}
+
+TEST_F(ProxyFanOutTest, WaitCountsReplicasOfTheClientsWritesAndInfoSumsKeyspaces) {
+  cluster_options.replicas_per_master = 1;
+  startAll();
+  auto c = proxyClient();
+  std::vector<std::vector<std::string>> sets;
+  for (int i = 0; i < 120; ++i) sets.push_back({"SET", "w:" + std::to_string(i), "1"});
+  for (const auto& r : c->pipeline(sets)) ASSERT_EQ(str(r), "OK");
+  // One replica per master: WAIT 1 is met, WAIT 2 times out with 1.
+  EXPECT_EQ(c->command({"WAIT", "1", "2000"}).integer, 1);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(c->command({"WAIT", "2", "300"}).integer, 1);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
+  EXPECT_EQ(str(c->command({"WAIT", "1"})), "ERR wrong number of arguments for 'wait' command");
+  for (int i = 0; i < 120; i += 7) {  // the writes WAIT covered are on the replicas
+    const std::string k = "w:" + std::to_string(i);
+    int replicas_with_it = 0;  // the owner's replica answers; the others say MOVED
+    for (const auto& n : cluster.nodes()) {
+      if (n.master) continue;
+      cluster.client(n.port).command({"READONLY"});
+      replicas_with_it += str(cluster.client(n.port).command({"GET", k})) == "1";
+    }
+    EXPECT_EQ(replicas_with_it, 1) << k;
+  }
+  const std::string info = str(c->command({"INFO"}));
+  EXPECT_NE(info.find("# Proxy\r\n"), std::string::npos);
+  EXPECT_NE(info.find("# Keyspace\r\ndb0:keys=120,expires=0,avg_ttl=0\r\n"), std::string::npos)
+      << info;
+  EXPECT_EQ(str(c->command({"INFO", "keyspace"})), "# Keyspace\r\ndb0:keys=120,expires=0,avg_ttl=0\r\n");
+  EXPECT_EQ(str(c->command({"INFO", "server"})).find("# Keyspace"), std::string::npos);
+}
+
+class ProxyAdminCommandsTest : public ProxyFanOutTest {};
+
+TEST_F(ProxyAdminCommandsTest, ConfigSetAndResetstatReachEveryNodeWhenAllowed) {
+  extra_yaml = "allow_admin_commands: true\n";
+  cluster_options.replicas_per_master = 1;
+  startAll();
+  auto c = proxyClient();
+  EXPECT_EQ(str(c->command({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"})), "OK");
+  int nodes = 0;
+  for (const auto& n : cluster.nodes()) {
+    auto r = cluster.client(n.port).command({"CONFIG", "GET", "maxmemory-policy"});
+    ASSERT_EQ(r.elements.size(), 2u);
+    EXPECT_EQ(r.elements[1].str, "allkeys-lru") << "node " << n.port;
+    ++nodes;
+  }
+  EXPECT_EQ(nodes, 6);
+  EXPECT_EQ(str(c->command({"CONFIG", "RESETSTAT"})), "OK");
+  EXPECT_EQ(str(c->command({"CONFIG", "SET", "no-such-parameter", "1"})).rfind("ERR", 0), 0u);
 }
 
 }  // namespace

@@ -113,6 +113,8 @@ listen: "[::1]:7380"
 workers: 8
 accept_mode: reuseport
 tcp_backlog: 1024
+advertise: 10.1.2.3:6379
+allow_admin_commands: true
 cluster:
   seeds: [10.0.0.1:7000, "redis-a.local:7001"]
   refresh_interval_ms: 30000
@@ -131,6 +133,7 @@ backend:
   max_dedicated_connections: 77
   username: proxyuser
   password: "p@ss"
+  read_from: prefer-replica
 limits:
   max_clients: 500
   max_args: 4096
@@ -143,10 +146,15 @@ limits:
   client_idle_timeout_ms: 60000
 auth:
   password: clientpw
+  users: [{name: app, password: apppw, backend_username: appacl, backend_password: "b\"pw"}, {name: ro, password: x}]
   max_failures: 3
 admin:
   listen: 127.0.0.1:9121
   token: s3cret
+slowlog:
+  threshold_us: 2500
+  max_len: 64
+  log_args: true
 log:
   level: debug
 )";
@@ -159,15 +167,19 @@ TEST(ConfigLoaderTest, EveryKeyIsParsed) {
   e.workers = 8;
   e.accept_mode = AcceptMode::kReuseport;
   e.tcp_backlog = 1024;
+  e.advertise = {"10.1.2.3", 6379};
+  e.allow_admin_commands = true;
   e.cluster = {{{"10.0.0.1", 7000}, {"redis-a.local", 7001}},
                Millis(30000),
                Millis(500),
                3,
                4,
                Millis(1500)};
-  e.backend = {2, Millis(250), Millis(0), 3, 7, Millis(15), Millis(4000), 77, "proxyuser", "p@ss"};
+  e.backend = {2,  Millis(250), Millis(0),   3,      7,
+               Millis(15), Millis(4000), 77, "proxyuser", "p@ss", ReadFrom::kPreferReplica};
   e.limits = {500, 4096, 1 << 20, 16 << 10, 2 << 20, 8 << 20, 128, 1ull << 30, Millis(60000)};
-  e.auth = {"clientpw", 3};
+  e.auth = {"clientpw", {{"app", "apppw", "appacl", "b\"pw"}, {"ro", "x", "", ""}}, 3};
+  e.slowlog = {2500, 64, true};
   e.admin = {{"127.0.0.1", 9121}, "s3cret"};
   e.log.level = LogLevel::kDebug;
   EXPECT_EQ(*result, e);
@@ -456,6 +468,24 @@ TEST(ExampleConfigTest, LocalQuickstartFileLoads) {
   for (uint16_t i = 0; i < 6; ++i) {
     EXPECT_EQ(result->cluster.seeds[i], (HostPort{"127.0.0.1", static_cast<uint16_t>(7000 + i)}));
   }
+}
+
+TEST(ConfigLoaderTest, UsersAreCheckedOneByOne) {
+  EXPECT_THAT(errorsOf(withSeeds("auth:\n  password: pw\n  users:\n"
+                                 "    - {name: a, password: x}\n"
+                                 "    - {name: a, password: y, colour: red}\n"
+                                 "    - {name: default, password: \"\"}\n")),
+              UnorderedElementsAre("auth.users[1].colour: unknown key",
+                                   "auth.users[2].password: must not be empty"));
+  EXPECT_THAT(errorsOf(withSeeds("auth:\n  password: pw\n  users:\n"
+                                 "    - {name: a, password: x}\n"
+                                 "    - {name: a, password: y}\n"
+                                 "    - {name: default, password: z}\n")),
+              UnorderedElementsAre("auth.users[1].name: duplicate of auth.users[0]",
+                                   "auth.users[2].name: 'default' is auth.password's user; "
+                                   "set one or the other"));
+  EXPECT_THAT(errorsOf(withSeeds("auth:\n  users: {name: a}\n")),
+              UnorderedElementsAre("auth.users: expected a sequence of mappings, got a mapping"));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "proxy/metrics.h"
+#include "proxy/proxy_metrics.h"
 
 namespace slotwise::proxy::metrics {
 namespace {
@@ -105,6 +106,26 @@ TEST(MetricsPromtool, RealisticRegistryPassesPromtoolCheck) {
   std::optional<std::string> promtool = findPromtool();
   if (!promtool) GTEST_SKIP() << "promtool not installed (Debian package `prometheus`)";
   const std::string text = renderRealisticRegistry();
+  CheckResult r = promtoolCheck(*promtool, text);
+  EXPECT_EQ(r.exit_code, 0) << r.output << "\n---- exposition ----\n" << text;
+  EXPECT_EQ(r.output, "") << text;
+}
+
+// The proxy's real families (ProxyMetricFamilies::registerAll) with every labelled series in use.
+TEST(MetricsPromtool, ProxyFamiliesPassPromtoolCheck) {
+  std::optional<std::string> promtool = findPromtool();
+  if (!promtool) GTEST_SKIP() << "promtool not installed (Debian package `prometheus`)";
+  Registry registry;
+  ProxyMetricFamilies families = ProxyMetricFamilies::registerAll(registry);
+  EXPECT_TRUE(addProcessMetrics(registry));
+  WorkerStats stats(registry.addShard("worker-0"), families);
+  stats.requestsOf(nullptr).inc();
+  NodeStats& node = stats.node("127.0.0.1:7000");
+  node.latency.observe(0.0003);
+  node.connected.inc();
+  node.bytes_out.inc(42);
+  stats.setLoopLag(0.002);
+  const std::string text = registry.renderPrometheus();
   CheckResult r = promtoolCheck(*promtool, text);
   EXPECT_EQ(r.exit_code, 0) << r.output << "\n---- exposition ----\n" << text;
   EXPECT_EQ(r.output, "") << text;

@@ -134,6 +134,7 @@ ParserLimits limitInline(uint32_t n) {
 const char kInvalidMultibulk[] = "Protocol error: invalid multibulk length";
 const char kInvalidBulk[] = "Protocol error: invalid bulk length";
 const char kUnbalanced[] = "Protocol error: unbalanced quotes in request";
+const char kInlineArgs[] = "Protocol error: too many arguments in inline request";
 
 const ParserCase kCases[] = {
     ok("Ping", "*1\r\n$4\r\nPING\r\n", {{"PING"}}),
@@ -197,6 +198,13 @@ const ParserCase kCases[] = {
     bad("RequestTooLargeByCount", "*10\r\n", "Protocol error: request too large", {},
         limitRequest(20)),
     bad("InlineLimit", "abcdef", "Protocol error: too big inline request", {}, limitInline(5)),
+    ok("InlineArgsAtLimit", "set a b  \t\r\n", {{"set", "a", "b"}}, 0, limitArgs(3)),
+    ok("InlineQuotedArgsAtLimit", "set \"a b\" 'c d'\n", {{"set", "a b", "c d"}}, 0,
+       limitArgs(3)),
+    bad("InlineArgsOverLimit", "set a b c\r\n", kInlineArgs, {}, limitArgs(3)),
+    bad("InlineArgsOverLimitAfterGood", "get a\r\nset a b c\r\n", kInlineArgs, {{"get", "a"}},
+        limitArgs(3)),
+    bad("InlineArgsOverLimitBeforeBadQuote", "a b \"c\n", kInlineArgs, {}, limitArgs(2)),
 };
 
 INSTANTIATE_TEST_SUITE_P(Frames, RequestParserTableTest, ::testing::ValuesIn(kCases),
@@ -304,6 +312,24 @@ TEST(RequestParserTest, InlineStorageBacksArgs) {
   ASSERT_EQ(cmd.argc(), 3u);
   EXPECT_EQ(cmd.arg(1), "a\0b"s);
   EXPECT_EQ(cmd.frame_len, 16u);
+}
+
+TEST(RequestParserTest, InlineArgLimitAppliesToDefaultSizedLines) {
+  // 30,000 one-letter words fit in the default 64 KiB inline line but not in max_args = 1000.
+  std::string line;
+  for (int i = 0; i < 30000; ++i) line += "a ";
+  line += "\r\n";
+  ParserLimits limits;
+  limits.max_args = 1000;
+  RequestParser parser(limits);
+  Command cmd;
+  ASSERT_EQ(parser.parse(line, &cmd), ParseStatus::kError);
+  EXPECT_EQ(parser.error(), kInlineArgs);
+  EXPECT_LE(cmd.argc(), 1000u);  // splitting stopped at the limit
+  limits.max_args = 30000;  // the same line is fine once the limit allows it
+  RequestParser relaxed(limits);
+  ASSERT_EQ(relaxed.parse(line, &cmd), ParseStatus::kOk);
+  EXPECT_EQ(cmd.argc(), 30000u);
 }
 
 TEST(RequestParserTest, LargeBulkFedByteByByteIsLinear) {

@@ -1,0 +1,79 @@
+// backend.read_from: read-only commands go to replicas (READONLY connections) and fall back to the
+// master when the replica is gone (prefer-replica); writes always go to the master.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "support/proxy_fixture.h"
+
+namespace slotwise::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ProxyReplicaReadTest : public ProxyClusterTest {
+ protected:
+  void SetUp() override {
+    ProxyClusterTest::SetUp();
+    cluster_options.replicas_per_master = 1;
+    backend_yaml = "  read_from: prefer-replica\n";
+  }
+  // GET calls each node has served since its last CONFIG RESETSTAT, by port.
+  std::map<uint16_t, int64_t> getCalls() {
+    std::map<uint16_t, int64_t> calls;
+    for (const auto& n : cluster.nodes()) {
+      if (!n.running) continue;
+      const std::string info = str(cluster.client(n.port).command({"INFO", "commandstats"}));
+      const size_t at = info.find("cmdstat_get:calls=");
+      calls[n.port] = at == std::string::npos ? 0 : std::stoll(info.substr(at + 18));
+    }
+    return calls;
+  }
+  void resetStats() {
+    for (const auto& n : cluster.nodes()) {
+      if (n.running) cluster.client(n.port).command({"CONFIG", "RESETSTAT"});
+    }
+  }
+};
+
+TEST_F(ProxyReplicaReadTest, ReadsGoToReplicasAndFallBackToTheMasterWhenTheReplicaDies) {
+  startAll();
+  auto c = proxyClient();
+  std::vector<std::vector<std::string>> sets;
+  for (int i = 0; i < 60; ++i) sets.push_back({"SET", "rr:" + std::to_string(i), std::to_string(i)});
+  for (const auto& r : c->pipeline(sets)) ASSERT_EQ(str(r), "OK");
+  ASSERT_EQ(c->command({"WAIT", "1", "2000"}).integer, 1);  // every replica has the writes
+  resetStats();
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_EQ(str(c->command({"GET", "rr:" + std::to_string(i)})), std::to_string(i));
+  }
+  int64_t on_masters = 0, on_replicas = 0;
+  const auto calls = getCalls();
+  for (const auto& n : cluster.nodes()) (n.master ? on_masters : on_replicas) += calls.at(n.port);
+  EXPECT_EQ(on_masters, 0);
+  EXPECT_EQ(on_replicas, 60);
+  // Writes still go to masters (a replica would answer MOVED, never a write).
+  EXPECT_EQ(str(c->command({"SET", "rr:0", "new"})), "OK");
+  EXPECT_EQ(str(ownerOf("rr:0").command({"GET", "rr:0"})), "new");
+
+  // The replica of rr:0's master dies: its reads move to the master, with no client error.
+  const uint16_t master = cluster.masterPortForSlot(RedisClusterHarness::keySlot("rr:0"));
+  uint16_t replica = 0;
+  for (const auto& n : cluster.nodes()) {  // ROLE of a replica: slave, master ip, master port
+    if (n.master) continue;
+    auto role = cluster.client(n.port).command({"ROLE"});
+    if (role.elements.size() >= 3 && role.elements[2].integer == master) replica = n.port;
+  }
+  ASSERT_NE(replica, 0);
+  ASSERT_TRUE(cluster.killNode(replica));
+  resetStats();
+  for (int i = 0; i < 60; ++i) {
+    const std::string want = i == 0 ? "new" : std::to_string(i);
+    ASSERT_EQ(str(c->command({"GET", "rr:" + std::to_string(i)})), want) << i;
+  }
+  EXPECT_GT(getCalls().at(master), 0);
+}
+
+}  // namespace
+}  // namespace slotwise::test

@@ -1,0 +1,58 @@
+#include "config/config_reload.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace slotwise::config {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+ProxyConfig base() {
+  ProxyConfig c;
+  c.cluster.seeds = {{"127.0.0.1", 7000}};
+  c.auth.password = "old";
+  return c;
+}
+
+TEST(PlanReloadTest, SameConfigChangesNothing) {
+  ReloadPlan plan = planReload(base(), base());
+  EXPECT_THAT(plan.changed, IsEmpty());
+  EXPECT_THAT(plan.refused, IsEmpty());
+  EXPECT_EQ(plan.config, base());
+}
+
+TEST(PlanReloadTest, LiveKeysTakeTheNewValue) {
+  ProxyConfig next = base();
+  next.log.level = LogLevel::kDebug;
+  next.auth.password = "new";
+  next.limits.max_clients = 7;
+  next.cluster.refresh_interval = Millis(500);
+  next.backend.read_from = ReadFrom::kPreferReplica;
+  ReloadPlan plan = planReload(base(), next);
+  EXPECT_THAT(plan.changed, ElementsAre("cluster.refresh_interval_ms", "backend.read_from",
+                                        "limits", "auth", "log.level"));
+  EXPECT_THAT(plan.refused, IsEmpty());
+  EXPECT_EQ(plan.config, next);
+}
+
+TEST(PlanReloadTest, RestartOnlyKeysKeepTheRunningValueAndAreReported) {
+  ProxyConfig next = base();
+  next.listen.port = 9999;
+  next.workers = 3;
+  next.cluster.seeds.push_back({"127.0.0.1", 7001});
+  next.backend.password = "x";
+  next.admin.token = "t";
+  next.log.level = LogLevel::kWarn;
+  ReloadPlan plan = planReload(base(), next);
+  EXPECT_THAT(plan.refused,
+              ElementsAre("listen", "workers", "cluster.seeds", "backend.password", "admin"));
+  EXPECT_THAT(plan.changed, ElementsAre("log.level"));
+  ProxyConfig want = base();
+  want.log.level = LogLevel::kWarn;
+  EXPECT_EQ(plan.config, want);
+}
+
+}  // namespace
+}  // namespace slotwise::config
