@@ -311,6 +311,10 @@ void Worker::forwardBlocking(Request* req) {
   }
   std::string_view error;
   BackendConn* conn = acquireDedicated(req, req->client, &error);
+  if (conn == nullptr && error != errors::kTooManyDedicated) {
+    park(req);  // no map yet, or the node is down: wait for a map or node until the deadline
+    return;
+  }
   if (conn == nullptr) {
     fail(req, error);
     return;

@@ -235,11 +235,18 @@ const CommandInfo* lookupCommand(std::string_view name) {
   return container ? findSubcommand(*container, name.substr(bar + 1)) : nullptr;
 }
 
+// Subcommands newer than the 7.0 table that the proxy answers itself. CLIENT SETINFO (Redis 7.2)
+// is sent on connect by current client libraries (redis-py 5, Lettuce 6.3, go-redis 9); the
+// proxy keeps LIB-NAME/LIB-VER for CLIENT LIST. Not listed by COMMAND (that comes from a node).
+constexpr CommandInfo kClientSetinfo = {"client|setinfo", 4, kNoscript | kLoading | kStale,
+                                        0, 0, 0, {}, ProxyClass::kLocal, {}, GetKeysProc::kNone};
+
 const CommandInfo* findSubcommand(const CommandInfo& container, std::string_view sub) {
   const size_t prefix = container.name.size() + 1;  // "container|"
   for (const CommandInfo& info : container.subcommands) {
     if (equalsIgnoreCase(info.name.substr(prefix), sub)) return &info;
   }
+  if (container.name == "client" && equalsIgnoreCase(sub, "setinfo")) return &kClientSetinfo;
   return nullptr;
 }
 

@@ -156,7 +156,11 @@ TEST_F(ProxyLocalTest, InfoAndClientListDescribeProxyClients) {
       << list;
   EXPECT_NE(list.find(" name=second "), std::string::npos) << list;
   EXPECT_NE(list.find("laddr=127.0.0.1:" + std::to_string(proxy_port)), std::string::npos);
+  // CLIENT SETINFO (Redis 7.2, sent by current client libraries) is answered by the proxy.
+  EXPECT_EQ(str(a->command({"CLIENT", "SETINFO", "LIB-NAME", "mylib"})), "OK");
+  EXPECT_EQ(str(a->command({"CLIENT", "SETINFO", "LIB-VER", "1.2"})), "OK");
   std::string mine = str(a->command({"CLIENT", "INFO"}));
+  EXPECT_NE(mine.find(" lib-name=mylib lib-ver=1.2"), std::string::npos) << mine;
   EXPECT_NE(mine.find(" cmd=client|info "), std::string::npos) << mine;
   EXPECT_EQ(mine.find("name=second"), std::string::npos) << mine;
   std::string only_b = str(a->command({"CLIENT", "LIST", "ID", std::to_string(id_b)}));

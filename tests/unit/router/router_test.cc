@@ -90,6 +90,11 @@ TEST(RouterTest, ProxyClassesMapToKinds) {
   EXPECT_EQ(routeOf({"SUBSCRIBE", "c"}).kind, Kind::kPubSub);
   EXPECT_EQ(routeOf({"PUBLISH", "c", "m"}).kind, Kind::kAnyMaster);
   EXPECT_EQ(routeOf({"COMMAND", "COUNT"}).kind, Kind::kAnyMaster);
+  EXPECT_EQ(routeOf({"SLOWLOG", "GET"}).kind, Kind::kLocal);  // the proxy's own slow log
+  // CLIENT SETINFO is newer than the 7.0 table; the proxy answers it (with Redis's arity).
+  EXPECT_EQ(routeOf({"client", "SetInfo", "lib-name", "x"}).kind, Kind::kLocal);
+  EXPECT_EQ(routeOf({"CLIENT", "SETINFO", "lib-name"}).error,
+            "ERR wrong number of arguments for 'client|setinfo' command");
 }
 
 }  // namespace
