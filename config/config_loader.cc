@@ -569,6 +569,7 @@ const Fields<BackendConfig>& backendFields() {
       secret("username", &C::username),
       secret("password", &C::password),
       choice("read_from", &C::read_from, kReadFroms),
+      millis("replica_max_lag_ms", &C::replica_max_lag, 0, kHourMs),
   };
   return kFields;
 }

@@ -71,6 +71,7 @@ ReloadPlan planReload(const ProxyConfig& running, const ProxyConfig& loaded) {
   w.restartOnly("backend.username", &P::backend, &B::username);
   w.restartOnly("backend.password", &P::backend, &B::password);
   w.live("backend.read_from", &P::backend, &B::read_from);
+  w.live("backend.replica_max_lag_ms", &P::backend, &B::replica_max_lag);
   w.live("limits", &P::limits);
   w.live("auth", &P::auth);
   w.restartOnly("admin", &P::admin);

@@ -50,6 +50,7 @@ struct BackendConfig {                                  // YAML key: backend
   std::string username;                                 // username: ACL user for AUTH on every node connection ("" = default user)
   std::string password;                                 // password: sent with AUTH on every node connection ("" = no AUTH)
   ReadFrom read_from = ReadFrom::kMaster;               // read_from: master|prefer-replica|replica (read-only commands)
+  Millis replica_max_lag{10000};                        // replica_max_lag_ms: replicas whose last ACK is older serve no reads
   bool operator==(const BackendConfig&) const = default;
 };
 

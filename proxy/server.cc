@@ -128,7 +128,10 @@ int Server::run() {
   uv_timer_start(&tick_, [](uv_timer_t* t) {
     Server* self = serverOf(t);
     self->refresher_->tick();
-    if (++self->ticks_ % kProbeEveryTicks == 0) self->probeMasters();
+    if (++self->ticks_ % kProbeEveryTicks == 0) {
+      self->probeMasters();
+      self->probeReplicas();
+    }
     self->refresh_ok_.store(self->refresher_->stats().ok, std::memory_order_relaxed);
     self->refresh_failed_.store(self->refresher_->stats().failed, std::memory_order_relaxed);
   }, kTickMs, kTickMs);
@@ -313,6 +316,59 @@ void Server::probeMasters() {
       health_.record(address, reply ? BackendEvent::kProbeOk : BackendEvent::kProbeFailed);
     });
   }
+}
+
+void Server::probeReplicas() {
+  if (config_.backend.read_from == config::ReadFrom::kMaster || replica_round_) return;
+  router::SlotMapPtr map;
+  {
+    std::lock_guard<std::mutex> lock(map_mu_);
+    map = admin_map_;
+  }
+  if (!map || !node_query_ || stopping_ || map->masters().empty()) return;
+  struct Round {
+    size_t pending = 0;
+    std::set<std::string> unfit;  // every replica until its master lists it as fit
+  };
+  auto round = std::make_shared<Round>();
+  for (const router::NodeInfo& n : map->nodes()) {
+    if (!n.is_master) round->unfit.insert(n.address);
+  }
+  round->pending = map->masters().size();
+  replica_round_ = true;
+  const uint64_t max_lag_ms = static_cast<uint64_t>(config_.backend.replica_max_lag.count());
+  for (uint16_t m : map->masters()) {
+    node_query_->query(map->nodes()[m].address, {"INFO", "replication"},
+                       [this, round, map, m, max_lag_ms](Result<resp::RespValue> reply) {
+      const std::vector<uint16_t>& replicas = map->replicasOf(m);
+      if (!reply || reply->type == resp::ValueType::kError) {
+        // The master cannot say: its replicas keep serving reads (they may be all there is).
+        for (uint16_t r : replicas) round->unfit.erase(map->nodes()[r].address);
+      } else {
+        const std::set<std::string> fit = fitReplicasOf(reply->str, max_lag_ms);
+        for (uint16_t r : replicas) {
+          if (fit.count(map->nodes()[r].address) != 0) round->unfit.erase(map->nodes()[r].address);
+        }
+      }
+      if (--round->pending == 0) {
+        replica_round_ = false;
+        publishUnfitReplicas(std::move(round->unfit));
+      }
+    });
+  }
+}
+
+void Server::publishUnfitReplicas(std::set<std::string> unfit) {
+  if (unfit == unfit_replicas_) return;
+  for (const std::string& a : unfit) {
+    if (unfit_replicas_.count(a) == 0) spdlog::warn("replica {} serves no reads: lagging or offline", a);
+  }
+  for (const std::string& a : unfit_replicas_) {
+    if (unfit.count(a) == 0) spdlog::info("replica {} serves reads again", a);
+  }
+  unfit_replicas_ = std::move(unfit);
+  auto shared = std::make_shared<const std::set<std::string>>(unfit_replicas_);
+  for (auto& w : workers_) w->setUnfitReplicas(shared);
 }
 
 bool Server::startAdmin() {

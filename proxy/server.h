@@ -58,6 +58,10 @@ class Server : public ControlSink {
   // holds an established connection to, so that BackendHealth learns whether it is reachable
   // even without traffic (and learns it again once a failed master is back).
   void probeMasters();
+  // Control thread, about once a second when backend.read_from is not master: asks every master
+  // for INFO replication and publishes the replicas unfit for reads to the workers.
+  void probeReplicas();
+  void publishUnfitReplicas(std::set<std::string> unfit);
   // Body of /api/backends for the current slot map (see renderBackendsJson). Any thread.
   std::string backendsJson() const;
 
@@ -85,6 +89,8 @@ class Server : public ControlSink {
   BackendHealth health_;
   SlowlogBook slowlog_;
   metrics::Counter rejected_max_clients_;  // control shard; handoff accepts only
+  bool replica_round_ = false;                // a probeReplicas() round is in flight
+  std::set<std::string> unfit_replicas_;      // last published (control thread)
   std::set<std::string> probing_;          // masters with a probe in flight (control thread)
   uint64_t ticks_ = 0;
   AdminServer admin_;

@@ -162,6 +162,10 @@ void Worker::setConfig(std::shared_ptr<const config::ProxyConfig> config) {
   post([this, config = std::move(config)]() mutable { config_ = std::move(config); });
 }
 
+void Worker::setUnfitReplicas(UnfitReplicas unfit) {
+  post([this, unfit = std::move(unfit)]() mutable { unfit_replicas_ = std::move(unfit); });
+}
+
 void Worker::setSlotMap(router::SlotMapPtr map) {
   post([this, map = std::move(map)]() mutable { installMap(std::move(map)); });
 }
@@ -222,13 +226,14 @@ Worker::NodeConns* Worker::slotTarget(const Request& req) {
   if (master == router::SlotMap::kNoNode) return nullptr;
   const config::ReadFrom policy = config_->backend.read_from;
   if (!req.replica_ok || policy == config::ReadFrom::kMaster) return by_node_[master];
-  // A replica that is not marked down, starting from the client's own (spreads clients, keeps
-  // one client's reads on one replica while it is up).
+  // A replica neither marked down nor unfit (lagging, offline), starting from the client's own
+  // (spreads clients, keeps one client's reads on one replica while it is up).
   const std::vector<uint16_t>& replicas = map_->replicasOf(master);
   const uint64_t now = uv_now(&loop_);
   for (size_t i = 0; i < replicas.size(); ++i) {
     NodeConns* node = by_node_[replicas[(req.affinity + i) % replicas.size()]];
-    if (node->down_until_ms <= now) return node;
+    const bool unfit = unfit_replicas_ && unfit_replicas_->count(node->address) != 0;
+    if (node->down_until_ms <= now && !unfit) return node;
   }
   if (policy == config::ReadFrom::kPreferReplica) return by_node_[master];
   // replica only: none is up; the request waits (parked) for one until its retry deadline.

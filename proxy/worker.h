@@ -17,6 +17,7 @@
 #include "config/proxy_config.h"
 #include "proxy/mailbox.h"
 #include "proxy/proxy_metrics.h"
+#include "proxy/replica_health.h"
 #include "proxy/request.h"
 #include "resp/command.h"
 #include "router/router.h"
@@ -60,6 +61,8 @@ class Worker {
   // Thread-safe: the worker switches to `config` on its next loop turn (SIGHUP reload). Limits
   // fixed at accept time (request parser limits) apply to clients accepted after that.
   void setConfig(std::shared_ptr<const config::ProxyConfig> config);
+  // Thread-safe: replicas that must not serve reads from the next loop turn (replica_health.h).
+  void setUnfitReplicas(UnfitReplicas unfit);
   // Thread-safe: adopts a listening socket for accept_mode reuseport (ownership of fd moves here).
   void adoptListener(int fd);
   int clientCount() const { return clients_.load(std::memory_order_relaxed); }
@@ -202,7 +205,8 @@ class Worker {
   std::vector<BackendConn*> dedicated_;   // every open dedicated connection (owned or idle)
   std::vector<ClientSession*> resubscribe_;  // sessions waiting to subscribe again
   std::unordered_map<std::string, std::vector<BackendConn*>> idle_dedicated_;
-  std::vector<Credentials> identities_{Credentials{}};  // [0] unused: backend.* of the config
+  std::vector<Credentials> identities_{Credentials{}};
+  UnfitReplicas unfit_replicas_;  // null until the control thread first judged the replicas  // [0] unused: backend.* of the config
   OutQueue parked_;
   RequestPool pool_;
   WorkerStats stats_;

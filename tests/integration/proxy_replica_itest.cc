@@ -2,6 +2,7 @@
 // master when the replica is gone (prefer-replica); writes always go to the master.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <map>
 #include <string>
 
@@ -20,19 +21,20 @@ class ProxyReplicaReadTest : public ProxyClusterTest {
     backend_yaml = "  read_from: prefer-replica\n";
   }
   // GET calls each node has served since its last CONFIG RESETSTAT, by port.
-  std::map<uint16_t, int64_t> getCalls() {
+  // `skip`: a stopped (SIGSTOP) node, which would not answer.
+  std::map<uint16_t, int64_t> getCalls(uint16_t skip = 0) {
     std::map<uint16_t, int64_t> calls;
     for (const auto& n : cluster.nodes()) {
-      if (!n.running) continue;
+      if (!n.running || n.port == skip) continue;
       const std::string info = str(cluster.client(n.port).command({"INFO", "commandstats"}));
       const size_t at = info.find("cmdstat_get:calls=");
       calls[n.port] = at == std::string::npos ? 0 : std::stoll(info.substr(at + 18));
     }
     return calls;
   }
-  void resetStats() {
+  void resetStats(uint16_t skip = 0) {
     for (const auto& n : cluster.nodes()) {
-      if (n.running) cluster.client(n.port).command({"CONFIG", "RESETSTAT"});
+      if (n.running && n.port != skip) cluster.client(n.port).command({"CONFIG", "RESETSTAT"});
     }
   }
 };
@@ -73,6 +75,42 @@ TEST_F(ProxyReplicaReadTest, ReadsGoToReplicasAndFallBackToTheMasterWhenTheRepli
     ASSERT_EQ(str(c->command({"GET", "rr:" + std::to_string(i)})), want) << i;
   }
   EXPECT_GT(getCalls().at(master), 0);
+}
+
+// A replica that stops acknowledging (SIGSTOP) is judged unfit by its master's INFO replication
+// lag: reads move to the master promptly; once it resumes, reads go back to it.
+TEST_F(ProxyReplicaReadTest, LaggingReplicaServesNoReadsUntilItCatchesUp) {
+  backend_yaml += "  replica_max_lag_ms: 1000\n";
+  startAll();
+  auto c = proxyClient();
+  ASSERT_EQ(str(c->command({"SET", "lag:k", "v"})), "OK");
+  ASSERT_EQ(c->command({"WAIT", "1", "2000"}).integer, 1);
+  const uint16_t master = cluster.masterPortForSlot(RedisClusterHarness::keySlot("lag:k"));
+  uint16_t replica = 0;
+  for (const auto& n : cluster.nodes()) {
+    if (n.master) continue;
+    auto role = cluster.client(n.port).command({"ROLE"});
+    if (role.elements.size() >= 3 && role.elements[2].integer == master) replica = n.port;
+  }
+  ASSERT_NE(replica, 0);
+  ASSERT_TRUE(cluster.killNode(replica, SIGSTOP));
+  const std::string unfit = "replica 127.0.0.1:" + std::to_string(replica) + " serves no reads";
+  ASSERT_TRUE(cluster.waitFor([&] { return proxy.log().find(unfit) != std::string::npos; }, 8000ms))
+      << proxy.log();
+  resetStats(replica);
+  for (int i = 0; i < 20; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    ASSERT_EQ(str(c->command({"GET", "lag:k"})), "v");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
+  }
+  EXPECT_EQ(getCalls(replica).at(master), 20);
+  ASSERT_TRUE(cluster.killNode(replica, SIGCONT));
+  const std::string fit = "replica 127.0.0.1:" + std::to_string(replica) + " serves reads again";
+  ASSERT_TRUE(cluster.waitFor([&] { return proxy.log().find(fit) != std::string::npos; }, 8000ms))
+      << proxy.log();
+  resetStats();
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(str(c->command({"GET", "lag:k"})), "v");
+  EXPECT_EQ(getCalls().at(replica), 20);
 }
 
 }  // namespace

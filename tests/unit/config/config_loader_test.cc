@@ -134,6 +134,7 @@ backend:
   username: proxyuser
   password: "p@ss"
   read_from: prefer-replica
+  replica_max_lag_ms: 3000
 limits:
   max_clients: 500
   max_args: 4096
@@ -176,7 +177,8 @@ TEST(ConfigLoaderTest, EveryKeyIsParsed) {
                4,
                Millis(1500)};
   e.backend = {2,  Millis(250), Millis(0),   3,      7,
-               Millis(15), Millis(4000), 77, "proxyuser", "p@ss", ReadFrom::kPreferReplica};
+               Millis(15), Millis(4000), 77, "proxyuser", "p@ss", ReadFrom::kPreferReplica,
+               Millis(3000)};
   e.limits = {500, 4096, 1 << 20, 16 << 10, 2 << 20, 8 << 20, 128, 1ull << 30, Millis(60000)};
   e.auth = {"clientpw", {{"app", "apppw", "appacl", "b\"pw"}, {"ro", "x", "", ""}}, 3};
   e.slowlog = {2500, 64, true};
