@@ -29,6 +29,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "common/str_cat.h"
+
 namespace slotwise::config {
 namespace {
 
@@ -43,24 +45,6 @@ constexpr uint64_t kMinuteMs = 60 * kSecondMs;
 constexpr uint64_t kHourMs = 60 * kMinuteMs;
 constexpr uint64_t kDayMs = 24 * kHourMs;
 constexpr std::string_view kRootLabel = "(root)";
-
-// ---------------------------------------------------------------------------------------------
-// Message building. (fmt is not a dependency of this module, so a tiny concatenation helper.)
-
-void appendPart(std::string& out, std::string_view text) { out += text; }
-
-template <std::integral I>
-void appendPart(std::string& out, I value) {
-  out += std::to_string(value);
-}
-
-// Concatenates strings and integers (never pass a char: it would print as a number).
-template <typename... Parts>
-std::string cat(const Parts&... parts) {
-  std::string out;
-  (appendPart(out, parts), ...);
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Enum spellings.
@@ -117,11 +101,11 @@ std::string childPath(const std::string& parent, std::string_view key) {
 }
 
 std::string indexPath(const std::string& parent, size_t index) {
-  return cat(parent, "[", index, "]");
+  return strCat(parent, "[", index, "]");
 }
 
 void addError(Errors& errors, const std::string& path, std::string_view message) {
-  errors.push_back(cat(path.empty() ? kRootLabel : path, ": ", message));
+  errors.push_back(strCat(path.empty() ? kRootLabel : path, ": ", message));
 }
 
 std::string_view kindOf(const YAML::Node& node) {
@@ -153,7 +137,7 @@ std::string formatBytes(uint64_t n) {
   static constexpr std::pair<std::string_view, uint64_t> kUnits[] = {
       {"tb", kTb}, {"gb", kGb}, {"mb", kMb}, {"kb", kKb}};
   for (const auto& [unit, size] : kUnits) {
-    if (n >= size && n % size == 0) return cat(n / size, unit);
+    if (n >= size && n % size == 0) return strCat(n / size, unit);
   }
   return std::to_string(n);
 }
@@ -166,10 +150,10 @@ Result<uint64_t> parseUnsigned(std::string_view text) {
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (ec == std::errc::result_out_of_range) {
-    return Result<uint64_t>::error(cat("value '", text, "' is too large"));
+    return Result<uint64_t>::error(strCat("value '", text, "' is too large"));
   }
   if (text.empty() || ec != std::errc() || ptr != end) {
-    return Result<uint64_t>::error(cat("expected a non-negative integer, got '", text, "'"));
+    return Result<uint64_t>::error(strCat("expected a non-negative integer, got '", text, "'"));
   }
   return value;
 }
@@ -189,7 +173,7 @@ uint64_t unitMultiplier(std::string_view unit) {
 std::optional<std::string> scalarText(const YAML::Node& node, const std::string& path,
                                       std::string_view what, Errors& errors) {
   if (node.IsScalar()) return node.Scalar();
-  addError(errors, path, cat("expected ", what, ", got ", kindOf(node)));
+  addError(errors, path, strCat("expected ", what, ", got ", kindOf(node)));
   return std::nullopt;
 }
 
@@ -219,7 +203,7 @@ void listLeaf(const std::string& path, std::vector<std::string>& out) { out.push
 template <typename Cfg, typename Parse, typename Check, typename Show>
 Field<Cfg> leaf(std::string_view key, Parse parse, Check check, Show show) {
   auto emit = [key, show](const Cfg& cfg, size_t indent, std::string& out) {
-    out += cat(std::string(indent, ' '), key, ": ", show(cfg), "\n");
+    out += strCat(std::string(indent, ' '), key, ": ", show(cfg), "\n");
   };
   return {key, parse, check, listLeaf, emit};
 }
@@ -237,7 +221,7 @@ void parseMapping(const YAML::Node& node, const std::string& path, const Fields<
                   Cfg& cfg, Errors& errors) {
   if (node.IsNull()) return;
   if (!node.IsMap()) {
-    return addError(errors, path, cat("expected a mapping, got ", kindOf(node)));
+    return addError(errors, path, strCat("expected a mapping, got ", kindOf(node)));
   }
   std::set<std::string> seen;
   for (const auto& entry : node) {
@@ -273,7 +257,7 @@ struct Range {
   bool contains(uint64_t v) const { return v >= lo && v <= hi; }
   std::string message() const {
     auto show = [&](uint64_t v) { return bytes ? formatBytes(v) : std::to_string(v); };
-    return cat("must be between ", show(lo), " and ", show(hi));
+    return strCat("must be between ", show(lo), " and ", show(hi));
   }
 };
 
@@ -354,12 +338,12 @@ Field<Cfg> choice(std::string_view key, E Cfg::*member, const EnumName<E> (&name
       cfg.*member = *value;
     } else {
       addError(errors, path,
-               cat("invalid value '", *text, "' (expected one of ", choicesOf(table), ")"));
+               strCat("invalid value '", *text, "' (expected one of ", choicesOf(table), ")"));
     }
   };
   auto check = [=](const Cfg& cfg, const std::string& path, Errors& errors) {
     if (!valueOf(table, nameOf(table, cfg.*member))) {
-      addError(errors, path, cat("invalid value ", static_cast<int>(cfg.*member)));
+      addError(errors, path, strCat("invalid value ", static_cast<int>(cfg.*member)));
     }
   };
   auto show = [=](const Cfg& cfg) { return std::string(nameOf(table, cfg.*member)); };
@@ -441,14 +425,14 @@ void checkAddressList(const std::vector<HostPort>& list, size_t min_count, const
   if (list.size() < min_count) {
     addError(
         errors, path,
-        cat("must list at least ", min_count, " host:port address", min_count == 1 ? "" : "es"));
+        strCat("must list at least ", min_count, " host:port address", min_count == 1 ? "" : "es"));
   }
   for (size_t i = 0; i < list.size(); ++i) {
     checkAddress(list[i], indexPath(path, i), errors);
     auto first = std::find(list.begin(), list.begin() + i, list[i]);
     if (first != list.begin() + i) {
       addError(errors, indexPath(path, i),
-               cat("duplicate of ", indexPath(path, first - list.begin())));
+               strCat("duplicate of ", indexPath(path, first - list.begin())));
     }
   }
 }
@@ -460,7 +444,7 @@ Field<Cfg> addressList(std::string_view key, std::vector<HostPort> Cfg::*member,
   auto parse = [=](const YAML::Node& node, const std::string& path, Cfg& cfg, Errors& errors) {
     if (!node.IsSequence()) {
       return addError(errors, path,
-                      cat("expected a sequence of \"host:port\" strings, got ", kindOf(node)));
+                      strCat("expected a sequence of \"host:port\" strings, got ", kindOf(node)));
     }
     std::vector<HostPort> list;
     const size_t errors_before = errors.size();
@@ -490,7 +474,7 @@ Field<Cfg> mappingList(std::string_view key, std::vector<Sub> Cfg::*member,
   auto parse = [=](const YAML::Node& node, const std::string& path, Cfg& cfg, Errors& errors) {
     if (node.IsNull()) return;
     if (!node.IsSequence()) {
-      return addError(errors, path, cat("expected a sequence of mappings, got ", kindOf(node)));
+      return addError(errors, path, strCat("expected a sequence of mappings, got ", kindOf(node)));
     }
     std::vector<Sub> list(node.size());
     for (size_t i = 0; i < node.size(); ++i) {
@@ -533,7 +517,7 @@ Field<Cfg> section(std::string_view key, Sub Cfg::*member, const Fields<Sub>& (*
     for (const auto& field : fields()) field.list(childPath(path, field.key), out);
   };
   auto emit = [=](const Cfg& cfg, size_t indent, std::string& out) {
-    out += cat(std::string(indent, ' '), key, ":\n");
+    out += strCat(std::string(indent, ' '), key, ":\n");
     for (const auto& field : fields()) field.emit(cfg.*member, indent + 2, out);
   };
   return {key, parse, check, list, emit};
@@ -670,7 +654,7 @@ const Fields<ProxyConfig>& rootFields() {
 
 void checkNotAbove(uint64_t value, uint64_t bound, const std::string& path,
                    std::string_view bound_path, Errors& errors) {
-  if (value > bound) addError(errors, path, cat("must not exceed ", bound_path));
+  if (value > bound) addError(errors, path, strCat("must not exceed ", bound_path));
 }
 
 // User names are unique; "default" is auth.password's user when that is set.
@@ -679,7 +663,7 @@ void checkUsers(const AuthConfig& auth, Errors& errors) {
     const std::string path = indexPath("auth.users", i) + ".name";
     const std::string& name = auth.users[i].name;
     for (size_t j = 0; j < i; ++j) {
-      if (auth.users[j].name == name) addError(errors, path, cat("duplicate of auth.users[", j, "]"));
+      if (auth.users[j].name == name) addError(errors, path, strCat("duplicate of auth.users[", j, "]"));
     }
     if (name == "default" && !auth.password.empty()) {
       addError(errors, path, "'default' is auth.password's user; set one or the other");
@@ -705,8 +689,8 @@ void checkCrossField(const ProxyConfig& config, Errors& errors) {
 // Documents.
 
 std::string yamlError(std::string_view source, const YAML::Exception& e) {
-  if (e.mark.is_null()) return cat(source, ": YAML syntax error: ", e.msg);
-  return cat(source, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML syntax error: ", e.msg);
+  if (e.mark.is_null()) return strCat(source, ": YAML syntax error: ", e.msg);
+  return strCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML syntax error: ", e.msg);
 }
 
 // Appends to `errors` each validation error whose key path no existing error already covers.
@@ -738,7 +722,7 @@ Result<ProxyConfig> loadConfigString(const std::string& yaml, std::string_view s
   ProxyConfig config;
   Errors errors;
   if (documents.size() > 1) {
-    addError(errors, "", cat("expected one YAML document, got ", documents.size()));
+    addError(errors, "", strCat("expected one YAML document, got ", documents.size()));
   } else if (!documents.empty()) {
     parseMapping(documents.front(), "", rootFields(), config, errors);
   }
@@ -750,17 +734,17 @@ Result<ProxyConfig> loadConfigString(const std::string& yaml, std::string_view s
 Result<ProxyConfig> loadConfigFile(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
-    return Result<ProxyConfig>::error(cat(path, ": cannot read config file: is a directory"));
+    return Result<ProxyConfig>::error(strCat(path, ": cannot read config file: is a directory"));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return Result<ProxyConfig>::error(
-        cat(path, ": cannot read config file: ", std::strerror(errno)));
+        strCat(path, ": cannot read config file: ", std::strerror(errno)));
   }
   std::ostringstream content;
   content << in.rdbuf();
   if (in.bad()) {
-    return Result<ProxyConfig>::error(cat(path, ": cannot read config file: I/O error"));
+    return Result<ProxyConfig>::error(strCat(path, ": cannot read config file: I/O error"));
   }
   return loadConfigString(content.str(), path);
 }
@@ -794,10 +778,10 @@ bool isIpv6Literal(std::string_view host) {
 Result<uint16_t> parsePort(std::string_view text) {
   auto value = parseUnsigned(text);
   if (!value) {
-    return Result<uint16_t>::error(cat("invalid port '", text, "'"));
+    return Result<uint16_t>::error(strCat("invalid port '", text, "'"));
   }
   if (*value < 1 || *value > 65535) {
-    return Result<uint16_t>::error(cat("invalid port '", text, "' (must be between 1 and 65535)"));
+    return Result<uint16_t>::error(strCat("invalid port '", text, "' (must be between 1 and 65535)"));
   }
   return static_cast<uint16_t>(*value);
 }
@@ -808,19 +792,19 @@ Result<std::pair<std::string_view, std::string_view>> splitHostPort(std::string_
   if (text.starts_with('[')) {
     size_t close = text.find(']');
     if (close == std::string_view::npos) {
-      return Split::error(cat("missing ']' in '", text, "'"));
+      return Split::error(strCat("missing ']' in '", text, "'"));
     }
     if (close + 1 >= text.size() || text[close + 1] != ':') {
-      return Split::error(cat("missing port in '", text, "' (expected [host]:port)"));
+      return Split::error(strCat("missing port in '", text, "' (expected [host]:port)"));
     }
     return std::pair{text.substr(1, close - 1), text.substr(close + 2)};
   }
   size_t colon = text.rfind(':');
   if (colon == std::string_view::npos) {
-    return Split::error(cat("missing port in '", text, "' (expected host:port)"));
+    return Split::error(strCat("missing port in '", text, "' (expected host:port)"));
   }
   if (text.substr(0, colon).find(':') != std::string_view::npos) {
-    return Split::error(cat("IPv6 address must be in brackets: '", text, "'"));
+    return Split::error(strCat("IPv6 address must be in brackets: '", text, "'"));
   }
   return std::pair{text.substr(0, colon), text.substr(colon + 1)};
 }
@@ -832,9 +816,9 @@ Result<HostPort> parseHostPort(std::string_view text) {
   if (!split) return Result<HostPort>::error(split.error());
   const auto [host, port_text] = *split;
   const bool bracketed = text.starts_with('[');
-  if (host.empty()) return Result<HostPort>::error(cat("missing host in '", text, "'"));
+  if (host.empty()) return Result<HostPort>::error(strCat("missing host in '", text, "'"));
   if (bracketed ? !isIpv6Literal(host) : !std::all_of(host.begin(), host.end(), isHostnameChar)) {
-    return Result<HostPort>::error(cat("invalid host '", host, "'"));
+    return Result<HostPort>::error(strCat("invalid host '", host, "'"));
   }
   auto port = parsePort(port_text);
   if (!port) return Result<HostPort>::error(port.error());
@@ -851,12 +835,12 @@ Result<uint64_t> parseByteSize(std::string_view text) {
   const uint64_t multiplier = unitMultiplier(unit);
   if (digits == 0 || multiplier == 0) {
     return Result<uint64_t>::error(
-        cat("invalid byte size '", text,
+        strCat("invalid byte size '", text,
             "' (expected an integer with optional unit b, kb, mb, gb, tb)"));
   }
   auto number = parseUnsigned(text.substr(0, digits));
   if (!number || *number > std::numeric_limits<uint64_t>::max() / multiplier) {
-    return Result<uint64_t>::error(cat("byte size '", text, "' is too large"));
+    return Result<uint64_t>::error(strCat("byte size '", text, "' is too large"));
   }
   return *number * multiplier;
 }

@@ -9,12 +9,12 @@
 // "sunsubscribe"), the proxy subscribes again on the right node and swallows the confirmations,
 // so the client keeps receiving messages without noticing.
 #include <spdlog/spdlog.h>
-#include <strings.h>
 
 #include <charconv>
 
 #include <algorithm>
 
+#include "common/ascii.h"
 #include "proxy/backend_conn.h"
 #include "proxy/client_session.h"
 #include "proxy/fanout.h"
@@ -24,10 +24,6 @@
 
 namespace slotwise::proxy {
 namespace {
-
-bool is(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 void appendSubscribeCommand(std::string* out, std::string_view verb,
                             const std::vector<std::string>& names) {
@@ -220,7 +216,7 @@ bool ClientSession::allowedWhileSubscribed(const resp::Command& cmd) {
                                                   "unsubscribe", "punsubscribe", "sunsubscribe",
                                                   "ping",        "quit",         "reset"};
   for (std::string_view a : kAllowed) {
-    if (is(cmd.arg(0), a)) return true;
+    if (equalsIgnoreCase(cmd.arg(0), a)) return true;
   }
   return false;
 }

@@ -7,8 +7,8 @@
 //   transaction:  [WATCH k] MULTI cmd... EXEC|DISCARD ──► one dedicated conn pinned to the slot of
 //                 the first key; commands before the first key wait in txn_held_; a key of another
 //                 slot, or MOVED/ASK on the pinned conn, aborts (EXECABORT), never runs elsewhere
-#include <strings.h>
 
+#include "common/ascii.h"
 #include "proxy/backend_conn.h"
 #include "proxy/client_session.h"
 #include "proxy/errors.h"
@@ -16,18 +16,13 @@
 #include "resp/encoder.h"
 
 namespace slotwise::proxy {
-namespace {
-bool is(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-}  // namespace
 
 bool ClientSession::isBlocking(const resp::Command& cmd, const router::CommandInfo& info) {
   if (!info.hasFlag(router::kBlocking)) return false;
   if (info.name != "xread" && info.name != "xreadgroup") return true;
   for (size_t i = 1; i < cmd.argc(); ++i) {  // XREAD[GROUP] blocks only with BLOCK
-    if (is(cmd.arg(i), "streams")) return false;
-    if (is(cmd.arg(i), "block")) return true;
+    if (equalsIgnoreCase(cmd.arg(i), "streams")) return false;
+    if (equalsIgnoreCase(cmd.arg(i), "block")) return true;
   }
   return false;
 }
@@ -123,7 +118,7 @@ void ClientSession::handleInMulti(const resp::Command& cmd, const router::RouteD
       return;
     case Kind::kAnyMaster:
     case Kind::kLocal:
-      if (d.kind == Kind::kLocal && is(cmd.arg(0), "quit")) {
+      if (d.kind == Kind::kLocal && equalsIgnoreCase(cmd.arg(0), "quit")) {
         handleLocal(cmd);
         return;
       }

@@ -50,8 +50,6 @@ bool parseU64(std::string_view s, uint64_t* out) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
-bool is(std::string_view name, std::string_view lower) { return name == lower; }
-
 Request* newPart(Worker& w, Request* parent, uint32_t index, int32_t slot) {
   Request* part = w.requests().acquire();
   part->parent = parent;
@@ -79,9 +77,9 @@ void initParent(Request* parent, Merge merge, size_t nparts) {
 bool buildMultiKey(Worker& w, Request* parent, const resp::Command& cmd,
                    const router::CommandInfo& info, const std::vector<uint32_t>& keys,
                    std::vector<Request*>* parts) {
-  const bool mset = is(info.name, "mset");
+  const bool mset = info.name == "mset";
   const uint32_t unit = mset ? 2 : 1;
-  Merge merge = is(info.name, "mget") ? Merge::kMget : mset ? Merge::kAllOk : Merge::kSum;
+  Merge merge = info.name == "mget" ? Merge::kMget : mset ? Merge::kAllOk : Merge::kSum;
   std::unordered_map<uint16_t, uint32_t>& by_slot = w.scratchSlotIndex();
   by_slot.clear();
   std::vector<std::vector<uint32_t>> groups;
@@ -264,24 +262,13 @@ std::string mergeIntegers(const FanOut& f, bool sum) {
   return out;
 }
 
-std::string mergeConcat(const FanOut& f) {
-  std::vector<std::string_view> all, elems;
-  for (const std::string& p : f.parts) {
-    if (!arrayElements(p, &elems)) return protocolMismatch();
-    all.insert(all.end(), elems.begin(), elems.end());
-  }
-  std::string out;
-  resp::appendArrayHeader(out, all.size());
-  for (std::string_view e : all) out.append(e);
-  return out;
-}
-
-std::string mergeConcatUnique(const FanOut& f) {
+// Every part's array elements in one array (KEYS); `unique` drops repeats (PUBSUB CHANNELS).
+std::string mergeConcat(const FanOut& f, bool unique) {
   std::vector<std::string_view> all, elems;
   for (const std::string& p : f.parts) {
     if (!arrayElements(p, &elems)) return protocolMismatch();
     for (std::string_view e : elems) {
-      if (std::find(all.begin(), all.end(), e) == all.end()) all.push_back(e);
+      if (!unique || std::find(all.begin(), all.end(), e) == all.end()) all.push_back(e);
     }
   }
   std::string out;
@@ -633,8 +620,8 @@ std::string mergeFanOut(const Request& parent, Worker& worker) {
     case Merge::kMget: return mergeMget(f);
     case Merge::kSum: return mergeIntegers(f, true);
     case Merge::kMin: return mergeIntegers(f, false);
-    case Merge::kConcat: return mergeConcat(f);
-    case Merge::kConcatUnique: return mergeConcatUnique(f);
+    case Merge::kConcat: return mergeConcat(f, false);
+    case Merge::kConcatUnique: return mergeConcat(f, true);
     case Merge::kSumPairs: return mergeSumPairs(f);
     case Merge::kAndArrays: return mergeAndArrays(f);
     case Merge::kScan: return mergeScan(f, worker);

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <strings.h>
 
 #include <algorithm>
 
@@ -11,16 +10,13 @@
 
 #include <fmt/format.h>
 
+#include "common/ascii.h"
 #include "proxy/slowlog.h"
 #include "resp/encoder.h"
 #include "router/command_table.h"
 
 namespace slotwise::proxy {
 namespace {
-
-bool is(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 void wrongArgs(std::string_view name, std::string* reply) {
   resp::appendError(*reply, "ERR wrong number of arguments for '" + std::string(name) + "' command");
@@ -58,9 +54,9 @@ void hello(const resp::Command& cmd, LocalClientState& client, std::string* repl
     i = 2;
   }
   for (; i < cmd.argc(); ++i) {
-    if (is(cmd.arg(i), "setname") && i + 1 < cmd.argc()) {
+    if (equalsIgnoreCase(cmd.arg(i), "setname") && i + 1 < cmd.argc()) {
       client.name.assign(cmd.arg(++i));
-    } else if (is(cmd.arg(i), "auth") && i + 2 < cmd.argc()) {
+    } else if (equalsIgnoreCase(cmd.arg(i), "auth") && i + 2 < cmd.argc()) {
       i += 2;  // credentials were checked by the session before this runs (ClientSession::handleAuth)
     } else {
       resp::appendError(*reply, "ERR Syntax error in HELLO option '" + std::string(cmd.arg(i)) + "'");
@@ -98,8 +94,8 @@ bool printableWord(std::string_view text) {
 void setInfo(const resp::Command& cmd, LocalClientState& state, std::string* reply) {
   std::string_view attr = cmd.arg(2);
   std::string_view value = cmd.arg(3);
-  std::string* field = is(attr, "lib-name") ? &state.lib_name
-                       : is(attr, "lib-ver") ? &state.lib_ver
+  std::string* field = equalsIgnoreCase(attr, "lib-name") ? &state.lib_name
+                       : equalsIgnoreCase(attr, "lib-ver") ? &state.lib_ver
                                              : nullptr;
   if (field == nullptr) {
     resp::appendError(*reply, "ERR Unrecognized option '" + std::string(attr) + "'");
@@ -126,15 +122,15 @@ void clientList(const resp::Command& cmd, const LocalEnvironment& env, std::stri
   bool any_type = true;
   std::vector<uint64_t> ids;
   for (size_t i = 2; i < cmd.argc(); ++i) {
-    if (is(cmd.arg(i), "type") && i + 1 < cmd.argc()) {
+    if (equalsIgnoreCase(cmd.arg(i), "type") && i + 1 < cmd.argc()) {
       std::string_view type = cmd.arg(++i);
-      if (is(type, "master") || is(type, "replica") || is(type, "slave") || is(type, "pubsub")) {
+      if (equalsIgnoreCase(type, "master") || equalsIgnoreCase(type, "replica") || equalsIgnoreCase(type, "slave") || equalsIgnoreCase(type, "pubsub")) {
         any_type = false;
-      } else if (!is(type, "normal")) {
+      } else if (!equalsIgnoreCase(type, "normal")) {
         resp::appendError(*reply, "ERR Unknown client type '" + std::string(type) + "'");
         return;
       }
-    } else if (is(cmd.arg(i), "id") && i + 1 < cmd.argc()) {
+    } else if (equalsIgnoreCase(cmd.arg(i), "id") && i + 1 < cmd.argc()) {
       for (++i; i < cmd.argc(); ++i) {
         uint64_t id = 0;
         if (!parseClientId(cmd.arg(i), &id)) {
@@ -174,12 +170,12 @@ void rememberCommand(const resp::Command& cmd, LocalClientState& state) {
 void client(const resp::Command& cmd, LocalClientState& state, const LocalEnvironment& env,
             std::string* reply) {
   std::string_view sub = cmd.arg(1);
-  if (is(sub, "id") && cmd.argc() == 2) {
+  if (equalsIgnoreCase(sub, "id") && cmd.argc() == 2) {
     resp::appendInteger(*reply, state.id);
-  } else if (is(sub, "getname") && cmd.argc() == 2) {
+  } else if (equalsIgnoreCase(sub, "getname") && cmd.argc() == 2) {
     if (state.name.empty()) reply->append(state.proto == 3 ? "_\r\n" : "$-1\r\n");
     else resp::appendBulk(*reply, state.name);
-  } else if (is(sub, "setname") && cmd.argc() == 3) {
+  } else if (equalsIgnoreCase(sub, "setname") && cmd.argc() == 3) {
     std::string_view name = cmd.arg(2);
     if (!printableWord(name)) {
       resp::appendError(*reply, "ERR Client names cannot contain spaces, newlines or special characters.");
@@ -187,11 +183,11 @@ void client(const resp::Command& cmd, LocalClientState& state, const LocalEnviro
     }
     state.name.assign(name);
     resp::appendSimpleString(*reply, "OK");
-  } else if (is(sub, "setinfo") && cmd.argc() == 4) {
+  } else if (equalsIgnoreCase(sub, "setinfo") && cmd.argc() == 4) {
     setInfo(cmd, state, reply);
-  } else if (is(sub, "info") && cmd.argc() == 2) {
+  } else if (equalsIgnoreCase(sub, "info") && cmd.argc() == 2) {
     resp::appendBulk(*reply, clientLine(env.self(), localNowMs()));
-  } else if (is(sub, "list")) {
+  } else if (equalsIgnoreCase(sub, "list")) {
     clientList(cmd, env, reply);
   } else {
     resp::appendError(*reply, "ERR slotwise does not support 'CLIENT " + std::string(sub) +
@@ -237,31 +233,31 @@ LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
                              const LocalEnvironment& env, std::string* reply) {
   rememberCommand(cmd, state);
   std::string_view name = cmd.arg(0);
-  if (is(name, "ping")) {
+  if (equalsIgnoreCase(name, "ping")) {
     ping(cmd, reply);
-  } else if (is(name, "echo")) {
+  } else if (equalsIgnoreCase(name, "echo")) {
     resp::appendBulk(*reply, cmd.arg(1));
-  } else if (is(name, "quit")) {
+  } else if (equalsIgnoreCase(name, "quit")) {
     resp::appendSimpleString(*reply, "OK");
     return LocalOutcome::kCloseAfterReply;
-  } else if (is(name, "select")) {
+  } else if (equalsIgnoreCase(name, "select")) {
     select(cmd, reply);
-  } else if (is(name, "hello")) {
+  } else if (equalsIgnoreCase(name, "hello")) {
     hello(cmd, state, reply);
-  } else if (is(name, "client")) {
+  } else if (equalsIgnoreCase(name, "client")) {
     client(cmd, state, env, reply);
-  } else if (is(name, "info")) {
+  } else if (equalsIgnoreCase(name, "info")) {
     info(cmd, env, reply);
-  } else if (is(name, "cluster")) {
+  } else if (equalsIgnoreCase(name, "cluster")) {
     appendClusterReply(cmd, env.advertisedAddress(), env.slotMap(), reply);
-  } else if (is(name, "slowlog")) {
+  } else if (equalsIgnoreCase(name, "slowlog")) {
     runSlowlogCommand(cmd, env.slowlog(), reply);
-  } else if (is(name, "acl") && cmd.argc() == 2 && is(cmd.arg(1), "whoami")) {
+  } else if (equalsIgnoreCase(name, "acl") && cmd.argc() == 2 && equalsIgnoreCase(cmd.arg(1), "whoami")) {
     resp::appendBulk(*reply, state.user);
-  } else if (is(name, "reset")) {
+  } else if (equalsIgnoreCase(name, "reset")) {
     state.name.clear();
     resp::appendSimpleString(*reply, "RESET");
-  } else if (is(name, "auth")) {
+  } else if (equalsIgnoreCase(name, "auth")) {
     resp::appendError(*reply,
                       "ERR AUTH <password> called without any password configured for the default "
                       "user. Are you sure your configuration is correct?");

@@ -1,12 +1,12 @@
 #include "proxy/proxy_info.h"
 
 #include <fmt/format.h>
-#include <strings.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <chrono>
 
+#include "common/ascii.h"
 #include "resp/encoder.h"
 #include "router/hash_slot.h"
 
@@ -19,10 +19,6 @@ const Clock::time_point kStarted = Clock::now();
 // The emulated node owns every slot under one configuration epoch.
 constexpr uint64_t kEpoch = 1;
 constexpr uint16_t kLastSlot = router::SlotMap::kNumSlots - 1;
-
-bool is(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 // FNV-1a, then the splitmix64 finaliser so that nearby addresses give unrelated ids.
 uint64_t hash64(std::string_view text, uint64_t seed) {
@@ -193,17 +189,17 @@ std::string emulatedNodeId(const config::HostPort& advertised) {
 void appendClusterReply(const resp::Command& cmd, const config::HostPort& advertised,
                         const router::SlotMap* map, std::string* reply) {
   const std::string_view sub = cmd.arg(1);
-  if (is(sub, "slots")) {
+  if (equalsIgnoreCase(sub, "slots")) {
     clusterSlots(advertised, reply);
-  } else if (is(sub, "shards")) {
+  } else if (equalsIgnoreCase(sub, "shards")) {
     clusterShards(advertised, reply);
-  } else if (is(sub, "nodes")) {
+  } else if (equalsIgnoreCase(sub, "nodes")) {
     resp::appendBulk(*reply, clusterNodesText(advertised));
-  } else if (is(sub, "info")) {
+  } else if (equalsIgnoreCase(sub, "info")) {
     resp::appendBulk(*reply, clusterInfoText(map));
-  } else if (is(sub, "myid")) {
+  } else if (equalsIgnoreCase(sub, "myid")) {
     resp::appendBulk(*reply, emulatedNodeId(advertised));
-  } else if (is(sub, "keyslot") && cmd.argc() == 3) {
+  } else if (equalsIgnoreCase(sub, "keyslot") && cmd.argc() == 3) {
     resp::appendInteger(*reply, router::keyHashSlot(cmd.arg(2)));
   } else {
     resp::appendError(*reply, "ERR slotwise does not support 'CLUSTER " + std::string(sub) +
@@ -225,13 +221,13 @@ uint32_t infoSectionBit(std::string_view name) {
       {"all", kInfoEverySection},      {"everything", kInfoEverySection},
   };
   for (const Entry& e : kSections) {
-    if (is(name, e.name)) return e.bit;
+    if (equalsIgnoreCase(name, e.name)) return e.bit;
   }
   return 0;
 }
 
 uint32_t infoSections(const resp::Command& cmd) {
-  if (cmd.argc() == 0 || !is(cmd.arg(0), "info")) return 0;
+  if (cmd.argc() == 0 || !equalsIgnoreCase(cmd.arg(0), "info")) return 0;
   uint32_t sections = cmd.argc() == 1 ? uint32_t{kInfoEverySection} : 0u;
   for (size_t i = 1; i < cmd.argc(); ++i) sections |= infoSectionBit(cmd.arg(i));
   return sections;

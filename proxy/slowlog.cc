@@ -2,22 +2,18 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <strings.h>
 
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 
+#include "common/ascii.h"
 #include "resp/encoder.h"
 
 namespace slotwise::proxy {
 namespace {
 
 constexpr size_t kDefaultGetCount = 10;
-
-bool is(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 // Reads "<prefix><digits>\r\n" at `*pos`; advances past it. False if malformed.
 bool readHeader(std::string_view frame, char prefix, size_t* pos, size_t* value) {
@@ -202,15 +198,15 @@ void appendSlowlogEntries(const std::vector<SlowlogEntry>& entries, std::string*
 
 void runSlowlogCommand(const resp::Command& cmd, SlowlogBook* book, std::string* reply) {
   std::string_view sub = cmd.argc() >= 2 ? cmd.arg(1) : std::string_view();
-  if (is(sub, "help") && cmd.argc() == 2) {
+  if (equalsIgnoreCase(sub, "help") && cmd.argc() == 2) {
     appendHelp(reply);
   } else if (book == nullptr) {
     resp::appendError(*reply, "ERR the slow log is not available in this process");
-  } else if (is(sub, "get") && cmd.argc() <= 3) {
+  } else if (equalsIgnoreCase(sub, "get") && cmd.argc() <= 3) {
     get(cmd, *book, reply);
-  } else if (is(sub, "len") && cmd.argc() == 2) {
+  } else if (equalsIgnoreCase(sub, "len") && cmd.argc() == 2) {
     resp::appendInteger(*reply, static_cast<int64_t>(book->length()));
-  } else if (is(sub, "reset") && cmd.argc() == 2) {
+  } else if (equalsIgnoreCase(sub, "reset") && cmd.argc() == 2) {
     book->reset();
     resp::appendSimpleString(*reply, "OK");
   } else {

@@ -3,23 +3,14 @@
 #include <array>
 #include <iterator>
 
+#include "common/ascii.h"
+
 namespace slotwise::router {
 namespace {
 
 // The generated data: kSpecs_* arrays, kSub_* subcommand arrays and kCommands (sorted by name).
 #include "router/command_table_data.inc"
 
-constexpr char toLowerAscii(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (toLowerAscii(a[i]) != toLowerAscii(b[i])) return false;
-  }
-  return true;
-}
 
 // ---- name index: open addressing over kCommands, built at compile time ------------------------
 
