@@ -214,7 +214,8 @@ void BackendConn::handleReply(Request* req, const resp::ReplyInfo& info, std::st
     case resp::ErrorKind::kClusterDown:
       worker_.stats().clusterdown.inc();
       worker_.reportFailure(address_);
-      break;
+      worker_.clusterDown(req, bytes);
+      return;
     default:
       if (bytes.starts_with("-NOSCRIPT") && worker_.reloadScript(req, this)) return;
       break;
@@ -257,17 +258,33 @@ void BackendConn::close(bool report_failure) {
   uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &BackendConn::onClosed);
 }
 
-// Requests handed to the socket may have run on the node: they fail with `sent_error`. The unsent
-// tail never left the proxy, so it is parked and re-routed once the topology is known again.
+namespace {
+
+// A read-only command (or a part of one, e.g. of MGET) changes nothing where it ran: when the
+// connection was lost after it was sent, it may be sent again.
+bool resendable(const Request& req) {
+  const router::CommandInfo* info = req.info != nullptr ? req.info
+                                    : req.parent != nullptr ? req.parent->info
+                                                            : nullptr;
+  return info != nullptr && info->hasFlag(router::kReadonly);
+}
+
+}  // namespace
+
+// Requests handed to the socket may have run on the node: they fail with `sent_error`, except
+// read-only ones when the connection was lost (retried like unsent ones; not after a timeout,
+// which would wait for the same hung node again). Pinned requests never move to another
+// connection. The rest were never sent: parked and retried until their deadline.
 void BackendConn::failAll(std::string_view sent_error) {
   size_t sent = inflight_.size() - std::min(unsent_, inflight_.size());
   unsent_ = 0;
   sent_ns_.clear();
+  const bool lost = sent_error == errors::kConnectionLost;
   for (size_t i = 0; !inflight_.empty(); ++i) {
     Request* req = inflight_.pop();
     if (req->internal) {
       worker_.requests().recycle(req);
-    } else if (i < sent || req->pinned) {  // pinned requests must not move to a shared conn
+    } else if (req->pinned || (i < sent && !(lost && resendable(*req)))) {
       worker_.fail(req, sent_error);
     } else {
       worker_.park(req);

@@ -18,6 +18,7 @@ namespace slotwise::proxy {
 namespace {
 constexpr uint64_t kHousekeepingMs = 100;
 constexpr uint64_t kRetryTickMs = 10;
+constexpr uint64_t kClusterDownRetryMs = 100;  // between retries of a -CLUSTERDOWN request
 constexpr uint64_t kNodeDownMs = 100;
 constexpr uint64_t kReportThrottleMs = 100;
 constexpr int kMaxFlushRounds = 8;
@@ -431,15 +432,23 @@ void Worker::park(Request* req) {
     else fail(req, errors::kBackendUnreachable);
     return;
   }
-  if (req->target == Request::Target::kAddress) {  // re-route with the (next) slot map
-    req->target = req->slot >= 0 ? Request::Target::kSlot : Request::Target::kAnyMaster;
-    req->asking = false;
-  }
+  rerouteBySlot(req);
+  addParked(req);
+}
+
+void Worker::addParked(Request* req) {
   parked_.push(req);
   if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&retry_timer_))) {
     uv_timer_start(&retry_timer_, [](uv_timer_t* h) { fromHandle<Worker>(h)->retryParked(); },
                    kRetryTickMs, kRetryTickMs);
   }
+}
+
+// A request redirected to an address goes back to being routed by its slot (the next map).
+void Worker::rerouteBySlot(Request* req) {
+  if (req->target != Request::Target::kAddress) return;
+  req->target = req->slot >= 0 ? Request::Target::kSlot : Request::Target::kAnyMaster;
+  req->asking = false;
 }
 
 void Worker::retryParked() {
@@ -524,6 +533,18 @@ bool Worker::reloadScript(Request* req, BackendConn* conn) {
   return true;
 }
 
+void Worker::clusterDown(Request* req, std::string_view bytes) {
+  const uint64_t now = uv_now(&loop_);
+  if (req->deadline_ms == 0) req->deadline_ms = now + config_->backend.retry_deadline.count();
+  if (req->pinned || now >= req->deadline_ms) {
+    complete(req, bytes);
+    return;
+  }
+  req->not_before_ms = now + kClusterDownRetryMs;
+  rerouteBySlot(req);
+  addParked(req);
+}
+
 void Worker::tryAgain(Request* req, std::string_view bytes) {
   stats_.tryagain.inc();
   if (req->tryagains >= config_->backend.tryagain_retries || (req->pinned && !req->blocking)) {
@@ -537,11 +558,7 @@ void Worker::tryAgain(Request* req, std::string_view bytes) {
   if (req->deadline_ms == 0 || req->deadline_ms < req->not_before_ms) {
     req->deadline_ms = req->not_before_ms + config_->backend.retry_deadline.count();
   }
-  parked_.push(req);
-  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&retry_timer_))) {
-    uv_timer_start(&retry_timer_, [](uv_timer_t* h) { fromHandle<Worker>(h)->retryParked(); },
-                   kRetryTickMs, kRetryTickMs);
-  }
+  addParked(req);
 }
 
 void Worker::reportTopologyDrift() {

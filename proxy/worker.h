@@ -110,6 +110,9 @@ class Worker {
   void redirect(Request* req, std::string_view bytes, const std::string& node_host);
   // TRYAGAIN reply: retry after a backoff, or pass `bytes` on when the budget is spent.
   void tryAgain(Request* req, std::string_view bytes);
+  // `req` got -CLUSTERDOWN (not run: a master is failing over, or the slot is not served): retried
+  // every kClusterDownRetryMs until its retry deadline, then completed with `bytes`.
+  void clusterDown(Request* req, std::string_view bytes);
   // `req` (EVALSHA/EVALSHA_RO) got -NOSCRIPT from `conn`: when the script cache knows the body,
   // queues SCRIPT LOAD and then `req` again on `conn` and returns true (costs one redirect of
   // the request's budget); else returns false and the caller completes `req` with the error.
@@ -169,6 +172,9 @@ class Worker {
   void forwardBlocking(Request* req);
   void closeIdleClients(uint64_t now);
   void retryParked();
+  // Queues `req` for retryParked() (which runs every kRetryTickMs while any request waits).
+  void addParked(Request* req);
+  static void rerouteBySlot(Request* req);
   void installMap(router::SlotMapPtr map);
   void beginShutdown();
   void finishShutdown();

@@ -134,9 +134,12 @@ bool RedisServerProcess::start(uint16_t port, const std::string& dir,
   dir_ = dir;
   error_.clear();
   const std::string p = std::to_string(port);
+  // Each node its own dump file: nodes share `dir`, and a replica's full sync writes one, which a
+  // node started later in the same directory would otherwise load as its own data.
   std::vector<std::string> argv = {kRedisServer, "--port", p,    "--bind",      "127.0.0.1",
                                    "--save",     "",       "--appendonly", "no", "--dir",
-                                   dir,          "--daemonize", "no", "--logfile", logPath()};
+                                   dir,          "--dbfilename", "dump-" + p + ".rdb",
+                                   "--daemonize", "no", "--logfile", logPath()};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   pid_ = spawnChild(argv, dir + "/redis-" + p + ".out", &error_);
   if (pid_ < 0) return false;
