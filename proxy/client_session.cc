@@ -6,8 +6,8 @@
 
 #include "proxy/errors.h"
 #include "proxy/fanout.h"
-#include "proxy/script_cache.h"
 #include "proxy/local_commands.h"
+#include "proxy/script_cache.h"
 #include "proxy/slowlog.h"
 #include "proxy/worker.h"
 #include "resp/encoder.h"
@@ -379,9 +379,6 @@ void ClientSession::replyError(std::string_view message) {
   replyNow(bytes);
 }
 
-// Before a successful AUTH only AUTH, HELLO (with AUTH), QUIT and PING run. Wrong passwords are
-// answered as Redis does and the connection is closed after auth.max_failures of them; the
-// password itself is never logged.
 namespace {
 
 // Compares without an early exit on the first differing byte.
@@ -408,6 +405,9 @@ bool ClientSession::checkCredentials(const config::AuthConfig& auth, std::string
   return false;
 }
 
+// Before a successful AUTH only AUTH, HELLO (with AUTH), QUIT and PING run. Wrong passwords are
+// answered as Redis does and the connection is closed after auth.max_failures of them; the
+// password itself is never logged.
 bool ClientSession::handleAuth(const resp::Command& cmd, const router::RouteDecision& d) {
   const config::AuthConfig& auth = worker_.config().auth;
   std::string_view name = d.info != nullptr ? d.info->name : std::string_view();
@@ -440,10 +440,15 @@ bool ClientSession::handleAuth(const resp::Command& cmd, const router::RouteDeci
   }
   const config::UserConfig* named = nullptr;
   if (checkCredentials(auth, user, password, &named)) {
+    const std::optional<uint16_t> identity = named != nullptr ? worker_.identityFor(*named) : 0;
+    if (!identity) {
+      replyError("ERR slotwise: too many distinct backend users on this worker; restart the proxy");
+      return true;
+    }
     authenticated_ = true;
     auth_failures_ = 0;
     local_.user.assign(user);
-    identity_ = named != nullptr ? worker_.identityFor(*named) : 0;
+    identity_ = *identity;
     if (name == "auth") {
       replyNow("+OK\r\n");
       return true;

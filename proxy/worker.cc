@@ -241,7 +241,7 @@ Worker::NodeConns* Worker::slotTarget(const Request& req) {
   return replicas.empty() ? nullptr : by_node_[replicas[req.affinity % replicas.size()]];
 }
 
-uint16_t Worker::identityFor(const config::UserConfig& user) {
+std::optional<uint16_t> Worker::identityFor(const config::UserConfig& user) {
   if (user.backend_username.empty() && user.backend_password.empty()) return 0;
   Credentials wanted{user.backend_username.empty() ? config_->backend.username : user.backend_username,
                      user.backend_password.empty() ? config_->backend.password : user.backend_password};
@@ -250,7 +250,7 @@ uint16_t Worker::identityFor(const config::UserConfig& user) {
       return static_cast<uint16_t>(i);
     }
   }
-  if (identities_.size() > 0xffff) return 0;
+  if (identities_.size() > 0xffff) return std::nullopt;  // never the default credentials instead
   identities_.push_back(std::move(wanted));
   return static_cast<uint16_t>(identities_.size() - 1);
 }

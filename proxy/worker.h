@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -124,8 +125,9 @@ class Worker {
     std::string username;
     std::string password;
   };
-  // @return the identity of `user`'s backend credentials (0 when it has none of its own).
-  uint16_t identityFor(const config::UserConfig& user);
+  // @return the identity of `user`'s backend credentials (0 when it has none of its own), or
+  //         nullopt when the worker already holds 65535 other credentials (reloads adding users).
+  std::optional<uint16_t> identityFor(const config::UserConfig& user);
   Credentials credentialsOf(uint16_t identity) const;
   void reportFailure(const std::string& address);
   // A node's view of slot ownership differs from this worker's map (SCAN's check): asks the

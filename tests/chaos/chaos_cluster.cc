@@ -227,6 +227,17 @@ uint16_t ChaosCluster::addEmptyMaster(Millis timeout) {
   return port;
 }
 
+void ChaosCluster::stopExtra() {
+  if (!extra_) return;
+  extra_client_->close();
+  extra_->stop();
+}
+
+std::string ChaosCluster::nodeId(uint16_t port) {
+  const RespValue id = clientOf(port).command({"CLUSTER", "MYID"});
+  return id.isError() ? std::string() : id.str;
+}
+
 bool ChaosCluster::allKnowEachOther() {
   const std::vector<uint16_t> ports = runningPorts();
   for (uint16_t port : ports) {

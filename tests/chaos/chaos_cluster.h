@@ -48,6 +48,13 @@ class ChaosCluster {
   // with the first running harness node; waits until every running node knows every other one
   // (no handshake). @return its port, or 0 (error() set). At most one extra node per object.
   uint16_t addEmptyMaster(std::chrono::milliseconds timeout);
+  // Port of the node addEmptyMaster() started, or 0.
+  uint16_t extraPort() const { return extra_ ? extra_->port() : 0; }
+  // Stops the added node's process (by PID). redis-cli --cluster del-node only resets it (CLUSTER
+  // RESET SOFT): it stays up, outside the cluster.
+  void stopExtra();
+  // CLUSTER MYID of any running node (harness or added), or "" on error.
+  std::string nodeId(uint16_t port);
   // Every running node, the added one included, reports cluster_state:ok and the same CLUSTER
   // SLOTS view (replicas included), and no node has a slot in migrating/importing state.
   bool consistent();

@@ -1,7 +1,7 @@
 // Chaos test (issue 4): 8 clients drive INCR and cross-slot MSET/MGET through Slotwise while a
 // 3-master + 3-replica cluster is resharded, failed over by hand, loses a master to SIGKILL (which
-// comes back as a replica) and gains a fourth master. Every acknowledged value is checked; the
-// per-phase report goes to stdout; the whole run has a hard deadline.
+// comes back as a replica), gains a fourth master and removes it again. Every acknowledged value
+// is checked; the per-phase report goes to stdout; the whole run has a hard deadline.
 //
 // Report columns, per phase (an operation belongs to the phase current when it was sent):
 //   ops            operations attempted by all clients (INCR, MSET, MGET, reconnects, GETs)
@@ -130,6 +130,7 @@ class ChaosTest : public ProxyClusterTest {
   std::string manualFailover();
   std::string killMaster();
   std::string addMaster();
+  std::string removeNode();
   void printReport(const std::array<PhaseStats, kChaosPhaseCount>& totals,
                    const std::array<int64_t, kChaosPhaseCount>& windows);
   void saveProxyLog();
@@ -137,6 +138,11 @@ class ChaosTest : public ProxyClusterTest {
   std::unique_ptr<ChaosCluster> topo_;
   std::unique_ptr<ChaosControl> control_;
   std::array<double, kChaosPhaseCount> phase_seconds_{};
+  // The master that imported the reshard's slots is never failed over: Redis 7.0 can lose the
+  // ownership of the last slots a master imported when that master fails over soon after (its
+  // replica is promoted without them, the cluster stays down; redis/redis#6339, fixed upstream
+  // by #12336 in a later release). That is a cluster bug, not something a proxy can hide.
+  uint16_t reshard_target_ = 0;
   std::string note_;   // what the current phase did (filled by its step)
   std::string notes_;  // one line per finished phase
 };
@@ -159,13 +165,16 @@ std::string ChaosTest::reshard() {
   if (moved != kReshardSlots) return "expected " + std::to_string(kReshardSlots) +
                                      " slots moved, counted " + std::to_string(moved);
   note_ = std::to_string(moved) + " slots " + std::to_string(from) + " -> " + std::to_string(to);
+  reshard_target_ = to;
   return "";
 }
 
-// CLUSTER FAILOVER on the replica of the first master that has a linked one.
+// CLUSTER FAILOVER on the replica of the first master that has a linked one (not the reshard's
+// target, see reshard_target_).
 std::string ChaosTest::manualFailover() {
   uint16_t master = 0, replica = 0;
   for (const auto& [port, count] : topo_->slotCounts()) {
+    if (port == reshard_target_) continue;
     replica = topo_->onlineReplicaOf(port);
     if (replica != 0) {
       master = port;
@@ -182,10 +191,12 @@ std::string ChaosTest::manualFailover() {
   return "";
 }
 
-// SIGKILL of the master with the most slots; its replica is promoted after the node timeout; the
-// killed node is restarted and must come back as a replica of the promoted one.
+// SIGKILL of the master with the most slots (not the reshard's target); its replica is promoted
+// after the node timeout; the killed node is restarted and must come back as a replica of the
+// promoted one.
 std::string ChaosTest::killMaster() {
-  const std::map<uint16_t, int> counts = topo_->slotCounts();
+  std::map<uint16_t, int> counts = topo_->slotCounts();
+  counts.erase(reshard_target_);
   if (counts.empty()) return "cannot read the slot map";
   const uint16_t victim = std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) {
                             return a.second < b.second;
@@ -244,6 +255,34 @@ std::string ChaosTest::addMaster() {
   if (gained == 0) return "the added master got no slots:\n" + topo_->describe();
   note_ = "node " + std::to_string(port) + " added, rebalanced " + std::to_string(gained) +
           " slots to it";
+  return "";
+}
+
+// The added master gives every slot back (`rebalance --cluster-weight <id>=0`) and leaves with
+// `redis-cli --cluster del-node` (CLUSTER FORGET on every other node, CLUSTER RESET SOFT of the
+// node, whose process is then stopped).
+std::string ChaosTest::removeNode() {
+  const uint16_t port = topo_->extraPort();
+  if (port == 0) return "no added node to remove";
+  const std::string id = topo_->nodeId(port);
+  const std::string other = "127.0.0.1:" + std::to_string(cluster.masterPortForSlot(0));
+  if (id.empty()) return "cannot read the added node's id";
+  const int owned = topo_->slotCounts()[port];
+  bool ok = topo_->runRedisCli(
+      {"--cluster", "rebalance", other, "--cluster-weight", id + "=0", "--cluster-yes"},
+      "chaos-drain.log", kRedisCliTimeout);
+  if (!ok) return "redis-cli --cluster rebalance (drain): " + topo_->error();
+  if (!topo_->waitConsistent(kTopologyTimeout)) return topo_->error();
+  if (topo_->slotCounts().count(port) != 0) {
+    return "the node still owns slots after the drain:\n" + topo_->describe();
+  }
+  ok = topo_->runRedisCli({"--cluster", "del-node", other, id}, "chaos-del-node.log",
+                          kRedisCliTimeout);
+  if (!ok) return "redis-cli --cluster del-node: " + topo_->error();
+  topo_->stopExtra();
+  if (!topo_->waitConsistent(kTopologyTimeout)) return topo_->error();
+  note_ = "node " + std::to_string(port) + " drained of " + std::to_string(owned) +
+          " slots and removed";
   return "";
 }
 
@@ -307,7 +346,8 @@ TEST_F(ChaosTest, NoClientVisibleErrorsOrLostWritesThroughTopologyChanges) {
       {ChaosPhase::kReshard, [this] { return reshard(); }},
       {ChaosPhase::kManualFailover, [this] { return manualFailover(); }},
       {ChaosPhase::kKillMaster, [this] { return killMaster(); }},
-      {ChaosPhase::kAddMaster, [this] { return addMaster(); }}};
+      {ChaosPhase::kAddMaster, [this] { return addMaster(); }},
+      {ChaosPhase::kRemoveNode, [this] { return removeNode(); }}};
   for (const auto& [phase, step] : steps) {
     if (failure.empty()) failure = runPhase(phase, step, kSettleTime);
   }

@@ -63,6 +63,7 @@ const char* chaosPhaseName(ChaosPhase phase) {
     case ChaosPhase::kManualFailover: return "manual-failover";
     case ChaosPhase::kKillMaster: return "sigkill-master";
     case ChaosPhase::kAddMaster: return "add-master";
+    case ChaosPhase::kRemoveNode: return "remove-node";
     case ChaosPhase::kFinalCheck: return "final-check";
   }
   return "?";

@@ -29,9 +29,10 @@ enum class ChaosPhase : int {
   kManualFailover,
   kKillMaster,
   kAddMaster,
+  kRemoveNode,
   kFinalCheck,
 };
-constexpr int kChaosPhaseCount = 6;
+constexpr int kChaosPhaseCount = 7;
 
 // Display name of a phase ("baseline", "reshard", ...). Static storage.
 const char* chaosPhaseName(ChaosPhase phase);
