@@ -82,7 +82,6 @@ void BackendConn::prependInternal(std::initializer_list<std::string_view> args, 
   resp::appendCommand(req->payload, args);
   out_.buffer().insert(0, req->payload);
   inflight_.pushFront(req);
-  sent_ns_.push_front(uv_hrtime());
   ++unsent_;
 }
 
@@ -94,12 +93,10 @@ void BackendConn::enqueue(Request* req) {
     asking->internal = true;
     buf.append(kAsking);
     inflight_.push(asking);
-    sent_ns_.push_back(uv_hrtime());
     ++unsent_;
   }
   buf.append(req->payload);
   inflight_.push(req);
-  sent_ns_.push_back(uv_hrtime());
   ++unsent_;
   worker_.markBackendDirty(this);
 }
@@ -119,7 +116,10 @@ void BackendConn::flush() {
     close(true);
     return;
   }
-  if (out_.buffer().empty()) unsent_ = 0;
+  if (out_.buffer().empty() && unsent_ > 0) {
+    sent_batches_.push_back({unsent_, uv_hrtime()});
+    unsent_ = 0;
+  }
 }
 
 void BackendConn::onWriteDone(void* owner, int status) {
@@ -156,6 +156,7 @@ void BackendConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
 
 void BackendConn::processReplies() {
   resp::ReplyInfo info;
+  const uint64_t now_ns = uv_hrtime();  // every reply framed here arrived with this read
   while (state_ != State::kClosing && !in_.empty()) {
     std::string_view data = in_.view();
     resp::ScanStatus st = scanner_.scan(data, &info);
@@ -177,11 +178,12 @@ void BackendConn::processReplies() {
     }
     // Pop before handling: handling may enqueue on this very connection or close it.
     Request* req = inflight_.pop();
-    if (!sent_ns_.empty()) {
+    if (!sent_batches_.empty()) {  // else: a reply to a request whose write was still partial
+      SentBatch& batch = sent_batches_.front();
       if (!req->internal) {
-        node_stats_->latency.observe(std::chrono::nanoseconds(uv_hrtime() - sent_ns_.front()));
+        node_stats_->latency.observe(std::chrono::nanoseconds(now_ns - batch.sent_ns));
       }
-      sent_ns_.pop_front();
+      if (--batch.count == 0) sent_batches_.pop_front();
     }
     if (unsent_ > inflight_.size()) unsent_ = inflight_.size();
     last_progress_ms_ = uv_now(worker_.loop());
@@ -278,7 +280,7 @@ bool resendable(const Request& req) {
 void BackendConn::failAll(std::string_view sent_error) {
   size_t sent = inflight_.size() - std::min(unsent_, inflight_.size());
   unsent_ = 0;
-  sent_ns_.clear();
+  sent_batches_.clear();
   const bool lost = sent_error == errors::kConnectionLost;
   for (size_t i = 0; !inflight_.empty(); ++i) {
     Request* req = inflight_.pop();

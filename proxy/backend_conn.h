@@ -113,10 +113,16 @@ class BackendConn {
   bool push_mode_ = false;
   bool connect_pending_ = true;    // connectTcp's callback has not run yet
   bool handle_closed_ = false;     // uv_close completed
-  // Metrics: this node's handles in the worker's shard, and the uv_hrtime() at which each
-  // request of inflight_ was queued, in the same order (backend latency).
+  // Metrics: this node's handles in the worker's shard. Backend latency is measured per write and
+  // per read, not per request: each flush that hands requests to the socket records one batch
+  // (how many requests, uv_hrtime() of the write), and every reply framed from one read is timed
+  // against its request's batch with one clock reading.
+  struct SentBatch {
+    size_t count;
+    uint64_t sent_ns;
+  };
   NodeStats* node_stats_;
-  std::deque<uint64_t> sent_ns_;
+  std::deque<SentBatch> sent_batches_;
 };
 
 }  // namespace slotwise::proxy
