@@ -5,6 +5,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "common/lines.h"
 #include "proxy/errors.h"
 #include "proxy/worker.h"
 #include "resp/encoder.h"
@@ -411,25 +412,19 @@ bool parseClusterNodes(std::string_view text, NodeView* view) {
   std::vector<OwnedRange> owned;
   bool found_myself = false;
   bool migrating = false;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
-    std::vector<std::string_view> fields;
+  std::vector<std::string_view> fields;
+  forEachLine(text, [&](std::string_view line) {
+    fields.clear();
     for (size_t at = 0; at < line.size();) {
       size_t sp = line.find(' ', at);
       if (sp == std::string_view::npos) sp = line.size();
-      std::string_view field = line.substr(at, sp - at);
-      if (!field.empty() && field.back() == '\r') field.remove_suffix(1);
-      if (!field.empty()) fields.push_back(field);
+      if (sp > at) fields.push_back(line.substr(at, sp - at));
       at = sp + 1;
     }
-    if (fields.size() < 8) continue;
+    if (fields.size() < 8) return;
     const bool myself = fields[2].find("myself") != std::string_view::npos;
     found_myself |= myself;
-    if (fields[2].find("master") == std::string_view::npos) continue;
+    if (fields[2].find("master") == std::string_view::npos) return;
     for (size_t i = 8; i < fields.size(); ++i) {
       std::string_view slots = fields[i];
       if (slots.starts_with("[")) {  // "[slot->-id]" or "[slot-<-id]": only in the myself line
@@ -444,7 +439,7 @@ bool parseClusterNodes(std::string_view text, NodeView* view) {
       owned.push_back({static_cast<uint16_t>(first), static_cast<uint16_t>(last),
                        std::string(fields[0])});
     }
-  }
+  });
   if (!found_myself) return false;
   view->fingerprint = ownershipFingerprint(std::move(owned));
   view->migrating = migrating;
@@ -559,18 +554,12 @@ std::string mergeKeyspaces(const std::vector<std::string_view>& infos) {
   };
   std::map<uint64_t, Db> dbs;
   for (std::string_view text : infos) {
-    size_t pos = 0;
-    while (pos < text.size()) {
-      size_t eol = text.find('\n', pos);
-      if (eol == std::string_view::npos) eol = text.size();
-      std::string_view line = text.substr(pos, eol - pos);
-      pos = eol + 1;
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    forEachLine(text, [&](std::string_view line) {
       uint64_t db = 0, keys = 0, expires = 0, ttl = 0;
       const size_t colon = line.find(':');
       if (!line.starts_with("db") || colon == std::string_view::npos ||
           !parseU64(line.substr(2, colon - 2), &db)) {
-        continue;
+        return;
       }
       for (std::string_view field : {"keys=", "expires=", "avg_ttl="}) {
         const size_t at = line.find(field, colon);
@@ -584,7 +573,7 @@ std::string mergeKeyspaces(const std::vector<std::string_view>& infos) {
       d.keys += keys;
       d.expires += expires;
       d.ttl_weighted += ttl * keys;
-    }
+    });
   }
   std::string out;
   for (const auto& [db, d] : dbs) {

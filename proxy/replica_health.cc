@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "common/lines.h"
+
 namespace slotwise::proxy {
 namespace {
 
@@ -24,24 +26,18 @@ std::string_view field(std::string_view list, std::string_view key) {
 
 std::set<std::string> fitReplicasOf(std::string_view info, uint64_t max_lag_ms) {
   std::set<std::string> fit;
-  size_t pos = 0;
-  while (pos < info.size()) {
-    size_t eol = info.find('\n', pos);
-    if (eol == std::string_view::npos) eol = info.size();
-    std::string_view line = info.substr(pos, eol - pos);
-    pos = eol + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  forEachLine(info, [&](std::string_view line) {
     // slave0:ip=127.0.0.1,port=7003,state=online,offset=1234,lag=0
     const size_t colon = line.find(':');
-    if (!line.starts_with("slave") || colon == std::string_view::npos) continue;
+    if (!line.starts_with("slave") || colon == std::string_view::npos) return;
     std::string_view list = line.substr(colon + 1);
     std::string_view ip = field(list, "ip"), port = field(list, "port"), lag = field(list, "lag");
     uint64_t lag_s = 0;
     auto [end, ec] = std::from_chars(lag.data(), lag.data() + lag.size(), lag_s);
-    if (ip.empty() || port.empty() || ec != std::errc() || end != lag.data() + lag.size()) continue;
-    if (field(list, "state") != "online" || lag_s * 1000 > max_lag_ms) continue;
+    if (ip.empty() || port.empty() || ec != std::errc() || end != lag.data() + lag.size()) return;
+    if (field(list, "state") != "online" || lag_s * 1000 > max_lag_ms) return;
     fit.insert(std::string(ip) + ":" + std::string(port));
-  }
+  });
   return fit;
 }
 
