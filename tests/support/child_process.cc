@@ -63,9 +63,16 @@ void unregisterChild(pid_t pid) {
 
 bool onMainThread() { return static_cast<pid_t>(syscall(SYS_gettid)) == getpid(); }
 
-// Runs in the forked child: only async-signal-safe calls until exec.
+// Runs in the forked child: only async-signal-safe calls until exec. Signals are blocked on
+// entry (see spawnChild): the parent's fatal-signal handler must never run here, because in the
+// child it would SIGKILL the parent's other children (a SIGTERM from terminateChild() that
+// arrives before exec once killed the first redis-server of a test this way). So the handlers
+// are reset to the default first, then `mask` (the parent's own) is restored for the new program.
 [[noreturn]] void execChild(char* const* argv, int in_fd, int out_fd, bool pdeathsig,
-                            pid_t parent) {
+                            pid_t parent, const sigset_t* mask) {
+  for (int sig : kFatalSignals) signal(sig, SIG_DFL);
+  signal(SIGPIPE, SIG_DFL);  // ignored dispositions survive exec; handled ones are reset anyway
+  sigprocmask(SIG_SETMASK, mask, nullptr);
   if (pdeathsig) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);  // the parent died before prctl took effect
@@ -74,8 +81,6 @@ bool onMainThread() { return static_cast<pid_t>(syscall(SYS_gettid)) == getpid()
   dup2(out_fd, 1);
   dup2(out_fd, 2);
   syscall(SYS_close_range, 3U, ~0U, 0U);
-  // Signal dispositions set to handlers are reset by exec; ignored ones are not, so undo those.
-  signal(SIGPIPE, SIG_DFL);
   execv(argv[0], argv);
   _exit(127);
 }
@@ -98,9 +103,13 @@ pid_t spawnChild(const std::vector<std::string>& argv, const std::string& output
   }
   const bool pdeathsig = onMainThread();
   const pid_t parent = getpid();
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);  // no handler may run in the child before exec
   const pid_t pid = fork();
-  if (pid == 0) execChild(cargv.data(), in_fd, out_fd, pdeathsig, parent);
+  if (pid == 0) execChild(cargv.data(), in_fd, out_fd, pdeathsig, parent, &previous);
   const int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   close(out_fd);
   close(in_fd);
   if (pid < 0) {
