@@ -226,16 +226,9 @@ void ClientSession::dispatchWholeCluster(const resp::Command& cmd, const router:
 // The parent joins the FIFO before any part is forwarded: a part can complete synchronously
 // (e.g. failed at once), and the merged reply must find its place in the FIFO.
 void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDecision& d) {
-  Request* parent = worker_.requests().acquire();
-  parent->client = this;
-  parent->affinity = id_;
-  parent->identity = identity_;
+  Request* parent = newFanOutParent(d.info);
   parent->replica_ok = d.kind == router::RouteDecision::Kind::kMultiSlot &&
                        (d.info->flags & router::kReadonly) != 0;
-  parent->info = d.info;
-  parent->proto = local_.proto;
-  parent->start_ns = uv_hrtime();
-  worker_.stats().requestsOf(d.info).inc();
   std::vector<Request*>& parts = worker_.scratchParts();
   std::string error;
   if (!buildFanOut(worker_, parent, cmd, d, worker_.scratchKeys(), &parts, &error)) {
@@ -243,22 +236,31 @@ void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDec
     replyError(error);
     return;
   }
-  pending_.push(parent);
-  for (Request* part : parts) worker_.forward(part);
-  parts.clear();
+  launchFanOut(parent, parts);
 }
 
 void ClientSession::startInfoFanOut(std::string proxy_text) {
+  Request* parent = newFanOutParent(router::lookupCommand("info"));
+  std::vector<Request*>& parts = worker_.scratchParts();
+  buildInfoFanOut(worker_, parent, std::move(proxy_text), &parts);
+  launchFanOut(parent, parts);
+}
+
+// A fan-out parent of this client for `info`, counted, not yet in the FIFO.
+Request* ClientSession::newFanOutParent(const router::CommandInfo* info) {
   Request* parent = worker_.requests().acquire();
   parent->client = this;
   parent->affinity = id_;
   parent->identity = identity_;
-  parent->info = router::lookupCommand("info");
+  parent->info = info;
   parent->proto = local_.proto;
   parent->start_ns = uv_hrtime();
-  worker_.stats().requestsOf(parent->info).inc();
-  std::vector<Request*>& parts = worker_.scratchParts();
-  buildInfoFanOut(worker_, parent, std::move(proxy_text), &parts);
+  worker_.stats().requestsOf(info).inc();
+  return parent;
+}
+
+// The parent joins the FIFO before any part is forwarded (see startFanOut).
+void ClientSession::launchFanOut(Request* parent, std::vector<Request*>& parts) {
   pending_.push(parent);
   for (Request* part : parts) worker_.forward(part);
   parts.clear();

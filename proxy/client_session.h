@@ -96,6 +96,8 @@ class ClientSession {
   void startFanOut(const resp::Command& cmd, const router::RouteDecision& d);
   // INFO with the keyspace section: `proxy_text` plus the masters' keyspaces (buildInfoFanOut).
   void startInfoFanOut(std::string proxy_text);
+  Request* newFanOutParent(const router::CommandInfo* info);
+  void launchFanOut(Request* parent, std::vector<Request*>& parts);
   void rememberScript(const resp::Command& cmd, const router::CommandInfo& info);
   Request* newRequest(const resp::Command& cmd, const router::RouteDecision& d);
   // Blocking commands (client_session_txn.cc).

@@ -243,11 +243,7 @@ void Server::registerControlMetrics() {
 }
 
 std::string Server::slotsJson() const {
-  router::SlotMapPtr map;
-  {
-    std::lock_guard<std::mutex> lock(map_mu_);
-    map = admin_map_;
-  }
+  const router::SlotMapPtr map = adminMap();
   std::string out = "{\"version\":" + std::to_string(map ? map->version() : 0) + ",\"ranges\":[";
   if (map) {
     bool first = true;
@@ -269,20 +265,17 @@ std::string Server::slotsJson() const {
 }
 
 std::string Server::backendsJson() const {
-  router::SlotMapPtr map;
-  {
-    std::lock_guard<std::mutex> lock(map_mu_);
-    map = admin_map_;
-  }
+  const router::SlotMapPtr map = adminMap();
   return renderBackendsJson(map.get());
 }
 
+router::SlotMapPtr Server::adminMap() const {
+  std::lock_guard<std::mutex> lock(map_mu_);
+  return admin_map_;
+}
+
 HttpResponse Server::readiness() const {
-  router::SlotMapPtr map;
-  {
-    std::lock_guard<std::mutex> lock(map_mu_);
-    map = admin_map_;
-  }
+  const router::SlotMapPtr map = adminMap();
   const uint64_t covered = map ? map->coveredSlots() : 0;
   std::vector<std::string> unreachable;
   if (map) {
@@ -301,11 +294,7 @@ HttpResponse Server::readiness() const {
 }
 
 void Server::probeMasters() {
-  router::SlotMapPtr map;
-  {
-    std::lock_guard<std::mutex> lock(map_mu_);
-    map = admin_map_;
-  }
+  const router::SlotMapPtr map = adminMap();
   if (!map || !node_query_ || stopping_) return;
   for (uint16_t m : map->masters()) {
     const std::string address = map->nodes()[m].address;
@@ -320,11 +309,7 @@ void Server::probeMasters() {
 
 void Server::probeReplicas() {
   if (config_.backend.read_from == config::ReadFrom::kMaster || replica_round_) return;
-  router::SlotMapPtr map;
-  {
-    std::lock_guard<std::mutex> lock(map_mu_);
-    map = admin_map_;
-  }
+  const router::SlotMapPtr map = adminMap();
   if (!map || !node_query_ || stopping_ || map->masters().empty()) return;
   struct Round {
     size_t pending = 0;

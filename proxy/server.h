@@ -101,6 +101,7 @@ class Server : public ControlSink {
   std::atomic<uint64_t> refresh_failed_{0};
   mutable std::mutex map_mu_;
   router::SlotMapPtr admin_map_;  // GUARDED_BY(map_mu_)
+  router::SlotMapPtr adminMap() const;  // admin_map_ read under map_mu_; any thread
 };
 
 }  // namespace slotwise::proxy
