@@ -1,4 +1,4 @@
-#include "proxy/admin_http.h"
+#include "proxy/admin/admin_http.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "proxy/admin_json.h"
+#include "proxy/admin/admin_json.h"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,9 @@
 // Pure helpers of proxy/fanout: the SCAN consistency check, INFO keyspace sums, WAIT timeouts.
-#include "proxy/fanout.h"
+#include "proxy/datapath/fanout.h"
 
 #include <gtest/gtest.h>
 
-#include "proxy/script_cache.h"
+#include "proxy/datapath/script_cache.h"
 
 namespace slotwise::proxy {
 namespace {

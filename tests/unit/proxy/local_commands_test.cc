@@ -1,6 +1,6 @@
 // Exact reply bytes of the commands the proxy answers itself: cluster emulation, INFO and
 // CLIENT INFO/LIST, driven through runLocalCommand with a fake environment.
-#include "proxy/local_commands.h"
+#include "proxy/local/local_commands.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -11,8 +11,8 @@
 #include <sstream>
 #include <string>
 
-#include "proxy/metrics.h"
-#include "proxy/proxy_metrics.h"
+#include "proxy/stats/metrics.h"
+#include "proxy/stats/proxy_metrics.h"
 
 namespace slotwise::proxy::metrics {
 namespace {

@@ -1,4 +1,4 @@
-#include "proxy/metrics.h"
+#include "proxy/stats/metrics.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -1,12 +1,12 @@
 // The proxy's metric families and per-worker handles (WorkerStats) as they render, and the
 // BackendHealth reachability rule behind /readyz.
-#include "proxy/proxy_metrics.h"
+#include "proxy/stats/proxy_metrics.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "proxy/slowlog.h"
+#include "proxy/stats/slowlog.h"
 
 namespace slotwise::proxy {
 namespace {

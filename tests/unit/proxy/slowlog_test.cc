@@ -1,13 +1,13 @@
 // The proxy's slow log: per-worker rings, the merged newest-first view, argument capture rules
 // and the SLOWLOG command's replies, byte for byte.
-#include "proxy/slowlog.h"
+#include "proxy/stats/slowlog.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "proxy/local_commands.h"
+#include "proxy/local/local_commands.h"
 #include "resp/encoder.h"
 
 namespace slotwise::proxy {

@@ -1,0 +1,143 @@
+#include "proxy/control/node_query_impl.h"
+
+#include <memory>
+#include <string_view>
+
+#include "proxy/io/net_util.h"
+#include "resp/encoder.h"
+#include "resp/value_decoder.h"
+
+namespace slotwise::proxy {
+namespace {
+
+// One query: connect, write, read one reply, close. Deletes itself after both handles closed.
+class QueryOp {
+ public:
+  QueryOp(uv_loop_t* loop, std::string address, router::NodeQuery::Callback cb)
+      : loop_(loop), address_(std::move(address)), cb_(std::move(cb)) {
+    tcp_.data = timer_.data = this;
+  }
+
+  void start(const std::vector<std::string>& auth, const std::vector<std::string>& args,
+             uint64_t timeout_ms) {
+    if (!auth.empty()) {
+      std::vector<std::string_view> views(auth.begin(), auth.end());
+      resp::appendCommand(request_, std::span<const std::string_view>(views));
+      skip_replies_ = 1;
+    }
+    std::vector<std::string_view> views(args.begin(), args.end());
+    resp::appendCommand(request_, std::span<const std::string_view>(views));
+    uv_tcp_init(loop_, &tcp_);
+    uv_timer_init(loop_, &timer_);
+    uv_timer_start(&timer_, [](uv_timer_t* t) {
+      static_cast<QueryOp*>(t->data)->finish(Result<resp::RespValue>::error("timed out"));
+    }, timeout_ms, 0);
+    size_t colon = address_.rfind(':');
+    int port = colon == std::string::npos ? 0 : std::atoi(address_.c_str() + colon + 1);
+    if (port <= 0 || port > 65535) {
+      finish(Result<resp::RespValue>::error("bad address '" + address_ + "'"));
+      return;
+    }
+    connect_pending_ = true;
+    connectTcp(loop_, &tcp_, address_.substr(0, colon), static_cast<uint16_t>(port),
+               [this](int status) { onConnect(status); });
+  }
+
+ private:
+  void onConnect(int status) {
+    connect_pending_ = false;
+    if (done_) {
+      maybeDelete();
+      return;
+    }
+    if (status < 0) {
+      finish(Result<resp::RespValue>::error(std::string("connect: ") + uv_strerror(status)));
+      return;
+    }
+    write_req_.data = this;
+    uv_buf_t buf = uv_buf_init(request_.data(), static_cast<unsigned>(request_.size()));
+    uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, [](uv_write_t* w, int st) {
+      if (st < 0) static_cast<QueryOp*>(w->data)->finish(
+          Result<resp::RespValue>::error(std::string("write: ") + uv_strerror(st)));
+    });
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_),
+                  [](uv_handle_t* h, size_t suggested, uv_buf_t* b) {
+                    auto* self = static_cast<QueryOp*>(h->data);
+                    self->chunk_.resize(suggested);
+                    *b = uv_buf_init(self->chunk_.data(), static_cast<unsigned>(suggested));
+                  },
+                  [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+                    static_cast<QueryOp*>(s->data)->onRead(n, b);
+                  });
+  }
+
+  void onRead(ssize_t n, const uv_buf_t* b) {
+    if (n < 0) {
+      finish(Result<resp::RespValue>::error(std::string("read: ") + uv_strerror(static_cast<int>(n))));
+      return;
+    }
+    reply_.append(b->base, static_cast<size_t>(n));
+    while (!done_) {
+      resp::RespValue value;
+      size_t consumed = 0;
+      resp::ScanStatus st = decoder_.decode(reply_, &value, &consumed);
+      if (st == resp::ScanStatus::kNeedMore) return;
+      if (st == resp::ScanStatus::kError) {
+        finish(Result<resp::RespValue>::error("bad reply: " + decoder_.error()));
+        return;
+      }
+      reply_.erase(0, consumed);
+      if (skip_replies_ == 0) {
+        finish(std::move(value));
+      } else if (value.isError()) {  // the AUTH before the query failed
+        finish(Result<resp::RespValue>::error("AUTH failed: " + value.str));
+      } else {
+        --skip_replies_;
+      }
+    }
+  }
+
+  void finish(Result<resp::RespValue> result) {
+    if (done_) return;
+    done_ = true;
+    auto cb = std::move(cb_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &QueryOp::onClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &QueryOp::onClosed);
+    cb(std::move(result));
+  }
+
+  static void onClosed(uv_handle_t* h) {
+    auto* self = static_cast<QueryOp*>(h->data);
+    ++self->closed_;
+    self->maybeDelete();
+  }
+
+  void maybeDelete() {
+    if (closed_ == 2 && !connect_pending_) delete this;
+  }
+
+  uv_loop_t* loop_;
+  std::string address_;
+  router::NodeQuery::Callback cb_;
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  uv_write_t write_req_{};
+  std::string request_;
+  std::string reply_;
+  resp::ValueDecoder decoder_;
+  std::string chunk_;
+  int closed_ = 0;
+  int skip_replies_ = 0;  // replies of commands sent before the query (AUTH)
+  bool connect_pending_ = false;
+  bool done_ = false;
+};
+
+}  // namespace
+
+void NodeQueryImpl::query(const std::string& address, std::vector<std::string> args,
+                          Callback callback) {
+  auto* op = new QueryOp(loop_, address, std::move(callback));
+  op->start(auth_args_, args, static_cast<uint64_t>(timeout_.count()));
+}
+
+}  // namespace slotwise::proxy

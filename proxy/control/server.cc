@@ -1,0 +1,418 @@
+#include "proxy/control/server.h"
+
+#include "config/config_loader.h"
+#include "config/config_reload.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <thread>
+
+#include "proxy/admin/admin_json.h"
+#include "proxy/admin/dashboard.h"
+#include "proxy/datapath/errors.h"
+#include "proxy/control/logging.h"
+#include "proxy/io/net_util.h"
+
+namespace slotwise::proxy {
+namespace {
+constexpr uint64_t kTickMs = 50;
+constexpr uint64_t kDrainMs = 5000;
+constexpr uint64_t kProbeEveryTicks = 20;  // reachability probes once a second
+constexpr int kAcceptBatch = 64;  // accepts per readable event, so one burst cannot starve the loop
+
+template <typename T>
+Server* serverOf(T* handle) {
+  return static_cast<Server*>(reinterpret_cast<uv_handle_t*>(handle)->data);
+}
+}  // namespace
+
+Server::Server(config::ProxyConfig config, std::string config_path)
+    : config_(std::move(config)),
+      config_path_(std::move(config_path)),
+      config_json_(renderConfigJson(config_)),
+      families_(ProxyMetricFamilies::registerAll(registry_)),
+      slowlog_(config_.slowlog) {
+  families_.health = &health_;
+  families_.slowlog = &slowlog_;
+  metrics::Shard& control = registry_.addShard("control");
+  rejected_max_clients_ = control.counter(families_.rejected, {"max_clients"});
+}
+
+Server::~Server() {
+  admin_.stop();
+  for (auto& w : workers_) w->join();
+}
+
+router::RefreshPolicy::Options Server::refreshOptions(const config::ClusterConfig& cluster) {
+  router::RefreshPolicy::Options opts;
+  opts.interval = cluster.refresh_interval;
+  opts.min_interval = cluster.min_refresh_interval;
+  opts.redirect_threshold = cluster.redirect_refresh_threshold;
+  opts.failure_threshold = cluster.failure_refresh_threshold;
+  return opts;
+}
+
+void Server::reload() {
+  auto loaded = config::loadConfigFile(config_path_);
+  if (!loaded) {
+    spdlog::error("SIGHUP: {} is invalid; the running configuration stays in effect:\n{}",
+                  config_path_, loaded.error());
+    return;
+  }
+  config::ReloadPlan plan = config::planReload(config_, *loaded);
+  for (const std::string& key : plan.refused) {
+    spdlog::warn("SIGHUP: {} cannot change without a restart; keeping the running value", key);
+  }
+  if (plan.changed.empty()) {
+    spdlog::info("SIGHUP: {} reloaded; nothing that can change live has changed", config_path_);
+    return;
+  }
+  config_ = std::move(plan.config);
+  live_ = std::make_shared<const config::ProxyConfig>(config_);
+  for (auto& w : workers_) w->setConfig(live_);
+  refresher_->setPolicyOptions(refreshOptions(config_.cluster));
+  {
+    std::lock_guard lock(config_json_mu_);
+    config_json_ = renderConfigJson(config_);
+  }
+  spdlog::info("SIGHUP: {} reloaded; now in effect: {}", config_path_,
+               fmt::join(plan.changed, ", "));
+  setupLogging(config_.log.level);
+}
+
+int Server::run() {
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_init(&loop_);
+  mailbox_.init(&loop_);
+  uint32_t n = config_.workers != 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
+  live_ = std::make_shared<const config::ProxyConfig>(config_);
+  for (uint32_t i = 0; i < n; ++i) {
+    metrics::Shard& shard = registry_.addShard("worker-" + std::to_string(i));
+    workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), live_, *this, total_clients_,
+                                                shard, families_));
+    if (!workers_.back()->start()) {
+      spdlog::critical("cannot start worker {}", i);
+      return 1;
+    }
+  }
+  // The admin listener comes up before the data port, so that anything that sees the data port
+  // open (a load balancer, a test) also finds /healthz and /readyz.
+  registerControlMetrics();
+  if ((config_.admin.enabled() && !startAdmin()) || !startListening()) {
+    for (auto& w : workers_) w->stop(0);
+    for (auto& w : workers_) w->join();
+    return 1;
+  }
+
+  std::vector<std::string> auth;
+  if (!config_.backend.password.empty()) {
+    auth = {"AUTH"};
+    if (!config_.backend.username.empty()) auth.push_back(config_.backend.username);
+    auth.push_back(config_.backend.password);
+  }
+  node_query_ = std::make_unique<NodeQueryImpl>(&loop_, config_.cluster.query_timeout, auth);
+  const router::RefreshPolicy::Options opts = refreshOptions(config_.cluster);
+  std::vector<std::string> seeds;
+  for (const auto& s : config_.cluster.seeds) seeds.push_back(s.toString());
+  refresher_ = std::make_unique<router::TopologyRefresher>(
+      *node_query_, clock_, opts, seeds, [this](router::SlotMapPtr m) { publish(std::move(m)); });
+  refresher_->requestRefresh();
+  refresher_->tick();
+
+  tick_.data = sigterm_.data = sigint_.data = sighup_.data = this;
+  uv_timer_init(&loop_, &tick_);
+  uv_timer_start(&tick_, [](uv_timer_t* t) {
+    Server* self = serverOf(t);
+    self->refresher_->tick();
+    if (++self->ticks_ % kProbeEveryTicks == 0) {
+      self->probeMasters();
+      self->probeReplicas();
+    }
+    self->refresh_ok_.store(self->refresher_->stats().ok, std::memory_order_relaxed);
+    self->refresh_failed_.store(self->refresher_->stats().failed, std::memory_order_relaxed);
+  }, kTickMs, kTickMs);
+  auto on_stop = [](uv_signal_t* s, int signum) {
+    spdlog::info("signal {}: draining and stopping", signum);
+    serverOf(s)->shutdown();
+  };
+  uv_signal_init(&loop_, &sigterm_);
+  uv_signal_start(&sigterm_, on_stop, SIGTERM);
+  uv_signal_init(&loop_, &sigint_);
+  uv_signal_start(&sigint_, on_stop, SIGINT);
+  uv_signal_init(&loop_, &sighup_);
+  uv_signal_start(&sighup_, [](uv_signal_t* s, int) { serverOf(s)->reload(); }, SIGHUP);
+
+  spdlog::info("slotwise {} listening on {} with {} workers ({} accept), seeds: {}",
+               SLOTWISE_VERSION, config_.listen.toString(), n,
+               config_.accept_mode == config::AcceptMode::kHandoff ? "handoff" : "reuseport",
+               fmt::join(seeds, ", "));
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  for (auto& w : workers_) w->join();
+  uv_loop_close(&loop_);
+  spdlog::info("stopped");
+  return 0;
+}
+
+bool Server::startListening() {
+  const auto& l = config_.listen;
+  int backlog = static_cast<int>(config_.tcp_backlog);
+  if (config_.accept_mode == config::AcceptMode::kReuseport) {
+    for (auto& w : workers_) {
+      int fd = createListenSocket(l.host, l.port, backlog, true);
+      if (fd < 0) {
+        spdlog::critical("cannot listen on {}: {}", l.toString(), strerror(-fd));
+        return false;
+      }
+      w->adoptListener(fd);
+    }
+    return true;
+  }
+  listen_fd_ = createListenSocket(l.host, l.port, backlog, false);
+  if (listen_fd_ < 0) {
+    spdlog::critical("cannot listen on {}: {}", l.toString(), strerror(-listen_fd_));
+    return false;
+  }
+  accept_poll_.data = this;
+  uv_poll_init(&loop_, &accept_poll_, listen_fd_);
+  uv_poll_start(&accept_poll_, UV_READABLE, [](uv_poll_t* p, int status, int) {
+    if (status == 0) serverOf(p)->onAcceptable();
+  });
+  return true;
+}
+
+// Hand-off accept: the control loop accepts and gives each connection to the worker with the
+// fewest clients, because Redis clients keep few long-lived connections that kernel hashing
+// (SO_REUSEPORT) would spread unevenly.
+void Server::onAcceptable() {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        spdlog::warn("accept: {}", strerror(errno));
+      }
+      return;
+    }
+    if (total_clients_.load(std::memory_order_relaxed) >= static_cast<int>(config_.limits.max_clients)) {
+      rejected_max_clients_.inc();
+      std::string msg = "-" + std::string(errors::kMaxClients) + "\r\n";
+      ssize_t ignored = ::write(fd, msg.data(), msg.size());
+      (void)ignored;
+      ::close(fd);
+      continue;
+    }
+    total_clients_.fetch_add(1, std::memory_order_relaxed);
+    Worker* best = workers_.front().get();
+    for (auto& w : workers_) {
+      if (w->clientCount() < best->clientCount()) best = w.get();
+    }
+    best->adoptClient(fd);
+  }
+}
+
+void Server::publish(router::SlotMapPtr map) {
+  spdlog::info("slot map version {}: {} nodes, {} masters, {}/16384 slots covered", map->version(),
+               map->nodes().size(), map->masters().size(), map->coveredSlots());
+  map_version_.store(map->version(), std::memory_order_relaxed);
+  covered_slots_.store(map->coveredSlots(), std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(map_mu_);
+    admin_map_ = map;
+  }
+  for (auto& w : workers_) w->setSlotMap(map);
+}
+
+void Server::registerControlMetrics() {
+  auto gauge = [this](const char* name, const char* help, const std::atomic<uint64_t>& v) {
+    registry_.addCallbackGauge(name, help, [&v] { return static_cast<double>(v.load()); });
+  };
+  gauge("slotwise_slot_map_version", "Version of the slot map in use (increments on change).",
+        map_version_);
+  gauge("slotwise_slot_map_covered_slots", "Hash slots (of 16384) the slot map assigns a master.",
+        covered_slots_);
+  registry_.addCallbackCounter("slotwise_slot_map_refreshes_total",
+                               "Topology refreshes that produced a valid slot map.",
+                               [this] { return static_cast<double>(refresh_ok_.load()); });
+  registry_.addCallbackCounter("slotwise_slot_map_refresh_failures_total",
+                               "Topology refreshes where no node answered with a valid map.",
+                               [this] { return static_cast<double>(refresh_failed_.load()); });
+  metrics::addProcessMetrics(registry_);
+}
+
+std::string Server::slotsJson() const {
+  const router::SlotMapPtr map = adminMap();
+  std::string out = "{\"version\":" + std::to_string(map ? map->version() : 0) + ",\"ranges\":[";
+  if (map) {
+    bool first = true;
+    for (const router::SlotRange& r : map->ranges()) {
+      const router::NodeInfo& n = map->nodes()[r.master_index];
+      out += std::string(first ? "" : ",") + "{\"first\":" + std::to_string(r.first) +
+             ",\"last\":" + std::to_string(r.last) + ",\"master\":\"" + n.address + "\",\"id\":\"" +
+             n.id + "\",\"replicas\":[";
+      bool first_replica = true;
+      for (uint16_t rep : map->replicasOf(r.master_index)) {
+        out += std::string(first_replica ? "" : ",") + "\"" + map->nodes()[rep].address + "\"";
+        first_replica = false;
+      }
+      out += "]}";
+      first = false;
+    }
+  }
+  return out + "]}";
+}
+
+std::string Server::backendsJson() const {
+  const router::SlotMapPtr map = adminMap();
+  return renderBackendsJson(map.get());
+}
+
+router::SlotMapPtr Server::adminMap() const {
+  std::lock_guard<std::mutex> lock(map_mu_);
+  return admin_map_;
+}
+
+HttpResponse Server::readiness() const {
+  const router::SlotMapPtr map = adminMap();
+  const uint64_t covered = map ? map->coveredSlots() : 0;
+  std::vector<std::string> unreachable;
+  if (map) {
+    for (uint16_t m : map->masters()) {
+      const std::string& address = map->nodes()[m].address;
+      if (!health_.reachable(address)) unreachable.push_back(address);
+    }
+  }
+  const bool ready = covered == router::SlotMap::kNumSlots && unreachable.empty();
+  std::string body = fmt::format("{}: {}/16384 slots covered", ready ? "ready" : "not ready",
+                                 covered);
+  if (!unreachable.empty()) {
+    body += fmt::format("; unreachable masters: {}", fmt::join(unreachable, ", "));
+  }
+  return HttpResponse{ready ? 200 : 503, "", body + "\n"};
+}
+
+void Server::probeMasters() {
+  const router::SlotMapPtr map = adminMap();
+  if (!map || !node_query_ || stopping_) return;
+  for (uint16_t m : map->masters()) {
+    const std::string address = map->nodes()[m].address;
+    if (health_.connected(address) || !probing_.insert(address).second) continue;
+    // The callback may run before query() returns; `probing_` already holds the address.
+    node_query_->query(address, {"PING"}, [this, address](Result<resp::RespValue> reply) {
+      probing_.erase(address);
+      health_.record(address, reply ? BackendEvent::kProbeOk : BackendEvent::kProbeFailed);
+    });
+  }
+}
+
+void Server::probeReplicas() {
+  if (config_.backend.read_from == config::ReadFrom::kMaster || replica_round_) return;
+  const router::SlotMapPtr map = adminMap();
+  if (!map || !node_query_ || stopping_ || map->masters().empty()) return;
+  struct Round {
+    size_t pending = 0;
+    std::set<std::string> unfit;  // every replica until its master lists it as fit
+  };
+  auto round = std::make_shared<Round>();
+  for (const router::NodeInfo& n : map->nodes()) {
+    if (!n.is_master) round->unfit.insert(n.address);
+  }
+  round->pending = map->masters().size();
+  replica_round_ = true;
+  const uint64_t max_lag_ms = static_cast<uint64_t>(config_.backend.replica_max_lag.count());
+  for (uint16_t m : map->masters()) {
+    node_query_->query(map->nodes()[m].address, {"INFO", "replication"},
+                       [this, round, map, m, max_lag_ms](Result<resp::RespValue> reply) {
+      const std::vector<uint16_t>& replicas = map->replicasOf(m);
+      if (!reply || reply->type == resp::ValueType::kError) {
+        // The master cannot say: its replicas keep serving reads (they may be all there is).
+        for (uint16_t r : replicas) round->unfit.erase(map->nodes()[r].address);
+      } else {
+        const std::set<std::string> fit = router::fitReplicasOf(reply->str, max_lag_ms);
+        for (uint16_t r : replicas) {
+          if (fit.count(map->nodes()[r].address) != 0) round->unfit.erase(map->nodes()[r].address);
+        }
+      }
+      if (--round->pending == 0) {
+        replica_round_ = false;
+        publishUnfitReplicas(std::move(round->unfit));
+      }
+    });
+  }
+}
+
+void Server::publishUnfitReplicas(std::set<std::string> unfit) {
+  if (unfit == unfit_replicas_) return;
+  for (const std::string& a : unfit) {
+    if (unfit_replicas_.count(a) == 0) spdlog::warn("replica {} serves no reads: lagging or offline", a);
+  }
+  for (const std::string& a : unfit_replicas_) {
+    if (unfit.count(a) == 0) spdlog::info("replica {} serves reads again", a);
+  }
+  unfit_replicas_ = std::move(unfit);
+  auto shared = std::make_shared<const std::set<std::string>>(unfit_replicas_);
+  for (auto& w : workers_) w->setUnfitReplicas(shared);
+}
+
+bool Server::startAdmin() {
+  AdminHandlers h;
+  h.metrics = [this] { return HttpResponse{200, "", registry_.renderPrometheus()}; };
+  h.healthz = [] { return HttpResponse{200, "", "ok\n"}; };
+  h.readyz = [this] { return readiness(); };
+  h.slots = [this] { return HttpResponse{200, "", slotsJson()}; };
+  h.clients = [this] {
+    return HttpResponse{200, "", "{\"connected\":" + std::to_string(total_clients_.load()) + "}"};
+  };
+  h.backends = [this] { return HttpResponse{200, "", backendsJson()}; };
+  // Rendered once: handlers run on civetweb threads and must not read config_ while it changes.
+  h.config = [this] {
+    std::lock_guard lock(config_json_mu_);
+    return HttpResponse{200, "", config_json_};
+  };
+  h.dashboard = [] { return HttpResponse{200, "", std::string(dashboardHtml())}; };
+  AdminOptions opts;
+  opts.bearer_token = config_.admin.token;
+  if (!admin_.start(config_.admin.listen.host, config_.admin.listen.port, std::move(h), opts)) {
+    spdlog::critical("cannot start the admin listener on {}: {}", config_.admin.listen.toString(),
+                     admin_.lastError());
+    return false;
+  }
+  spdlog::info("admin HTTP on {}:{} (dashboard at /, /metrics, /healthz, /readyz, /api/*)",
+               config_.admin.listen.host, admin_.port());
+  return true;
+}
+
+void Server::onRedirectSeen() {
+  mailbox_.post([this] {
+    if (refresher_) refresher_->reportRedirect();
+  });
+}
+
+void Server::onBackendFailure(const std::string& address) {
+  mailbox_.post([this, address] {
+    if (refresher_) refresher_->reportFailure(address);
+  });
+}
+
+void Server::shutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  if (listen_fd_ >= 0) {
+    uv_poll_stop(&accept_poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&accept_poll_), nullptr);
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+  }
+  for (auto& w : workers_) w->stop(kDrainMs);
+  admin_.stop();
+  auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
+  close(&tick_);
+  close(&sigterm_);
+  close(&sigint_);
+  close(&sighup_);
+  mailbox_.close();
+}
+
+}  // namespace slotwise::proxy

@@ -1,0 +1,107 @@
+// Server: owns the control loop (accepting, signals, topology refresh) and the worker threads.
+//
+//   control thread: listener ─► least-loaded worker (fd through its mailbox)
+//                   TopologyRefresher ─► new SlotMap ─► every worker's mailbox
+//                   workers' MOVED / failure reports ─► control mailbox ─► RefreshPolicy
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/proxy_config.h"
+#include "proxy/admin/admin_http.h"
+#include "proxy/io/mailbox.h"
+#include "proxy/stats/metrics.h"
+#include "proxy/stats/proxy_metrics.h"
+#include "proxy/control/node_query_impl.h"
+#include "proxy/stats/slowlog.h"
+#include "proxy/datapath/worker.h"
+#include "router/clock.h"
+#include "router/topology_refresher.h"
+
+namespace slotwise::proxy {
+
+class Server : public ControlSink {
+ public:
+  // `config_path` is the file SIGHUP reloads (config_reload.h says what can change live).
+  Server(config::ProxyConfig config, std::string config_path);
+  ~Server() override;
+
+  // Binds, starts the workers and runs until SIGTERM/SIGINT. Returns the process exit code.
+  int run();
+
+  // ControlSink (called from worker threads).
+  void onRedirectSeen() override;
+  void onBackendFailure(const std::string& address) override;
+
+ private:
+  bool startListening();
+  // SIGHUP: reloads config_path_; a file that does not load keeps the running configuration.
+  void reload();
+  static router::RefreshPolicy::Options refreshOptions(const config::ClusterConfig& cluster);
+  void onAcceptable();
+  void shutdown();
+  void publish(router::SlotMapPtr map);
+  bool startAdmin();
+  void registerControlMetrics();
+  std::string slotsJson() const;
+  // /readyz: 200 when the slot map covers all 16384 slots and every master is reachable (see
+  // BackendHealth for the rule), else 503 with the reason. Any thread.
+  HttpResponse readiness() const;
+  // Control thread, about once a second: PINGs every master of the current map that no worker
+  // holds an established connection to, so that BackendHealth learns whether it is reachable
+  // even without traffic (and learns it again once a failed master is back).
+  void probeMasters();
+  // Control thread, about once a second when backend.read_from is not master: asks every master
+  // for INFO replication and publishes the replicas unfit for reads to the workers.
+  void probeReplicas();
+  void publishUnfitReplicas(std::set<std::string> unfit);
+  // Body of /api/backends for the current slot map (see renderBackendsJson). Any thread.
+  std::string backendsJson() const;
+
+  config::ProxyConfig config_;  // control thread only
+  const std::string config_path_;
+  std::shared_ptr<const config::ProxyConfig> live_;  // what the workers run with
+  mutable std::mutex config_json_mu_;  // /api/config body, read by civetweb threads
+  std::string config_json_;
+  uv_loop_t loop_{};
+  Mailbox mailbox_;
+  uv_signal_t sigterm_{}, sigint_{}, sighup_{};
+  uv_timer_t tick_{};
+  uv_poll_t accept_poll_{};
+  int listen_fd_ = -1;
+  std::atomic<int> total_clients_{0};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<NodeQueryImpl> node_query_;
+  router::SteadyClock clock_;
+  std::unique_ptr<router::TopologyRefresher> refresher_;
+  bool stopping_ = false;
+
+  // Observability. The registry outlives the workers and the admin server (declared first).
+  metrics::Registry registry_;
+  ProxyMetricFamilies families_;
+  BackendHealth health_;
+  SlowlogBook slowlog_;
+  metrics::Counter rejected_max_clients_;  // control shard; handoff accepts only
+  bool replica_round_ = false;                // a probeReplicas() round is in flight
+  std::set<std::string> unfit_replicas_;      // last published (control thread)
+  std::set<std::string> probing_;          // masters with a probe in flight (control thread)
+  uint64_t ticks_ = 0;
+  AdminServer admin_;
+  // Control-plane state read by admin handlers on civetweb threads.
+  std::atomic<uint64_t> map_version_{0};
+  std::atomic<uint64_t> covered_slots_{0};
+  std::atomic<uint64_t> refresh_ok_{0};
+  std::atomic<uint64_t> refresh_failed_{0};
+  mutable std::mutex map_mu_;
+  router::SlotMapPtr admin_map_;  // GUARDED_BY(map_mu_)
+  router::SlotMapPtr adminMap() const;  // admin_map_ read under map_mu_; any thread
+};
+
+}  // namespace slotwise::proxy

@@ -1,0 +1,330 @@
+#include "proxy/datapath/backend_conn.h"
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/datapath/client_session.h"
+#include "proxy/datapath/errors.h"
+#include "proxy/io/net_util.h"
+#include "proxy/datapath/worker.h"
+#include "resp/encoder.h"
+
+namespace slotwise::proxy {
+namespace {
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kKeepInput = 256 * 1024;
+constexpr std::string_view kAsking = "*1\r\n$6\r\nASKING\r\n";
+}  // namespace
+
+BackendConn::BackendConn(Worker& worker, std::string host, uint16_t port, std::string address,
+                         uint8_t proto, uint16_t identity)
+    : worker_(worker),
+      host_(std::move(host)),
+      port_(port),
+      address_(std::move(address)),
+      out_(this, &BackendConn::onWriteDone),
+      node_stats_(&worker.stats().node(address_)) {
+  handle_.data = this;
+  node_stats_->connecting.inc();
+  proto_ = proto;
+  identity_ = identity;
+  uv_tcp_init(worker_.loop(), &handle_);
+  uv_tcp_nodelay(&handle_, 1);
+}
+
+void BackendConn::connect() {
+  last_progress_ms_ = uv_now(worker_.loop());
+  connectTcp(worker_.loop(), &handle_, host_, port_, [this](int status) { onConnect(status); });
+}
+
+void BackendConn::onConnect(int status) {
+  connect_pending_ = false;
+  if (state_ == State::kClosing) {
+    maybeDelete();
+    return;
+  }
+  if (status < 0) {
+    spdlog::warn("backend {}: connect failed: {}", address_, uv_strerror(status));
+    close(true);
+    return;
+  }
+  state_ = State::kConnected;
+  node_stats_->connecting.dec();
+  node_stats_->connected.inc();
+  worker_.stats().backendEvent(address_, BackendEvent::kConnected);
+  last_progress_ms_ = uv_now(worker_.loop());
+  sendAuth();
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &BackendConn::onAlloc,
+                &BackendConn::onRead);
+  if (!out_.buffer().empty()) worker_.markBackendDirty(this);
+}
+
+// The handshake goes first on every new connection, ahead of anything queued while connecting
+// (hence the prepends): HELLO 3 [AUTH user pass] for RESP3 connections, else AUTH when the
+// connection's credentials have a password; then READONLY when backend.read_from lets read-only
+// commands go to replicas (harmless on a master).
+void BackendConn::sendAuth() {
+  if (worker_.config().backend.read_from != config::ReadFrom::kMaster) {
+    prependInternal({"READONLY"}, false);
+  }
+  const Worker::Credentials c = worker_.credentialsOf(identity_);
+  if (c.password.empty() && proto_ != 3) return;
+  const std::string_view user = c.username.empty() ? std::string_view("default") : c.username;
+  if (proto_ == 3 && c.password.empty()) prependInternal({"HELLO", "3"}, true);
+  else if (proto_ == 3) prependInternal({"HELLO", "3", "AUTH", user, c.password}, true);
+  else if (c.username.empty()) prependInternal({"AUTH", c.password}, true);
+  else prependInternal({"AUTH", c.username, c.password}, true);
+}
+
+void BackendConn::prependInternal(std::initializer_list<std::string_view> args, bool auth) {
+  Request* req = worker_.requests().acquire();
+  req->internal = true;
+  req->auth = auth;
+  resp::appendCommand(req->payload, args);
+  out_.buffer().insert(0, req->payload);
+  inflight_.pushFront(req);
+  ++unsent_;
+}
+
+void BackendConn::enqueue(Request* req) {
+  if (inflight_.empty()) last_progress_ms_ = uv_now(worker_.loop());
+  std::string& buf = out_.buffer();
+  if (req->asking) {
+    Request* asking = worker_.requests().acquire();
+    asking->internal = true;
+    buf.append(kAsking);
+    inflight_.push(asking);
+    ++unsent_;
+  }
+  buf.append(req->payload);
+  inflight_.push(req);
+  ++unsent_;
+  worker_.markBackendDirty(this);
+}
+
+void BackendConn::sendRaw(std::string_view bytes) {
+  out_.buffer().append(bytes);
+  worker_.markBackendDirty(this);
+}
+
+void BackendConn::flush() {
+  if (state_ != State::kConnected) return;
+  const size_t queued = out_.buffer().size();
+  int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&handle_));
+  node_stats_->bytes_out.inc(queued - out_.buffer().size());
+  if (rc < 0) {
+    spdlog::warn("backend {}: write failed: {}", address_, uv_strerror(rc));
+    close(true);
+    return;
+  }
+  if (out_.buffer().empty() && unsent_ > 0) {
+    sent_batches_.push_back({unsent_, uv_hrtime()});
+    unsent_ = 0;
+  }
+}
+
+void BackendConn::onWriteDone(void* owner, int status) {
+  auto* self = static_cast<BackendConn*>(owner);
+  if (self->state_ == State::kClosing) return;
+  if (status < 0) {
+    spdlog::warn("backend {}: write failed: {}", self->address_, uv_strerror(status));
+    self->close(true);
+    return;
+  }
+  self->flush();
+}
+
+void BackendConn::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<BackendConn*>(h->data);
+  size_t avail = 0;
+  char* p = self->in_.reserveTail(kReadChunk, &avail);
+  *buf = uv_buf_init(p, static_cast<unsigned>(avail));
+}
+
+void BackendConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+  auto* self = static_cast<BackendConn*>(s->data);
+  if (nread < 0) {
+    if (nread != UV_EOF) spdlog::warn("backend {}: read failed: {}", self->address_,
+                                      uv_strerror(static_cast<int>(nread)));
+    else spdlog::info("backend {}: connection closed by the node", self->address_);
+    self->close(true);
+    return;
+  }
+  self->in_.commit(static_cast<size_t>(nread));
+  self->node_stats_->bytes_in.inc(static_cast<uint64_t>(nread));
+  self->processReplies();
+}
+
+void BackendConn::processReplies() {
+  resp::ReplyInfo info;
+  const uint64_t now_ns = uv_hrtime();  // every reply framed here arrived with this read
+  while (state_ != State::kClosing && !in_.empty()) {
+    std::string_view data = in_.view();
+    resp::ScanStatus st = scanner_.scan(data, &info);
+    if (st == resp::ScanStatus::kNeedMore) break;
+    // Subscriber connections: frames are pushes, except the replies to the connection's own
+    // handshake (AUTH / HELLO 3) still waiting in the FIFO.
+    if (push_mode_ && st == resp::ScanStatus::kOk && inflight_.empty()) {
+      last_progress_ms_ = uv_now(worker_.loop());
+      if (owner_ != nullptr) owner_->onPush(this, data.substr(0, info.frame_len), info);
+      in_.consume(info.frame_len, kKeepInput);
+      continue;
+    }
+    if (st == resp::ScanStatus::kError || inflight_.empty()) {
+      spdlog::error("backend {}: {}; closing the connection", address_,
+                    st == resp::ScanStatus::kError ? scanner_.error()
+                                                   : std::string("reply without a request"));
+      close(true);
+      return;
+    }
+    // Pop before handling: handling may enqueue on this very connection or close it.
+    Request* req = inflight_.pop();
+    if (!sent_batches_.empty()) {  // else: a reply to a request whose write was still partial
+      SentBatch& batch = sent_batches_.front();
+      if (!req->internal) {
+        node_stats_->latency.observe(std::chrono::nanoseconds(now_ns - batch.sent_ns));
+      }
+      if (--batch.count == 0) sent_batches_.pop_front();
+    }
+    if (unsent_ > inflight_.size()) unsent_ = inflight_.size();
+    last_progress_ms_ = uv_now(worker_.loop());
+    handleReply(req, info, data.substr(0, info.frame_len));
+    in_.consume(info.frame_len, kKeepInput);
+    if (release_when_idle_ && inflight_.empty() && state_ != State::kClosing) {
+      release_when_idle_ = false;
+      worker_.returnDedicated(this);
+    }
+  }
+}
+
+void BackendConn::handleReply(Request* req, const resp::ReplyInfo& info, std::string_view bytes) {
+  if (req->internal) {  // the +OK of ASKING or AUTH; an ASKING error shows in the next reply
+    if (req->auth && info.type == '-') {
+      spdlog::error("backend {}: AUTH failed ({}); check backend.username/password", address_,
+                    bytes.substr(1, bytes.size() - 3));
+    }
+    worker_.requests().recycle(req);
+    return;
+  }
+  switch (info.error) {
+    case resp::ErrorKind::kMoved:
+    case resp::ErrorKind::kAsk:
+      worker_.redirect(req, bytes, host_);
+      return;
+    case resp::ErrorKind::kTryAgain:
+      worker_.tryAgain(req, bytes);
+      return;
+    case resp::ErrorKind::kClusterDown:
+      worker_.stats().clusterdown.inc();
+      worker_.reportFailure(address_);
+      worker_.clusterDown(req, bytes);
+      return;
+    default:
+      if (bytes.starts_with("-NOSCRIPT") && worker_.reloadScript(req, this)) return;
+      break;
+  }
+  worker_.complete(req, bytes);
+}
+
+void BackendConn::checkTimeouts(uint64_t now) {
+  if (state_ == State::kConnecting) {
+    if (now - last_progress_ms_ > static_cast<uint64_t>(worker_.config().backend.connect_timeout.count())) {
+      spdlog::warn("backend {}: connect timed out", address_);
+      close(true);
+    }
+    return;
+  }
+  auto timeout = static_cast<uint64_t>(worker_.config().backend.request_timeout.count());
+  if (state_ == State::kConnected && timeout_enabled_ && timeout > 0 && !inflight_.empty() &&
+      now - last_progress_ms_ > timeout) {
+    spdlog::warn("backend {}: no reply for {} ms with {} requests in flight; closing", address_,
+                 now - last_progress_ms_, inflight_.size());
+    failAll(errors::kTimeout);
+    close(true);
+  }
+}
+
+void BackendConn::close(bool report_failure) {
+  if (state_ == State::kClosing) return;
+  bool connect_failed = state_ == State::kConnecting;
+  noteClosed(state_, report_failure);
+  state_ = State::kClosing;
+  if (owner_ != nullptr) {
+    ClientSession* owner = owner_;
+    setOwner(nullptr);
+    owner->onDedicatedClosed(this);
+  }
+  worker_.onBackendClosed(this, connect_failed);
+  failAll(errors::kConnectionLost);
+  if (report_failure) worker_.reportFailure(address_);
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &BackendConn::onClosed);
+}
+
+namespace {
+
+// A read-only command (or a part of one, e.g. of MGET) changes nothing where it ran: when the
+// connection was lost after it was sent, it may be sent again.
+bool resendable(const Request& req) {
+  const router::CommandInfo* info = req.info != nullptr ? req.info
+                                    : req.parent != nullptr ? req.parent->info
+                                                            : nullptr;
+  return info != nullptr && info->hasFlag(router::kReadonly);
+}
+
+}  // namespace
+
+// Requests handed to the socket may have run on the node: they fail with `sent_error`, except
+// read-only ones when the connection was lost (retried like unsent ones; not after a timeout,
+// which would wait for the same hung node again). Pinned requests never move to another
+// connection. The rest were never sent: parked and retried until their deadline.
+void BackendConn::failAll(std::string_view sent_error) {
+  size_t sent = inflight_.size() - std::min(unsent_, inflight_.size());
+  unsent_ = 0;
+  sent_batches_.clear();
+  const bool lost = sent_error == errors::kConnectionLost;
+  for (size_t i = 0; !inflight_.empty(); ++i) {
+    Request* req = inflight_.pop();
+    if (req->internal) {
+      worker_.requests().recycle(req);
+    } else if (req->pinned || (i < sent && !(lost && resendable(*req)))) {
+      worker_.fail(req, sent_error);
+    } else {
+      worker_.park(req);
+    }
+  }
+  out_.buffer().clear();
+}
+
+// Metrics and reachability for a connection leaving `previous` (connecting or connected).
+// `failure`: the close reports a failure (connect refused or timed out, EOF, I/O error).
+void BackendConn::noteClosed(State previous, bool failure) {
+  WorkerStats& stats = worker_.stats();
+  if (previous == State::kConnecting) {
+    node_stats_->connecting.dec();
+    if (!failure) return;
+    node_stats_->connect_failures.inc();
+    stats.backendEvent(address_, BackendEvent::kConnectFailed);
+    return;
+  }
+  node_stats_->connected.dec();
+  stats.backendEvent(address_, failure ? BackendEvent::kLost : BackendEvent::kClosed);
+}
+
+void BackendConn::setOwner(ClientSession* owner) {
+  if ((owner_ == nullptr) != (owner == nullptr)) {
+    worker_.stats().dedicated_in_use.add(owner != nullptr ? 1.0 : -1.0);
+  }
+  owner_ = owner;
+}
+
+void BackendConn::onClosed(uv_handle_t* h) {
+  auto* self = static_cast<BackendConn*>(h->data);
+  self->handle_closed_ = true;
+  self->maybeDelete();
+}
+
+void BackendConn::maybeDelete() {
+  if (handle_closed_ && !connect_pending_) delete this;
+}
+
+}  // namespace slotwise::proxy

@@ -1,0 +1,271 @@
+#include "proxy/local/local_commands.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+
+#include <chrono>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "common/ascii.h"
+#include "proxy/stats/slowlog.h"
+#include "resp/encoder.h"
+#include "router/command_table.h"
+
+namespace slotwise::proxy {
+namespace {
+
+void wrongArgs(std::string_view name, std::string* reply) {
+  resp::appendError(*reply, "ERR wrong number of arguments for '" + std::string(name) + "' command");
+}
+
+void ping(const resp::Command& cmd, std::string* reply) {
+  if (cmd.argc() == 1) resp::appendSimpleString(*reply, "PONG");
+  else if (cmd.argc() == 2) resp::appendBulk(*reply, cmd.arg(1));
+  else wrongArgs("ping", reply);
+}
+
+void select(const resp::Command& cmd, std::string* reply) {
+  std::string_view db = cmd.arg(1);
+  if (db == "0") resp::appendSimpleString(*reply, "OK");
+  else if (db.empty() || db.find_first_not_of("-0123456789") != std::string_view::npos)
+    resp::appendError(*reply, "ERR value is not an integer or out of range");
+  else resp::appendError(*reply, "ERR SELECT is not allowed in cluster mode");
+}
+
+// HELLO [protover [AUTH user pass] [SETNAME name]]: switches the client to RESP2 or RESP3.
+void hello(const resp::Command& cmd, LocalClientState& client, std::string* reply) {
+  size_t i = 1;
+  uint8_t proto = client.proto;
+  if (cmd.argc() >= 2) {
+    std::string_view ver = cmd.arg(1);
+    if (ver != "2" && ver != "3") {
+      if (!ver.empty() && ver.find_first_not_of("0123456789") == std::string_view::npos) {
+        resp::appendError(*reply, "NOPROTO unsupported protocol version");
+      } else {
+        resp::appendError(*reply, "ERR Protocol version is not an integer or out of range");
+      }
+      return;
+    }
+    proto = ver == "3" ? 3 : 2;
+    i = 2;
+  }
+  for (; i < cmd.argc(); ++i) {
+    if (equalsIgnoreCase(cmd.arg(i), "setname") && i + 1 < cmd.argc()) {
+      client.name.assign(cmd.arg(++i));
+    } else if (equalsIgnoreCase(cmd.arg(i), "auth") && i + 2 < cmd.argc()) {
+      i += 2;  // credentials were checked by the session before this runs (ClientSession::handleAuth)
+    } else {
+      resp::appendError(*reply, "ERR Syntax error in HELLO option '" + std::string(cmd.arg(i)) + "'");
+      return;
+    }
+  }
+  client.proto = proto;
+  if (proto == 3) reply->append("%7\r\n");  // RESP3 map of 7 fields
+  else resp::appendArrayHeader(*reply, 14);
+  resp::appendBulk(*reply, "server");
+  resp::appendBulk(*reply, "redis");
+  resp::appendBulk(*reply, "version");
+  resp::appendBulk(*reply, "7.0.15");
+  resp::appendBulk(*reply, "proto");
+  resp::appendInteger(*reply, proto);
+  resp::appendBulk(*reply, "id");
+  resp::appendInteger(*reply, client.id);
+  resp::appendBulk(*reply, "mode");
+  resp::appendBulk(*reply, "standalone");
+  resp::appendBulk(*reply, "role");
+  resp::appendBulk(*reply, "master");
+  resp::appendBulk(*reply, "modules");
+  resp::appendArrayHeader(*reply, 0);
+}
+
+// Redis's rule for client names and library info: printable ASCII without spaces.
+bool printableWord(std::string_view text) {
+  for (char c : text) {
+    if (c < '!' || c > '~') return false;
+  }
+  return true;
+}
+
+// CLIENT SETINFO LIB-NAME|LIB-VER value (Redis 7.2; a 7.0 command table rejects it before here).
+void setInfo(const resp::Command& cmd, LocalClientState& state, std::string* reply) {
+  std::string_view attr = cmd.arg(2);
+  std::string_view value = cmd.arg(3);
+  std::string* field = equalsIgnoreCase(attr, "lib-name") ? &state.lib_name
+                       : equalsIgnoreCase(attr, "lib-ver") ? &state.lib_ver
+                                             : nullptr;
+  if (field == nullptr) {
+    resp::appendError(*reply, "ERR Unrecognized option '" + std::string(attr) + "'");
+  } else if (!printableWord(value)) {
+    resp::appendError(*reply, "ERR " + std::string(attr) +
+                                  " cannot contain spaces, newlines or special characters.");
+  } else {
+    field->assign(value);
+    resp::appendSimpleString(*reply, "OK");
+  }
+}
+
+bool parseClientId(std::string_view text, uint64_t* id) {
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != text.npos) {
+    return false;
+  }
+  *id = std::stoull(std::string(text));
+  return *id > 0;
+}
+
+// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]]. Proxy clients are all of
+// type normal (pub/sub clients are not listed apart yet); the rows are the calling worker's.
+void clientList(const resp::Command& cmd, const LocalEnvironment& env, std::string* reply) {
+  bool any_type = true;
+  std::vector<uint64_t> ids;
+  for (size_t i = 2; i < cmd.argc(); ++i) {
+    if (equalsIgnoreCase(cmd.arg(i), "type") && i + 1 < cmd.argc()) {
+      std::string_view type = cmd.arg(++i);
+      if (equalsIgnoreCase(type, "master") || equalsIgnoreCase(type, "replica") || equalsIgnoreCase(type, "slave") || equalsIgnoreCase(type, "pubsub")) {
+        any_type = false;
+      } else if (!equalsIgnoreCase(type, "normal")) {
+        resp::appendError(*reply, "ERR Unknown client type '" + std::string(type) + "'");
+        return;
+      }
+    } else if (equalsIgnoreCase(cmd.arg(i), "id") && i + 1 < cmd.argc()) {
+      for (++i; i < cmd.argc(); ++i) {
+        uint64_t id = 0;
+        if (!parseClientId(cmd.arg(i), &id)) {
+          resp::appendError(*reply, "ERR Invalid client ID");
+          return;
+        }
+        ids.push_back(id);
+      }
+    } else {
+      resp::appendError(*reply, "ERR syntax error");
+      return;
+    }
+  }
+  std::vector<ClientRow> rows;
+  if (any_type) env.listClients(&rows);
+  std::string text;
+  const uint64_t now = localNowMs();
+  for (const ClientRow& row : rows) {
+    if (ids.empty() || std::find(ids.begin(), ids.end(), row.state->id) != ids.end()) {
+      text += clientLine(row, now);
+    }
+  }
+  resp::appendBulk(*reply, text);
+}
+
+// INFO [section ...]
+void info(const resp::Command& cmd, const LocalEnvironment& env, std::string* reply) {
+  const uint32_t sections = infoSections(cmd);
+  resp::appendBulk(*reply, sections == 0 ? std::string() : infoText(sections, env.facts()));
+}
+
+void rememberCommand(const resp::Command& cmd, LocalClientState& state) {
+  const router::CommandInfo* info = router::resolveCommand(cmd);
+  if (info != nullptr) state.last_command.assign(info->name);
+}
+
+void client(const resp::Command& cmd, LocalClientState& state, const LocalEnvironment& env,
+            std::string* reply) {
+  std::string_view sub = cmd.arg(1);
+  if (equalsIgnoreCase(sub, "id") && cmd.argc() == 2) {
+    resp::appendInteger(*reply, state.id);
+  } else if (equalsIgnoreCase(sub, "getname") && cmd.argc() == 2) {
+    if (state.name.empty()) reply->append(state.proto == 3 ? "_\r\n" : "$-1\r\n");
+    else resp::appendBulk(*reply, state.name);
+  } else if (equalsIgnoreCase(sub, "setname") && cmd.argc() == 3) {
+    std::string_view name = cmd.arg(2);
+    if (!printableWord(name)) {
+      resp::appendError(*reply, "ERR Client names cannot contain spaces, newlines or special characters.");
+      return;
+    }
+    state.name.assign(name);
+    resp::appendSimpleString(*reply, "OK");
+  } else if (equalsIgnoreCase(sub, "setinfo") && cmd.argc() == 4) {
+    setInfo(cmd, state, reply);
+  } else if (equalsIgnoreCase(sub, "info") && cmd.argc() == 2) {
+    resp::appendBulk(*reply, clientLine(env.self(), localNowMs()));
+  } else if (equalsIgnoreCase(sub, "list")) {
+    clientList(cmd, env, reply);
+  } else {
+    resp::appendError(*reply, "ERR slotwise does not support 'CLIENT " + std::string(sub) +
+                                  "' through the proxy in this version");
+  }
+}
+
+}  // namespace
+
+config::HostPort hostPortOf(const sockaddr_storage& address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (address.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
+    ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof(text));
+    return {text, ntohs(v4->sin_port)};
+  }
+  if (address.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof(text));
+    return {text, ntohs(v6->sin6_port)};
+  }
+  return {};
+}
+
+uint64_t localNowMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+std::string clientLine(const ClientRow& row, uint64_t now_ms) {
+  const LocalClientState& s = *row.state;
+  const uint64_t age_s = now_ms > s.created_ms ? (now_ms - s.created_ms) / 1000 : 0;
+  return fmt::format(
+      "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 "
+      "multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
+      "tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
+      s.id, row.addr, row.laddr, row.fd, s.name, age_s, row.idle_s,
+      s.last_command.empty() ? "NULL" : s.last_command, s.user, s.proto, s.lib_name, s.lib_ver);
+}
+
+LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
+                             const LocalEnvironment& env, std::string* reply) {
+  rememberCommand(cmd, state);
+  std::string_view name = cmd.arg(0);
+  if (equalsIgnoreCase(name, "ping")) {
+    ping(cmd, reply);
+  } else if (equalsIgnoreCase(name, "echo")) {
+    resp::appendBulk(*reply, cmd.arg(1));
+  } else if (equalsIgnoreCase(name, "quit")) {
+    resp::appendSimpleString(*reply, "OK");
+    return LocalOutcome::kCloseAfterReply;
+  } else if (equalsIgnoreCase(name, "select")) {
+    select(cmd, reply);
+  } else if (equalsIgnoreCase(name, "hello")) {
+    hello(cmd, state, reply);
+  } else if (equalsIgnoreCase(name, "client")) {
+    client(cmd, state, env, reply);
+  } else if (equalsIgnoreCase(name, "info")) {
+    info(cmd, env, reply);
+  } else if (equalsIgnoreCase(name, "cluster")) {
+    appendClusterReply(cmd, env.advertisedAddress(), env.slotMap(), reply);
+  } else if (equalsIgnoreCase(name, "slowlog")) {
+    runSlowlogCommand(cmd, env.slowlog(), reply);
+  } else if (equalsIgnoreCase(name, "acl") && cmd.argc() == 2 && equalsIgnoreCase(cmd.arg(1), "whoami")) {
+    resp::appendBulk(*reply, state.user);
+  } else if (equalsIgnoreCase(name, "reset")) {
+    state.name.clear();
+    resp::appendSimpleString(*reply, "RESET");
+  } else if (equalsIgnoreCase(name, "auth")) {
+    resp::appendError(*reply,
+                      "ERR AUTH <password> called without any password configured for the default "
+                      "user. Are you sure your configuration is correct?");
+  } else {
+    resp::appendError(*reply, "ERR slotwise does not support '" + std::string(name) +
+                                  "' through the proxy in this version");
+  }
+  return LocalOutcome::kReply;
+}
+
+}  // namespace slotwise::proxy

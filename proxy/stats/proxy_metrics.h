@@ -1,0 +1,146 @@
+// The proxy's metric families (names and labels follow Prometheus conventions, prefix slotwise_)
+// and the per-worker handles the data path increments. Families live in one metrics::Registry
+// owned by the Server; every worker gets its own shard, merged when /metrics is scraped.
+//
+// Besides the metrics, this header holds BackendHealth: the per-node reachability that /readyz
+// reads. It is shared by every worker and updated only on connection events (connect, close,
+// probe), never per request.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/stats/metrics.h"
+#include "router/command_table.h"
+
+namespace slotwise::proxy {
+
+class SlowlogBook;
+class SlowlogShard;
+
+// What happened to a backend connection (or a control-thread probe) of one node.
+enum class BackendEvent : uint8_t {
+  kConnected,      // a connection was established
+  kClosed,         // an established connection closed without a failure (release, shutdown)
+  kLost,           // an established connection failed (EOF, reset, timeout, protocol error)
+  kConnectFailed,  // a connection attempt failed or timed out
+  kProbeOk,        // the control thread's PING was answered
+  kProbeFailed,    // the control thread's PING failed
+};
+
+// Per-node reachability across all workers. Thread-safe (one mutex, taken on connection events
+// and by readers such as /readyz; never on the request path).
+//
+// Rule: a node is reachable when some worker holds an established connection to it, or else
+// when the most recent connection attempt or probe to it did not fail. A node never tried is
+// reachable (nothing is known against it); the control thread probes every master without an
+// established connection, so an unknown or failed node is settled within about a second.
+class BackendHealth {
+ public:
+  // Records `event` for `address` ("host:port"). Any thread.
+  void record(const std::string& address, BackendEvent event);
+  // True when `address` is reachable under the rule above. Any thread.
+  bool reachable(const std::string& address) const;
+  // True when some worker holds an established connection to `address`. Any thread.
+  bool connected(const std::string& address) const;
+
+ private:
+  struct Node {
+    int64_t established = 0;  // live established connections, all workers together
+    bool last_failed = false;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, Node> nodes_;  // GUARDED_BY(mu_)
+};
+
+struct ProxyMetricFamilies {
+  metrics::CounterFamily commands;          // slotwise_commands_total (every parsed command)
+  metrics::CounterFamily error_replies;     // slotwise_error_replies_total (proxy-made errors)
+  metrics::CounterFamily requests;          // slotwise_requests_total{command}
+  metrics::CounterFamily errors;            // slotwise_request_errors_total{command}
+  metrics::HistogramFamily latency;         // slotwise_request_duration_seconds
+  metrics::CounterFamily redirects;         // slotwise_redirects_total{kind}
+  metrics::CounterFamily backend_failures;  // slotwise_backend_failures_total
+  metrics::CounterFamily accepted;          // slotwise_client_connections_accepted_total
+  metrics::CounterFamily rejected;          // slotwise_client_connections_rejected_total{reason}
+  metrics::GaugeFamily clients;             // slotwise_client_connections
+  metrics::GaugeFamily blocked_clients;     // slotwise_blocked_clients
+  metrics::GaugeFamily pubsub_clients;      // slotwise_pubsub_clients
+  metrics::CounterFamily client_bytes_in;   // slotwise_client_bytes_received_total
+  metrics::CounterFamily client_bytes_out;  // slotwise_client_bytes_sent_total
+  metrics::HistogramFamily backend_latency;   // slotwise_backend_request_duration_seconds{node}
+  metrics::GaugeFamily backend_connections;   // slotwise_backend_connections{node,state}
+  metrics::GaugeFamily dedicated_in_use;      // slotwise_backend_dedicated_connections_in_use
+  metrics::CounterFamily connect_failures;    // slotwise_backend_connect_failures_total{node}
+  metrics::CounterFamily backend_bytes_in;    // slotwise_backend_bytes_received_total{node}
+  metrics::CounterFamily backend_bytes_out;   // slotwise_backend_bytes_sent_total{node}
+  metrics::GaugeFamily loop_lag;              // slotwise_event_loop_lag_seconds{worker}
+  metrics::CounterFamily slowlog_entries;     // slotwise_slowlog_entries_total
+
+  // Shared state the workers report into besides the metrics. Owned by the Server, which sets
+  // these before creating the workers; null in tests that run workers without a Server (the
+  // reports are then dropped and SLOWLOG answers an error).
+  BackendHealth* health = nullptr;
+  SlowlogBook* slowlog = nullptr;
+
+  // Registers every family of the data path in `registry`. Aborts on a registration error
+  // (names are constants: a failure is a programming error).
+  static ProxyMetricFamilies registerAll(metrics::Registry& registry);
+};
+
+// One backend node's handles in one worker's shard. Owned by WorkerStats; the address of a
+// NodeStats never changes once created (BackendConn keeps a pointer to it).
+struct NodeStats {
+  metrics::Histogram latency;  // write to the node -> reply framed
+  metrics::Gauge connected;
+  metrics::Gauge connecting;
+  metrics::Counter connect_failures;
+  metrics::Counter bytes_in;
+  metrics::Counter bytes_out;
+};
+
+// One worker's handles. Only the worker's thread increments them.
+struct WorkerStats {
+  WorkerStats(metrics::Shard& shard, const ProxyMetricFamilies& families);
+
+  // Per-command counters, resolved on first use of each command.
+  metrics::Counter& requestsOf(const router::CommandInfo* info);
+  metrics::Counter& errorsOf(const router::CommandInfo* info);
+  // The handles of node `address` ("host:port"), resolved on first use (takes the shard mutex
+  // once per node). The reference stays valid for the WorkerStats' lifetime.
+  NodeStats& node(const std::string& address);
+  // Forwards a connection event to families.health (dropped when there is none).
+  void backendEvent(const std::string& address, BackendEvent event) const;
+  // Records the event-loop lag of this worker measured against a timer's schedule.
+  void setLoopLag(double seconds) const { loop_lag.set(seconds < 0 ? 0 : seconds); }
+
+  metrics::Shard& shard;
+  const ProxyMetricFamilies& families;
+  metrics::Counter commands;  // all commands, also those rejected before routing
+  metrics::Counter errors_sent;
+  metrics::Counter moved, ask, tryagain, clusterdown;
+  metrics::Counter backend_failures;
+  metrics::Counter clients_accepted;
+  metrics::Counter rejected_max_clients, rejected_auth;
+  metrics::Counter rejected_output_limit, rejected_input_limit;
+  metrics::Gauge clients;
+  metrics::Gauge blocked_clients;
+  metrics::Gauge pubsub_clients;
+  metrics::Counter client_bytes_in, client_bytes_out;
+  metrics::Gauge dedicated_in_use;
+  metrics::Gauge loop_lag;
+  metrics::Counter slowlog_entries;
+  metrics::Histogram latency;
+  // This worker's slow log ring (a shard of families.slowlog), or null without one.
+  SlowlogShard* slowlog = nullptr;
+
+ private:
+  std::unordered_map<const router::CommandInfo*, metrics::Counter> requests_, errors_;
+  std::unordered_map<std::string, NodeStats> nodes_;
+};
+
+}  // namespace slotwise::proxy
