@@ -127,12 +127,14 @@ class RequestPool {
     for (Request* r : free_) delete r;
   }
   Request* acquire() {
+    ++live_;
     if (free_.empty()) return new Request();
     Request* r = free_.back();
     free_.pop_back();
     return r;
   }
   void recycle(Request* r) {
+    --live_;
     if (free_.size() >= kMaxFree) {
       delete r;
       return;
@@ -142,9 +144,12 @@ class RequestPool {
     if (r->reply.capacity() > kKeepBytes) std::string().swap(r->reply);
     free_.push_back(r);
   }
+  // Requests acquired and not yet recycled: 0 once a worker has shut down (leak check in tests).
+  int64_t live() const { return live_; }
 
  private:
   std::vector<Request*> free_;
+  int64_t live_ = 0;
 };
 
 // Intrusive FIFO over one of Request's link fields.
