@@ -2,10 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "proxy/datapath/client_session.h"
-#include "proxy/datapath/errors.h"
 #include "proxy/io/net_util.h"
-#include "proxy/datapath/worker.h"
 #include "resp/encoder.h"
 
 namespace slotwise::proxy {
@@ -15,25 +12,24 @@ constexpr size_t kKeepInput = 256 * 1024;
 constexpr std::string_view kAsking = "*1\r\n$6\r\nASKING\r\n";
 }  // namespace
 
-BackendConn::BackendConn(Worker& worker, std::string host, uint16_t port, std::string address,
-                         uint8_t proto, uint16_t identity)
-    : worker_(worker),
+BackendConn::BackendConn(const BackendContext& context, std::string host, uint16_t port,
+                         std::string address, Handshake handshake)
+    : ctx_(context),
       host_(std::move(host)),
       port_(port),
       address_(std::move(address)),
+      handshake_(std::move(handshake)),
       out_(this, &BackendConn::onWriteDone),
-      node_stats_(&worker.stats().node(address_)) {
+      node_stats_(&context.stats->node(address_)) {
   handle_.data = this;
   node_stats_->connecting.inc();
-  proto_ = proto;
-  identity_ = identity;
-  uv_tcp_init(worker_.loop(), &handle_);
+  uv_tcp_init(ctx_.loop, &handle_);
   uv_tcp_nodelay(&handle_, 1);
 }
 
 void BackendConn::connect() {
-  last_progress_ms_ = uv_now(worker_.loop());
-  connectTcp(worker_.loop(), &handle_, host_, port_, [this](int status) { onConnect(status); });
+  last_progress_ms_ = uv_now(ctx_.loop);
+  connectTcp(ctx_.loop, &handle_, host_, port_, [this](int status) { onConnect(status); });
 }
 
 void BackendConn::onConnect(int status) {
@@ -50,33 +46,31 @@ void BackendConn::onConnect(int status) {
   state_ = State::kConnected;
   node_stats_->connecting.dec();
   node_stats_->connected.inc();
-  worker_.stats().backendEvent(address_, BackendEvent::kConnected);
-  last_progress_ms_ = uv_now(worker_.loop());
-  sendAuth();
+  ctx_.stats->backendEvent(address_, BackendEvent::kConnected);
+  last_progress_ms_ = uv_now(ctx_.loop);
+  sendHandshake();
   uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &BackendConn::onAlloc,
                 &BackendConn::onRead);
-  if (!out_.buffer().empty()) worker_.markBackendDirty(this);
+  if (!out_.buffer().empty()) ctx_.lifecycle->onWritePending(*this);
 }
 
 // The handshake goes first on every new connection, ahead of anything queued while connecting
 // (hence the prepends): HELLO 3 [AUTH user pass] for RESP3 connections, else AUTH when the
-// connection's credentials have a password; then READONLY when backend.read_from lets read-only
-// commands go to replicas (harmless on a master).
-void BackendConn::sendAuth() {
-  if (worker_.config().backend.read_from != config::ReadFrom::kMaster) {
-    prependInternal({"READONLY"}, false);
-  }
-  const Worker::Credentials c = worker_.credentialsOf(identity_);
-  if (c.password.empty() && proto_ != 3) return;
-  const std::string_view user = c.username.empty() ? std::string_view("default") : c.username;
-  if (proto_ == 3 && c.password.empty()) prependInternal({"HELLO", "3"}, true);
-  else if (proto_ == 3) prependInternal({"HELLO", "3", "AUTH", user, c.password}, true);
-  else if (c.username.empty()) prependInternal({"AUTH", c.password}, true);
-  else prependInternal({"AUTH", c.username, c.password}, true);
+// connection's credentials have a password; then READONLY when replicas may serve reads (harmless
+// on a master).
+void BackendConn::sendHandshake() {
+  const Handshake& h = handshake_;
+  if (h.readonly) prependInternal({"READONLY"}, false);
+  if (h.password.empty() && h.proto != 3) return;
+  const std::string_view user = h.username.empty() ? std::string_view("default") : h.username;
+  if (h.proto == 3 && h.password.empty()) prependInternal({"HELLO", "3"}, true);
+  else if (h.proto == 3) prependInternal({"HELLO", "3", "AUTH", user, h.password}, true);
+  else if (h.username.empty()) prependInternal({"AUTH", h.password}, true);
+  else prependInternal({"AUTH", h.username, h.password}, true);
 }
 
 void BackendConn::prependInternal(std::initializer_list<std::string_view> args, bool auth) {
-  Request* req = worker_.requests().acquire();
+  Request* req = ctx_.requests->acquire();
   req->internal = true;
   req->auth = auth;
   resp::appendCommand(req->payload, args);
@@ -86,10 +80,10 @@ void BackendConn::prependInternal(std::initializer_list<std::string_view> args, 
 }
 
 void BackendConn::enqueue(Request* req) {
-  if (inflight_.empty()) last_progress_ms_ = uv_now(worker_.loop());
+  if (inflight_.empty()) last_progress_ms_ = uv_now(ctx_.loop);
   std::string& buf = out_.buffer();
   if (req->asking) {
-    Request* asking = worker_.requests().acquire();
+    Request* asking = ctx_.requests->acquire();
     asking->internal = true;
     buf.append(kAsking);
     inflight_.push(asking);
@@ -98,12 +92,12 @@ void BackendConn::enqueue(Request* req) {
   buf.append(req->payload);
   inflight_.push(req);
   ++unsent_;
-  worker_.markBackendDirty(this);
+  ctx_.lifecycle->onWritePending(*this);
 }
 
 void BackendConn::sendRaw(std::string_view bytes) {
   out_.buffer().append(bytes);
-  worker_.markBackendDirty(this);
+  ctx_.lifecycle->onWritePending(*this);
 }
 
 void BackendConn::flush() {
@@ -164,8 +158,8 @@ void BackendConn::processReplies() {
     // Subscriber connections: frames are pushes, except the replies to the connection's own
     // handshake (AUTH / HELLO 3) still waiting in the FIFO.
     if (push_mode_ && st == resp::ScanStatus::kOk && inflight_.empty()) {
-      last_progress_ms_ = uv_now(worker_.loop());
-      if (owner_ != nullptr) owner_->onPush(this, data.substr(0, info.frame_len), info);
+      last_progress_ms_ = uv_now(ctx_.loop);
+      if (owner_ != nullptr) owner_->onPush(*this, data.substr(0, info.frame_len), info);
       in_.consume(info.frame_len, kKeepInput);
       continue;
     }
@@ -178,67 +172,49 @@ void BackendConn::processReplies() {
     }
     // Pop before handling: handling may enqueue on this very connection or close it.
     Request* req = inflight_.pop();
-    if (!sent_batches_.empty()) {  // else: a reply to a request whose write was still partial
-      SentBatch& batch = sent_batches_.front();
-      if (!req->internal) {
-        node_stats_->latency.observe(std::chrono::nanoseconds(now_ns - batch.sent_ns));
-      }
-      if (--batch.count == 0) sent_batches_.pop_front();
-    }
+    recordLatency(*req, now_ns);
     if (unsent_ > inflight_.size()) unsent_ = inflight_.size();
-    last_progress_ms_ = uv_now(worker_.loop());
-    handleReply(req, info, data.substr(0, info.frame_len));
+    last_progress_ms_ = uv_now(ctx_.loop);
+    std::string_view bytes = data.substr(0, info.frame_len);
+    if (req->internal) {  // the +OK of ASKING, AUTH, READONLY; an ASKING error shows in the next
+      if (req->auth && info.type == '-') {
+        spdlog::error("backend {}: AUTH failed ({}); check backend.username/password", address_,
+                      bytes.substr(1, bytes.size() - 3));
+      }
+      ctx_.requests->recycle(req);
+    } else {
+      ctx_.callbacks->onReply(*this, req, info, bytes);
+    }
     in_.consume(info.frame_len, kKeepInput);
     if (release_when_idle_ && inflight_.empty() && state_ != State::kClosing) {
       release_when_idle_ = false;
-      worker_.returnDedicated(this);
+      ctx_.lifecycle->onIdle(*this);
     }
   }
 }
 
-void BackendConn::handleReply(Request* req, const resp::ReplyInfo& info, std::string_view bytes) {
-  if (req->internal) {  // the +OK of ASKING or AUTH; an ASKING error shows in the next reply
-    if (req->auth && info.type == '-') {
-      spdlog::error("backend {}: AUTH failed ({}); check backend.username/password", address_,
-                    bytes.substr(1, bytes.size() - 3));
-    }
-    worker_.requests().recycle(req);
-    return;
-  }
-  switch (info.error) {
-    case resp::ErrorKind::kMoved:
-    case resp::ErrorKind::kAsk:
-      worker_.redirect(req, bytes, host_);
-      return;
-    case resp::ErrorKind::kTryAgain:
-      worker_.tryAgain(req, bytes);
-      return;
-    case resp::ErrorKind::kClusterDown:
-      worker_.stats().clusterdown.inc();
-      worker_.reportFailure(address_);
-      worker_.clusterDown(req, bytes);
-      return;
-    default:
-      if (bytes.starts_with("-NOSCRIPT") && worker_.reloadScript(req, this)) return;
-      break;
-  }
-  worker_.complete(req, bytes);
+// Every reply framed from one read is timed against the write batch its request left in.
+void BackendConn::recordLatency(const Request& req, uint64_t now_ns) {
+  if (sent_batches_.empty()) return;  // a reply to a request whose write was still partial
+  SentBatch& batch = sent_batches_.front();
+  if (!req.internal) node_stats_->latency.observe(std::chrono::nanoseconds(now_ns - batch.sent_ns));
+  if (--batch.count == 0) sent_batches_.pop_front();
 }
 
-void BackendConn::checkTimeouts(uint64_t now) {
+void BackendConn::checkTimeouts(uint64_t now, uint64_t connect_timeout_ms,
+                                uint64_t request_timeout_ms) {
   if (state_ == State::kConnecting) {
-    if (now - last_progress_ms_ > static_cast<uint64_t>(worker_.config().backend.connect_timeout.count())) {
+    if (now - last_progress_ms_ > connect_timeout_ms) {
       spdlog::warn("backend {}: connect timed out", address_);
       close(true);
     }
     return;
   }
-  auto timeout = static_cast<uint64_t>(worker_.config().backend.request_timeout.count());
-  if (state_ == State::kConnected && timeout_enabled_ && timeout > 0 && !inflight_.empty() &&
-      now - last_progress_ms_ > timeout) {
+  if (state_ == State::kConnected && timeout_enabled_ && request_timeout_ms > 0 &&
+      !inflight_.empty() && now - last_progress_ms_ > request_timeout_ms) {
     spdlog::warn("backend {}: no reply for {} ms with {} requests in flight; closing", address_,
                  now - last_progress_ms_, inflight_.size());
-    failAll(errors::kTimeout);
+    failAll(ConnFailure::kTimeout);
     close(true);
   }
 }
@@ -249,48 +225,28 @@ void BackendConn::close(bool report_failure) {
   noteClosed(state_, report_failure);
   state_ = State::kClosing;
   if (owner_ != nullptr) {
-    ClientSession* owner = owner_;
+    ConnOwner* owner = owner_;
     setOwner(nullptr);
-    owner->onDedicatedClosed(this);
+    owner->onOwnedConnClosed(*this);
   }
-  worker_.onBackendClosed(this, connect_failed);
-  failAll(errors::kConnectionLost);
-  if (report_failure) worker_.reportFailure(address_);
+  ctx_.lifecycle->onClosing(*this, connect_failed);
+  failAll(ConnFailure::kLost);
+  if (report_failure) ctx_.callbacks->onNodeFailure(*this);
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
   uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &BackendConn::onClosed);
 }
 
-namespace {
-
-// A read-only command (or a part of one, e.g. of MGET) changes nothing where it ran: when the
-// connection was lost after it was sent, it may be sent again.
-bool resendable(const Request& req) {
-  const router::CommandInfo* info = req.info != nullptr ? req.info
-                                    : req.parent != nullptr ? req.parent->info
-                                                            : nullptr;
-  return info != nullptr && info->hasFlag(router::kReadonly);
-}
-
-}  // namespace
-
-// Requests handed to the socket may have run on the node: they fail with `sent_error`, except
-// read-only ones when the connection was lost (retried like unsent ones; not after a timeout,
-// which would wait for the same hung node again). Pinned requests never move to another
-// connection. The rest were never sent: parked and retried until their deadline.
-void BackendConn::failAll(std::string_view sent_error) {
-  size_t sent = inflight_.size() - std::min(unsent_, inflight_.size());
+// Each request leaves the FIFO before it is reported (the callee may close or enqueue). Requests
+// at the tail that never reached the socket are reported as not sent. Internal requests (ASKING,
+// AUTH) are this connection's own and are simply dropped.
+void BackendConn::failAll(ConnFailure why) {
+  const size_t sent = inflight_.size() - std::min(unsent_, inflight_.size());
   unsent_ = 0;
   sent_batches_.clear();
-  const bool lost = sent_error == errors::kConnectionLost;
   for (size_t i = 0; !inflight_.empty(); ++i) {
     Request* req = inflight_.pop();
-    if (req->internal) {
-      worker_.requests().recycle(req);
-    } else if (req->pinned || (i < sent && !(lost && resendable(*req)))) {
-      worker_.fail(req, sent_error);
-    } else {
-      worker_.park(req);
-    }
+    if (req->internal) ctx_.requests->recycle(req);
+    else ctx_.callbacks->onRequestFailed(*this, req, why, i < sent);
   }
   out_.buffer().clear();
 }
@@ -298,7 +254,7 @@ void BackendConn::failAll(std::string_view sent_error) {
 // Metrics and reachability for a connection leaving `previous` (connecting or connected).
 // `failure`: the close reports a failure (connect refused or timed out, EOF, I/O error).
 void BackendConn::noteClosed(State previous, bool failure) {
-  WorkerStats& stats = worker_.stats();
+  WorkerStats& stats = *ctx_.stats;
   if (previous == State::kConnecting) {
     node_stats_->connecting.dec();
     if (!failure) return;
@@ -310,9 +266,9 @@ void BackendConn::noteClosed(State previous, bool failure) {
   stats.backendEvent(address_, failure ? BackendEvent::kLost : BackendEvent::kClosed);
 }
 
-void BackendConn::setOwner(ClientSession* owner) {
+void BackendConn::setOwner(ConnOwner* owner) {
   if ((owner_ == nullptr) != (owner == nullptr)) {
-    worker_.stats().dedicated_in_use.add(owner != nullptr ? 1.0 : -1.0);
+    ctx_.stats->dedicated_in_use.add(owner != nullptr ? 1.0 : -1.0);
   }
   owner_ = owner;
 }

@@ -5,11 +5,7 @@
 #include <unistd.h>
 
 #include "proxy/datapath/errors.h"
-#include "proxy/datapath/fanout.h"
-#include "proxy/local/local_commands.h"
-#include "proxy/datapath/script_cache.h"
 #include "proxy/stats/slowlog.h"
-#include "proxy/datapath/worker.h"
 #include "resp/encoder.h"
 
 namespace slotwise::proxy {
@@ -27,18 +23,20 @@ resp::ParserLimits parserLimits(const config::LimitsConfig& l) {
 }
 }  // namespace
 
-ClientSession::ClientSession(Worker& worker, uint32_t id)
-    : worker_(worker),
+ClientSession::ClientSession(SessionServices& services, uint32_t id)
+    : services_(services),
       out_(this, &ClientSession::onWriteDone),
-      parser_(parserLimits(worker.config().limits)),
+      parser_(parserLimits(services.config->limits)),
       id_(id) {
   handle_.data = this;
-  authenticated_ = !worker.config().auth.required();
+  authenticated_ = !services.config->auth.required();
   local_.id = id;
 }
 
+ClientSession::~ClientSession() = default;
+
 int ClientSession::open(int fd) {
-  int rc = uv_tcp_init(worker_.loop(), &handle_);
+  int rc = uv_tcp_init(services_.loop, &handle_);
   if (rc < 0) return rc;
   open_ = true;
   rc = uv_tcp_open(&handle_, fd);
@@ -50,7 +48,7 @@ int ClientSession::open(int fd) {
 }
 
 int ClientSession::accept(uv_stream_t* server) {
-  int rc = uv_tcp_init(worker_.loop(), &handle_);
+  int rc = uv_tcp_init(services_.loop, &handle_);
   if (rc < 0) return rc;
   open_ = true;
   rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(&handle_));
@@ -59,7 +57,7 @@ int ClientSession::accept(uv_stream_t* server) {
 }
 
 int ClientSession::startReading() {
-  last_active_ms_ = uv_now(worker_.loop());
+  last_active_ms_ = uv_now(services_.loop);
   uv_tcp_nodelay(&handle_, 1);
   int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &onAlloc, &onRead);
   reading_ = rc == 0;
@@ -71,8 +69,13 @@ int ClientSession::startReading() {
 void ClientSession::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* self = static_cast<ClientSession*>(h->data);
   size_t avail = 0;
-  char* p = self->in_.empty() ? self->worker_.sharedReadBuffer(&avail)
-                              : self->in_.reserveTail(16 * 1024, &avail);
+  char* p = nullptr;
+  if (self->in_.empty()) {
+    p = self->services_.scratch.read_buffer.get();
+    avail = SessionScratch::kReadBufferBytes;
+  } else {
+    p = self->in_.reserveTail(16 * 1024, &avail);
+  }
   *buf = uv_buf_init(p, static_cast<unsigned>(avail));
 }
 
@@ -81,7 +84,7 @@ void ClientSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   if (nread < 0) {  // EOF or error: answer what was already asked, then close
     self->stopReading();
     // A blocked command may never end: a client that leaves releases it at once.
-    if (nread != UV_EOF || self->blocked_req_ != nullptr) {
+    if (nread != UV_EOF || self->blocking_.req != nullptr) {
       self->close();
       return;
     }
@@ -89,10 +92,10 @@ void ClientSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   if (nread == 0) return;
-  self->last_active_ms_ = uv_now(self->worker_.loop());
+  self->last_active_ms_ = uv_now(self->services_.loop);
   auto n = static_cast<size_t>(nread);
-  self->worker_.stats().client_bytes_in.inc(n);
-  if (self->worker_.isSharedReadBuffer(buf->base)) {
+  self->services_.stats.client_bytes_in.inc(n);
+  if (buf->base == self->services_.scratch.read_buffer.get()) {
     std::string_view data(buf->base, n);
     size_t used = self->consume(data);
     if (used < n && !self->closing_) self->in_.append(data.substr(used));
@@ -101,11 +104,11 @@ void ClientSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     size_t used = self->consume(self->in_.view());
     self->in_.consume(used, kKeepInput);
   }
-  if (self->in_.size() > self->worker_.config().limits.max_pipelined_bytes && !self->paused_) {
+  if (self->in_.size() > self->services_.config->limits.max_pipelined_bytes && !self->paused_) {
     // Closed at once, like Redis past its query buffer limit: waiting for the replies owed could
     // wait forever (input piles up only behind a blocking command).
     spdlog::warn("client {}: {}; closing the connection", self->id_, errors::kPipelineTooLarge);
-    self->worker_.stats().rejected_input_limit.inc();
+    self->services_.stats.rejected_input_limit.inc();
     self->close();
   }
 }
@@ -113,8 +116,8 @@ void ClientSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 // Parses and dispatches complete requests from `data`; returns the bytes consumed.
 size_t ClientSession::consume(std::string_view data) {
   size_t used = 0;
-  resp::Command& cmd = worker_.scratchCommand();
-  while (used < data.size() && !paused_ && blocked_req_ == nullptr && !close_after_flush_ &&
+  resp::Command& cmd = services_.scratch.command;
+  while (used < data.size() && !paused_ && blocking_.req == nullptr && !close_after_flush_ &&
          !closing_) {
     resp::ParseStatus st = parser_.parse(data.substr(used), &cmd);
     if (st == resp::ParseStatus::kNeedMore) break;
@@ -134,28 +137,17 @@ size_t ClientSession::consume(std::string_view data) {
 }
 
 void ClientSession::dispatch(const resp::Command& cmd) {
-  worker_.stats().commands.inc();
-  router::RouteDecision d = router::route(cmd, &worker_.scratchKeys());
+  services_.stats.commands.inc();
+  router::RouteDecision d = router::route(cmd, &services_.scratch.keys);
   using Kind = router::RouteDecision::Kind;
   if (handleAuth(cmd, d)) return;
-  if (subscribed() && d.kind != Kind::kPubSub && local_.proto == 2) {
-    if (!allowedWhileSubscribed(cmd)) {
-      replyError("ERR Can't execute '" + std::string(d.info ? d.info->name : cmd.arg(0)) +
-                 "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in "
-                 "this context");
-      return;
-    }
-    if (d.info != nullptr && d.info->name == "ping") {
-      pingWhileSubscribed(cmd);
-      return;
-    }
-  }
+  if (refusedWhileSubscribed(cmd, d)) return;
   if (d.kind == Kind::kLocal && d.info->name == "reset") {  // leaves MULTI and subscriber mode
-    releasePubSub();
-    if (txn_conn_ != nullptr || in_multi_ || watching_) endTransaction(false);
+    if (pubsub_) pubsub_->release();
+    if (txn_.active()) txn_.end(false);
   }
-  if (in_multi_ && d.kind != Kind::kTransaction) {
-    handleInMulti(cmd, d);
+  if (txn_.inMulti() && d.kind != Kind::kTransaction) {
+    txn_.handleInMulti(cmd, d);
     return;
   }
   switch (d.kind) {
@@ -179,7 +171,7 @@ void ClientSession::dispatch(const resp::Command& cmd) {
       startFanOut(cmd, d);
       return;
     case Kind::kTransaction:
-      handleTransaction(cmd, d);
+      txn_.handle(cmd, d);
       return;
     case Kind::kPubSub:
       handlePubSub(cmd, d);
@@ -187,92 +179,31 @@ void ClientSession::dispatch(const resp::Command& cmd) {
   }
 }
 
-// EVAL, EVAL_RO and SCRIPT LOAD bodies go to the script cache, for NOSCRIPT reloads (script_cache.h).
-void ClientSession::rememberScript(const resp::Command& cmd, const router::CommandInfo& info) {
-  static const router::CommandInfo* const kEval = router::lookupCommand("eval");
-  static const router::CommandInfo* const kEvalRo = router::lookupCommand("eval_ro");
-  static const router::CommandInfo* const kScriptLoad = [] {
-    const router::CommandInfo* script = router::lookupCommand("script");
-    return script != nullptr ? router::findSubcommand(*script, "load") : nullptr;
-  }();
-  if ((&info == kEval || &info == kEvalRo || &info == kScriptLoad) && cmd.argc() >= 3) {
-    ScriptCache::instance().remember(cmd.arg(&info == kScriptLoad ? 2 : 1));
+bool ClientSession::refusedWhileSubscribed(const resp::Command& cmd,
+                                           const router::RouteDecision& d) {
+  if (!inPubSub() || d.kind == router::RouteDecision::Kind::kPubSub || local_.proto != 2) {
+    return false;
   }
-}
-
-void ClientSession::dispatchWholeCluster(const resp::Command& cmd, const router::RouteDecision& d) {
-  WholeClusterRule rule = wholeClusterRule(*d.info, worker_.config().allow_admin_commands);
-  switch (rule.mode) {
-    case WholeClusterMode::kSingle: {
-      router::RouteDecision any = d;
-      any.kind = router::RouteDecision::Kind::kAnyMaster;
-      forwardToCluster(cmd, any);
-      return;
-    }
-    case WholeClusterMode::kReject:
-      replyError(rule.reject_message != nullptr
-                     ? std::string(rule.reject_message)
-                     : "ERR slotwise does not support '" + std::string(d.info->name) +
-                           "' through the proxy in this version");
-      return;
-    case WholeClusterMode::kBroadcast:
-    case WholeClusterMode::kEveryNode:
-    case WholeClusterMode::kScan:
-      startFanOut(cmd, d);
-      return;
+  if (!PubSubSession::allowedWhileSubscribed(cmd)) {
+    replyError("ERR Can't execute '" + std::string(d.info ? d.info->name : cmd.arg(0)) +
+               "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in "
+               "this context");
+    return true;
   }
-}
-
-// The parent joins the FIFO before any part is forwarded: a part can complete synchronously
-// (e.g. failed at once), and the merged reply must find its place in the FIFO.
-void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDecision& d) {
-  Request* parent = newFanOutParent(d.info);
-  parent->replica_ok = d.kind == router::RouteDecision::Kind::kMultiSlot &&
-                       (d.info->flags & router::kReadonly) != 0;
-  std::vector<Request*>& parts = worker_.scratchParts();
-  std::string error;
-  if (!buildFanOut(worker_, parent, cmd, d, worker_.scratchKeys(), &parts, &error)) {
-    worker_.requests().recycle(parent);
-    replyError(error);
-    return;
+  if (d.info != nullptr && d.info->name == "ping") {
+    pubsub_->ping(cmd);
+    return true;
   }
-  launchFanOut(parent, parts);
-}
-
-void ClientSession::startInfoFanOut(std::string proxy_text) {
-  Request* parent = newFanOutParent(router::lookupCommand("info"));
-  std::vector<Request*>& parts = worker_.scratchParts();
-  buildInfoFanOut(worker_, parent, std::move(proxy_text), &parts);
-  launchFanOut(parent, parts);
-}
-
-// A fan-out parent of this client for `info`, counted, not yet in the FIFO.
-Request* ClientSession::newFanOutParent(const router::CommandInfo* info) {
-  Request* parent = worker_.requests().acquire();
-  parent->client = this;
-  parent->affinity = id_;
-  parent->identity = identity_;
-  parent->info = info;
-  parent->proto = local_.proto;
-  parent->start_ns = uv_hrtime();
-  worker_.stats().requestsOf(info).inc();
-  return parent;
-}
-
-// The parent joins the FIFO before any part is forwarded (see startFanOut).
-void ClientSession::launchFanOut(Request* parent, std::vector<Request*>& parts) {
-  pending_.push(parent);
-  for (Request* part : parts) worker_.forward(part);
-  parts.clear();
+  return false;
 }
 
 // A request for `cmd` routed by `d`, queued in the FIFO, not yet sent anywhere.
 Request* ClientSession::newRequest(const resp::Command& cmd, const router::RouteDecision& d) {
-  Request* req = worker_.requests().acquire();
+  Request* req = services_.requests.acquire();
   req->info = d.info;
   req->proto = local_.proto;
   req->start_ns = uv_hrtime();
-  worker_.stats().requestsOf(d.info).inc();
+  services_.stats.requestsOf(d.info).inc();
   req->client = this;
   req->affinity = id_;
   req->identity = identity_;
@@ -293,24 +224,18 @@ Request* ClientSession::newRequest(const resp::Command& cmd, const router::Route
 }
 
 void ClientSession::forwardToCluster(const resp::Command& cmd, const router::RouteDecision& d) {
-  worker_.forward(newRequest(cmd, d));
+  services_.dispatcher.forward(newRequest(cmd, d));
 }
 
 void ClientSession::onReply(Request* req, std::string_view bytes) {
   if (req->info != nullptr) {
-    WorkerStats& stats = worker_.stats();
+    WorkerStats& stats = services_.stats;
     const uint64_t elapsed_ns = uv_hrtime() - req->start_ns;
     stats.latency.observe(std::chrono::nanoseconds(elapsed_ns));
     if (!bytes.empty() && bytes[0] == '-') stats.errorsOf(req->info).inc();
     if (stats.slowlog != nullptr && stats.slowlog->wants(elapsed_ns)) recordSlow(req, elapsed_ns);
   }
-  if (req == blocked_req_) {  // the blocking command ended: its connection is free again
-    blocked_req_ = nullptr;
-    if (blocking_conn_ != nullptr) worker_.releaseDedicated(blocking_conn_, true);
-    blocking_conn_ = nullptr;
-    resume_parse_ = true;  // parse what arrived while blocked
-    worker_.markClientDirty(this);
-  }
+  if (req == blocking_.req) endBlocking();
   if (req != pending_.front()) {  // completed early: hold until its predecessors are written
     req->reply.assign(bytes);
     req->done = true;
@@ -319,55 +244,33 @@ void ClientSession::onReply(Request* req, std::string_view bytes) {
   // Output the client has not read yet beyond twice max_output_bytes (reading stopped at once;
   // this is what requests already in flight added since): the client is disconnected, as by
   // Redis's client-output-buffer-limit. One reply larger than that still goes out whole.
-  const bool over_limit = out_.pendingBytes() > 2 * worker_.config().limits.max_output_bytes;
+  const bool over_limit = out_.pendingBytes() > 2 * services_.config->limits.max_output_bytes;
   std::string& out = out_.buffer();
   out.append(bytes);
-  worker_.requests().recycle(pending_.pop());
+  services_.requests.recycle(pending_.pop());
   while (!pending_.empty() && pending_.front()->done) {
     out.append(pending_.front()->reply);
-    worker_.requests().recycle(pending_.pop());
+    services_.requests.recycle(pending_.pop());
   }
   if (over_limit) {
     spdlog::warn("client {}: more than 2 x limits.max_output_bytes of unread replies; closing",
                  id_);
-    worker_.stats().rejected_output_limit.inc();
+    services_.stats.rejected_output_limit.inc();
     close();
     return;
   }
-  flushPushBacklog();
-  worker_.markClientDirty(this);
-}
-
-// Slow requests only: resolves the node the request went to (or would go to now) and the
-// client's address, then hands the entry to the worker's slow log shard.
-void ClientSession::recordSlow(Request* req, uint64_t elapsed_ns) {
-  SlowlogEntry entry;
-  entry.duration_us = elapsed_ns / 1000;
-  entry.command.assign(req->info->name);
-  entry.slot = req->is_fanout ? -1 : req->slot;
-  if (!req->is_fanout) {
-    entry.node = req->target == Request::Target::kAddress
-                     ? req->address
-                     : worker_.targetAddress(req);
-  }
-  sockaddr_storage peer{};
-  int len = sizeof(peer);
-  if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
-    entry.client_addr = hostPortOf(peer).toString();
-  }
-  entry.client_name = local_.name;
-  worker_.stats().slowlog->record(std::move(entry), req->payload);
-  worker_.stats().slowlog_entries.inc();
+  if (pubsub_) pubsub_->flushBacklog();
+  services_.host.markClientDirty(this);
 }
 
 // A reply produced by the proxy itself, kept in request order behind anything still pending.
 void ClientSession::replyNow(std::string_view bytes) {
   if (pending_.empty()) {
     out_.buffer().append(bytes);
-    worker_.markClientDirty(this);
+    services_.host.markClientDirty(this);
     return;
   }
-  Request* req = worker_.requests().acquire();
+  Request* req = services_.requests.acquire();
   req->client = this;
   req->reply.assign(bytes);
   req->done = true;
@@ -375,163 +278,10 @@ void ClientSession::replyNow(std::string_view bytes) {
 }
 
 void ClientSession::replyError(std::string_view message) {
-  worker_.stats().errors_sent.inc();
+  services_.stats.errors_sent.inc();
   std::string bytes;
   resp::appendError(bytes, message);
   replyNow(bytes);
-}
-
-namespace {
-
-// Compares without an early exit on the first differing byte.
-bool sameSecret(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
-  }
-  return diff == 0;
-}
-
-}  // namespace
-
-// "default" with auth.password, or a named user of auth.users (then *named points to it).
-bool ClientSession::checkCredentials(const config::AuthConfig& auth, std::string_view user,
-                                     std::string_view password, const config::UserConfig** named) {
-  if (user == "default" && !auth.password.empty()) return sameSecret(password, auth.password);
-  for (const config::UserConfig& u : auth.users) {
-    if (u.name == user && sameSecret(password, u.password)) {
-      *named = &u;
-      return true;
-    }
-  }
-  return false;
-}
-
-// Before a successful AUTH only AUTH, HELLO (with AUTH), QUIT and PING run. Wrong passwords are
-// answered as Redis does and the connection is closed after auth.max_failures of them; the
-// password itself is never logged.
-bool ClientSession::handleAuth(const resp::Command& cmd, const router::RouteDecision& d) {
-  const config::AuthConfig& auth = worker_.config().auth;
-  std::string_view name = d.info != nullptr ? d.info->name : std::string_view();
-  if (!auth.required()) return false;
-  std::string_view user, password;
-  bool has_credentials = false;
-  if (name == "auth" && (cmd.argc() == 2 || cmd.argc() == 3)) {
-    user = cmd.argc() == 3 ? cmd.arg(1) : "default";
-    password = cmd.arg(cmd.argc() - 1);
-    has_credentials = true;
-  } else if (name == "hello") {
-    for (size_t i = 2; i + 2 < cmd.argc(); ++i) {
-      if (cmd.arg(i).size() == 4 && strncasecmp(cmd.arg(i).data(), "auth", 4) == 0) {
-        user = cmd.arg(i + 1);
-        password = cmd.arg(i + 2);
-        has_credentials = true;
-        break;
-      }
-    }
-  }
-  if (!has_credentials) {
-    if (authenticated_ || name == "quit" || name == "ping") return false;
-    if (name == "auth") return false;  // wrong arity: the local handler answers
-    replyError(name == "hello"
-                   ? "NOAUTH HELLO must be called with the client already authenticated, otherwise "
-                     "the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
-                     "client and select the RESP protocol version at the same time"
-                   : "NOAUTH Authentication required.");
-    return true;
-  }
-  const config::UserConfig* named = nullptr;
-  if (checkCredentials(auth, user, password, &named)) {
-    const std::optional<uint16_t> identity = named != nullptr ? worker_.identityFor(*named) : 0;
-    if (!identity) {
-      replyError("ERR slotwise: too many distinct backend users on this worker; restart the proxy");
-      return true;
-    }
-    authenticated_ = true;
-    auth_failures_ = 0;
-    local_.user.assign(user);
-    identity_ = *identity;
-    if (name == "auth") {
-      replyNow("+OK\r\n");
-      return true;
-    }
-    return false;  // HELLO: the local handler builds the reply
-  }
-  spdlog::info("client {}: wrong AUTH ({} of {})", id_, auth_failures_ + 1, auth.max_failures);
-  replyError("WRONGPASS invalid username-password pair or user is disabled.");
-  if (++auth_failures_ >= auth.max_failures) {
-    worker_.stats().rejected_auth.inc();
-    closeWhenDone();
-  }
-  return true;
-}
-
-void ClientSession::handleLocal(const resp::Command& cmd) {
-  // What local commands see of this worker and its sessions, gathered only when a command asks.
-  // A local class has this member function's access to every session's private members. The
-  // advertised address is the one this client connected to, so it is reachable by the client.
-  struct Env final : LocalEnvironment {
-    explicit Env(const ClientSession& s) : session(s) {}
-    const ClientSession& session;
-    static config::HostPort endpoint(const ClientSession& s, bool peer) {
-      sockaddr_storage a{};
-      int len = sizeof(a);
-      auto* sa = reinterpret_cast<sockaddr*>(&a);
-      int rc = peer ? uv_tcp_getpeername(&s.handle_, sa, &len)
-                    : uv_tcp_getsockname(&s.handle_, sa, &len);
-      return rc == 0 ? hostPortOf(a) : config::HostPort{};
-    }
-    static ClientRow rowOf(const ClientSession& s) {
-      ClientRow row;
-      row.state = &s.local_;
-      if (auto a = endpoint(s, true); !a.host.empty()) row.addr = a.toString();
-      if (auto a = endpoint(s, false); !a.host.empty()) row.laddr = a.toString();
-      uv_os_fd_t fd = -1;
-      if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&s.handle_), &fd) == 0) row.fd = fd;
-      row.idle_s = (uv_now(s.worker_.loop()) - s.last_active_ms_) / 1000;
-      return row;
-    }
-    config::HostPort advertisedAddress() const override {
-      const config::HostPort& configured = session.worker_.config().advertise;
-      if (configured.port != 0) return configured;
-      config::HostPort local = endpoint(session, false);
-      return local.host.empty() ? session.worker_.config().listen : local;
-    }
-    const router::SlotMap* slotMap() const override { return session.worker_.slotMap().get(); }
-    SlowlogBook* slowlog() const override { return session.worker_.stats().families.slowlog; }
-    ClientRow self() const override { return rowOf(session); }
-    void listClients(std::vector<ClientRow>* out) const override {
-      for (const ClientSession* s : session.worker_.sessions()) out->push_back(rowOf(*s));
-    }
-    ProxyFacts facts() const override {
-      Worker& w = session.worker_;
-      ProxyFacts f;
-      f.advertised = advertisedAddress();
-      f.map = slotMap();
-      f.workers = w.config().workers != 0 ? w.config().workers : std::thread::hardware_concurrency();
-      f.worker_id = static_cast<uint32_t>(w.id());
-      f.connected_clients = static_cast<uint64_t>(w.totalClients());
-      f.max_clients = w.config().limits.max_clients;
-      for (const ClientSession* s : w.sessions()) f.blocked_clients += s->blocked_req_ != nullptr;
-      f.connections_received = w.stats().clients_accepted.value();
-      f.commands_processed = w.stats().commands.value();
-      f.errors_sent = w.stats().errors_sent.value();
-      f.moved = w.stats().moved.value();
-      f.ask = w.stats().ask.value();
-      f.backend_failures = w.stats().backend_failures.value();
-      return f;
-    }
-  };
-  const Env env(*this);
-  const uint32_t sections = infoSections(cmd);
-  if ((sections & kInfoKeyspace) != 0 && !worker_.masterSlots().empty()) {
-    startInfoFanOut(infoText(sections, env.facts()));
-    return;
-  }
-  std::string reply;
-  LocalOutcome outcome = runLocalCommand(cmd, local_, env, &reply);
-  replyNow(reply);
-  if (outcome == LocalOutcome::kCloseAfterReply) closeWhenDone();
 }
 
 void ClientSession::protocolError(std::string_view message) {
@@ -544,7 +294,7 @@ void ClientSession::flush() {
   if (closing_) return;
   const size_t queued = out_.buffer().size();
   int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&handle_));
-  worker_.stats().client_bytes_out.inc(queued - out_.buffer().size());
+  services_.stats.client_bytes_out.inc(queued - out_.buffer().size());
   if (rc < 0) {
     close();
     return;
@@ -558,7 +308,7 @@ void ClientSession::flush() {
     paused_ = false;
     resume_parse_ = true;
   }
-  if (resume_parse_ && !paused_ && blocked_req_ == nullptr) {
+  if (resume_parse_ && !paused_ && blocking_.req == nullptr) {
     resume_parse_ = false;
     resumeInput();
   }
@@ -570,7 +320,7 @@ void ClientSession::resumeInput() {
     size_t used = consume(in_.view());
     in_.consume(used, kKeepInput);
   }
-  if (!paused_ && blocked_req_ == nullptr && !close_after_flush_ && !closing_ && !reading_) {
+  if (!paused_ && blocking_.req == nullptr && !close_after_flush_ && !closing_ && !reading_) {
     reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &onAlloc, &onRead) == 0;
   }
 }
@@ -582,16 +332,16 @@ void ClientSession::onWriteDone(void* owner, int status) {
     self->close();
     return;
   }
-  self->worker_.markClientDirty(self);
+  self->services_.host.markClientDirty(self);
 }
 
 bool ClientSession::overHighWater() const {
-  const auto& l = worker_.config().limits;
+  const auto& l = services_.config->limits;
   return pending_.size() >= l.max_pending_requests || out_.pendingBytes() >= l.max_output_bytes;
 }
 
 bool ClientSession::belowLowWater() const {
-  const auto& l = worker_.config().limits;
+  const auto& l = services_.config->limits;
   return pending_.size() <= l.max_pending_requests / 2 &&
          out_.pendingBytes() <= l.max_output_bytes / 2;
 }
@@ -604,10 +354,8 @@ void ClientSession::stopReading() {
 void ClientSession::closeWhenDone() {
   close_after_flush_ = true;
   stopReading();
-  worker_.markClientDirty(this);
+  services_.host.markClientDirty(this);
 }
-
-void ClientSession::drain() { closeWhenDone(); }
 
 void ClientSession::rejectAndClose(std::string_view message) {
   replyError(message);
@@ -621,12 +369,34 @@ void ClientSession::close() {
   releaseDedicatedConns();
   while (!pending_.empty()) {
     Request* req = pending_.pop();
-    if (req->done) worker_.requests().recycle(req);
+    if (req->done) services_.requests.recycle(req);
     else req->client = nullptr;  // orphan: the network side recycles it
   }
-  worker_.onSessionClosed(this);
+  services_.host.onSessionClosed(this);
   if (open_) uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &ClientSession::onClosed);
   else delete this;
+}
+
+void ClientSession::releaseDedicatedConns() {
+  txn_.end(false);
+  if (blocking_.conn != nullptr) services_.pool.releaseDedicated(blocking_.conn, false);
+  blocking_.conn = nullptr;
+  if (pubsub_) pubsub_->release();
+}
+
+void ClientSession::onOwnedConnClosed(BackendConn& conn) {
+  if (pubsub_) pubsub_->onConnClosed(&conn);
+  if (&conn == blocking_.conn) blocking_.conn = nullptr;
+  txn_.onConnClosed(&conn);
+}
+
+void ClientSession::onPush(BackendConn& conn, std::string_view frame,
+                           const resp::ReplyInfo& info) {
+  if (pubsub_) pubsub_->onPush(conn, frame, info);
+}
+
+void ClientSession::resubscribe() {
+  if (pubsub_ && !closing_) pubsub_->resubscribe();
 }
 
 void ClientSession::onClosed(uv_handle_t* h) { delete static_cast<ClientSession*>(h->data); }

@@ -4,16 +4,19 @@
 //                                                                                     │
 //        ┌──────────────────────── pending_ FIFO (request order) ◄────────────────────┤
 //        │  head ... tail                                                             ▼
-//        │                                       Worker::forward ──► BackendConn in-flight FIFO
+//        │                                   Dispatcher::forward ──► BackendConn in-flight FIFO
 //        │                                              ▲                  │ reply (raw bytes)
-//        │                        MOVED/ASK/TRYAGAIN ───┘ (re-enters here) │
+//        │                 MOVED/ASK/TRYAGAIN (policy) ─┘ (re-enters here) │
 //        ▼                                                                 ▼
 //   out_ ◄── head's reply, then every completed successor ◄── onReply(req, bytes)
 //
 // Replies leave in request order: a reply for the FIFO head goes straight to out_; a reply for a
 // later request is stored in the Request until everything ahead of it has been written.
 // Backpressure: reading stops while pending requests or buffered output exceed the limits and
-// resumes below half of them.
+// resumes below half of them. Commands that need a connection of their own keep their state in
+// objects the session owns: Transaction (MULTI/WATCH), BlockingCall (BLPOP & co.) and
+// PubSubSession (subscriber mode). Files: client_session.cc (I/O, FIFO), session_commands.cc
+// (local commands, AUTH, fan-out, blocking), transaction.cc, pubsub_session.cc.
 #pragma once
 
 #include <uv.h>
@@ -22,23 +25,25 @@
 #include <memory>
 #include <string_view>
 
-#include "proxy/io/byte_buffer.h"
-#include "proxy/local/local_commands.h"
-#include "proxy/datapath/pubsub_state.h"
+#include "proxy/datapath/backend_conn.h"
+#include "proxy/datapath/fanout.h"
+#include "proxy/datapath/pubsub_session.h"
 #include "proxy/datapath/request.h"
+#include "proxy/datapath/session_host.h"
+#include "proxy/datapath/transaction.h"
+#include "proxy/io/byte_buffer.h"
 #include "proxy/io/writer.h"
-#include "resp/reply_scanner.h"
+#include "proxy/local/local_commands.h"
 #include "resp/request_parser.h"
 #include "router/router.h"
 
 namespace slotwise::proxy {
 
-class BackendConn;
-class Worker;
-
-class ClientSession {
+class ClientSession final : public RequestOwner, public ConnOwner {
  public:
-  ClientSession(Worker& worker, uint32_t id);
+  // `services` (the worker's) outlives the session.
+  ClientSession(SessionServices& services, uint32_t id);
+  ~ClientSession() override;
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
 
@@ -47,8 +52,6 @@ class ClientSession {
   int open(int fd);
   // Same, accepting the next connection of a listening stream on this loop (reuseport mode).
   int accept(uv_stream_t* server);
-  // Delivers the reply of one of this client's requests (called by Worker::complete).
-  void onReply(Request* req, std::string_view bytes);
   // Writes buffered output and resumes reading when below the low-water marks; called by the
   // worker once per loop turn while the session is dirty.
   void flush();
@@ -56,20 +59,20 @@ class ClientSession {
   // after libuv's close callback.
   void close();
   // Shutdown: stop reading, close once every pending reply has been written.
-  void drain();
+  void drain() { closeWhenDone(); }
   // Answers `message` as an error and closes (e.g. max clients reached).
   void rejectAndClose(std::string_view message);
-
-  // A dedicated connection of this client is closing (its requests fail right after).
-  void onDedicatedClosed(BackendConn* conn);
-  // A request of the open transaction got MOVED/ASK: the transaction is aborted.
-  void onTransactionRedirect();
-  // The blocking command now waits on `conn` (first send or after a redirect).
-  void useBlockingConn(BackendConn* conn);
-  // A frame from one of this client's subscriber connections (client_session_pubsub.cc).
-  void onPush(BackendConn* conn, std::string_view frame, const resp::ReplyInfo& info);
-  // Subscribes again on the current map's nodes (after a failover or a moved shard channel).
+  // Subscribes again on the current topology's nodes (after a failover or a moved shard channel).
   void resubscribe();
+
+  // RequestOwner
+  void onReply(Request* req, std::string_view bytes) override;
+  void onTransactionRedirect() override { txn_.onRedirect(); }
+  void useBlockingConn(BackendConn* conn) override;
+  ConnOwner* connOwner() override { return this; }
+  // ConnOwner
+  void onPush(BackendConn& conn, std::string_view frame, const resp::ReplyInfo& info) override;
+  void onOwnedConnClosed(BackendConn& conn) override;
 
   uint32_t id() const { return id_; }
   // True when the client has sent nothing for `timeout_ms` and waits for no reply.
@@ -77,98 +80,84 @@ class ClientSession {
     return pending_.empty() && now - last_active_ms_ >= timeout_ms;
   }
   // Observability gauges: waiting for a blocking command's reply; in pub/sub mode.
-  bool blocked() const { return blocked_req_ != nullptr; }
-  bool inPubSub() const { return subscribed(); }
-  bool dirty = false;       // in the worker's flush list
-  size_t index = 0;         // position in the worker's session list
+  bool blocked() const { return blocking_.req != nullptr; }
+  bool inPubSub() const { return pubsub_ != nullptr && pubsub_->subscribed(); }
+  bool dirty = false;  // in the worker's flush list
+  size_t index = 0;    // position in the worker's session list
 
  private:
+  friend class Transaction;
+  friend class PubSubSession;
+  friend class SessionEnvironment;
+
+  // A blocking command in flight on its own connection: later input is buffered (reading goes
+  // on, to notice a disconnect) but not parsed until it ends.
+  struct BlockingCall {
+    Request* req = nullptr;
+    BackendConn* conn = nullptr;
+  };
+
   int startReading();
   static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onWriteDone(void* owner, int status);
   static void onClosed(uv_handle_t* h);
-
   size_t consume(std::string_view data);
   void dispatch(const resp::Command& cmd);
+  // Subscriber mode (RESP2): only (un)subscribe commands, PING, QUIT and RESET. @return true when
+  // `cmd` was answered here.
+  bool refusedWhileSubscribed(const resp::Command& cmd, const router::RouteDecision& d);
+  Request* newRequest(const resp::Command& cmd, const router::RouteDecision& d);
   void forwardToCluster(const resp::Command& cmd, const router::RouteDecision& d);
+  void replyNow(std::string_view bytes);
+  void replyError(std::string_view message);
+  void resumeInput();
+  void protocolError(std::string_view message);
+  void stopReading();
+  bool overHighWater() const;
+  bool belowLowWater() const;
+  void closeWhenDone();
+  void releaseDedicatedConns();
+
+  // session_commands.cc
   void dispatchWholeCluster(const resp::Command& cmd, const router::RouteDecision& d);
   void startFanOut(const resp::Command& cmd, const router::RouteDecision& d);
   // INFO with the keyspace section: `proxy_text` plus the masters' keyspaces (buildInfoFanOut).
   void startInfoFanOut(std::string proxy_text);
   Request* newFanOutParent(const router::CommandInfo* info);
   void launchFanOut(Request* parent, std::vector<Request*>& parts);
+  FanOutContext fanOutContext();
   void rememberScript(const resp::Command& cmd, const router::CommandInfo& info);
-  Request* newRequest(const resp::Command& cmd, const router::RouteDecision& d);
-  // Blocking commands (client_session_txn.cc).
   static bool isBlocking(const resp::Command& cmd, const router::CommandInfo& info);
   void forwardBlocking(const resp::Command& cmd, const router::RouteDecision& d);
-  // Transactions (client_session_txn.cc).
-  void handleTransaction(const resp::Command& cmd, const router::RouteDecision& d);
-  void handleInMulti(const resp::Command& cmd, const router::RouteDecision& d);
-  void sendPinned(const resp::Command& cmd, const router::RouteDecision& d);
-  bool pinTransaction(int32_t slot);
-  void sendInternal(std::string_view payload);
-  void endTransaction(bool reusable);
-  void releaseDedicatedConns();
-  void resumeInput();
-  // Pub/Sub (client_session_pubsub.cc).
-  bool subscribed() const;
+  void endBlocking();
   void handlePubSub(const resp::Command& cmd, const router::RouteDecision& d);
-  BackendConn* subscriberConn(int32_t slot, bool report);
-  void pushToClient(std::string_view frame);
-  void maybeLeaveSubscribedMode();
-  void scheduleResubscribe();
-  static bool allowedWhileSubscribed(const resp::Command& cmd);
-  void pingWhileSubscribed(const resp::Command& cmd);
-  void releasePubSub();
-  void onPubSubConnClosed(BackendConn* conn);
-  void flushPushBacklog();
-  void replyNow(std::string_view bytes);
-  void replyError(std::string_view message);
   void handleLocal(const resp::Command& cmd);
   // Adds `req`, which took `elapsed_ns` from parse to reply, to the worker's slow log.
   void recordSlow(Request* req, uint64_t elapsed_ns);
-  // AUTH against auth.password (and HELLO ... AUTH). Returns true if `cmd` was handled here.
+  // AUTH against auth.password / auth.users (and HELLO ... AUTH). Returns true if `cmd` was
+  // handled here.
   bool handleAuth(const resp::Command& cmd, const router::RouteDecision& d);
-  void protocolError(std::string_view message);
-  void stopReading();
-  bool overHighWater() const;
-  bool belowLowWater() const;
-  void closeWhenDone();
 
-  Worker& worker_;
+  SessionServices& services_;
   uv_tcp_t handle_{};
   ByteBuffer in_;
   Writer out_;
   resp::RequestParser parser_;
   PendingQueue pending_;
   LocalClientState local_;
-  // Blocking command in flight on its own connection: later input is buffered (reading goes on, to
-  // notice a disconnect) but not parsed until it ends.
-  Request* blocked_req_ = nullptr;
-  BackendConn* blocking_conn_ = nullptr;
-  // Transaction: MULTI and later commands go to txn_conn_, pinned to txn_slot_ (-1 = any master)
-  // once the first key decides it; until then they wait in txn_held_.
-  BackendConn* txn_conn_ = nullptr;
-  std::vector<std::string> txn_held_;  // commands queued before the slot was known
-  int32_t txn_slot_ = -1;
-  bool in_multi_ = false;
-  bool watching_ = false;
-  bool txn_aborted_ = false;
-  bool txn_pinned_ = false;
-  static bool checkCredentials(const config::AuthConfig& auth, std::string_view user,
-                               std::string_view password, const config::UserConfig** named);
-  bool authenticated_ = true;   // false until AUTH when auth.password or auth.users is set
-  uint16_t identity_ = 0;       // backend credentials of the logged-in user (Worker::identityFor)
+  BlockingCall blocking_;
+  Transaction txn_{*this};
+  std::unique_ptr<PubSubSession> pubsub_;  // only for clients that ever subscribed
+  bool authenticated_ = true;  // false until AUTH when auth.password or auth.users is set
+  uint16_t identity_ = 0;      // backend credentials of the logged-in user (identityFor)
   uint32_t auth_failures_ = 0;
-  std::unique_ptr<PubSubState> pubsub_;  // only for clients that ever subscribed
   const uint32_t id_;
   uint64_t last_active_ms_ = 0;  // uv_now() of the last read
   bool open_ = false;
-  bool reading_ = false;        // uv_read_start is active
-  bool paused_ = false;         // backpressure: stop parsing and reading
-  bool resume_parse_ = false;   // buffered input waits for the next flush() to be parsed
+  bool reading_ = false;            // uv_read_start is active
+  bool paused_ = false;             // backpressure: stop parsing and reading
+  bool resume_parse_ = false;       // buffered input waits for the next flush() to be parsed
   bool close_after_flush_ = false;  // QUIT, protocol error, EOF, drain
   bool closing_ = false;
 };

@@ -6,19 +6,29 @@
 //   SCAN -> one part on the node the cursor names; the node's cursor is rewritten
 //
 // Parts are ordinary Requests (own slot, own redirects and retries) whose `parent` is the
-// client-visible request; Worker::complete() stores each part's reply and calls mergeFanOut()
+// client-visible request; Dispatcher::complete() stores each part's reply and calls mergeFanOut()
 // when the last one arrives.
 #pragma once
 
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "proxy/datapath/request.h"
+#include "proxy/datapath/topology.h"
 #include "resp/command.h"
 #include "router/router.h"
 
 namespace slotwise::proxy {
 
-class Worker;
+// What building a fan-out needs of the worker. References outlive the call.
+struct FanOutContext {
+  RequestPool& requests;
+  const Topology& topology;
+  std::unordered_map<uint16_t, uint32_t>& slot_index;  // scratch space (multi-key grouping)
+  uint64_t request_timeout_ms;                          // backend.request_timeout_ms (WAIT cap)
+  bool allow_admin_commands;
+};
 
 // How a kAllMasters command is handled: sent to every master (kBroadcast), to every node, masters
 // and replicas (kEveryNode: CONFIG SET/RESETSTAT when `allow_admin_commands`), to one master
@@ -42,8 +52,8 @@ uint64_t waitTimeoutMs(uint64_t requested, uint64_t request_timeout_ms);
 // Prepares `parent` for INFO: one "INFO keyspace" part per master; the merged reply is the bulk
 // string `proxy_text` (the proxy's own sections, ending with the "# Keyspace" header) followed by
 // every master's databases summed. Parts are returned in *parts, not yet forwarded (as buildFanOut).
-// REQUIRES: worker.masterSlots() is not empty.
-void buildInfoFanOut(Worker& worker, Request* parent, std::string proxy_text,
+// REQUIRES: w.topology.masterSlots() is not empty.
+void buildInfoFanOut(FanOutContext& w, Request* parent, std::string proxy_text,
                      std::vector<Request*>* parts);
 
 // Prepares `parent` (already acquired, with client and affinity set) and creates its parts for
@@ -52,7 +62,7 @@ void buildInfoFanOut(Worker& worker, Request* parent, std::string proxy_text,
 // forwarded: the caller queues the parent in its FIFO first and then forwards every part.
 // @return false with *error set (nothing allocated is left behind) when it cannot be done, e.g.
 //         no slot map yet or an invalid SCAN cursor.
-bool buildFanOut(Worker& worker, Request* parent, const resp::Command& cmd,
+bool buildFanOut(FanOutContext& w, Request* parent, const resp::Command& cmd,
                  const router::RouteDecision& decision, const std::vector<uint32_t>& keys,
                  std::vector<Request*>* parts, std::string* error);
 
@@ -87,7 +97,8 @@ struct NodeView {
 // @return false when `text` has no line marked "myself" (not a CLUSTER NODES text).
 bool parseClusterNodes(std::string_view text, NodeView* view);
 
-// The merged reply of a fan-out whose parts have all replied.
-std::string mergeFanOut(const Request& parent, Worker& worker);
+// The merged reply of a fan-out whose parts have all replied. *drift is set when a SCAN part saw a
+// node whose view of slot ownership differs from `topology` (the caller asks for a refresh).
+std::string mergeFanOut(const Request& parent, const Topology& topology, bool* drift);
 
 }  // namespace slotwise::proxy

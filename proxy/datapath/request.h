@@ -10,16 +10,33 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
-namespace slotwise::proxy {
-
-class ClientSession;
-}  // namespace slotwise::proxy
 namespace slotwise::router {
 struct CommandInfo;
 }  // namespace slotwise::router
 namespace slotwise::proxy {
+
+class BackendConn;
+class ConnOwner;
+struct Request;
+
+// Who waits for a client-visible request: the client session (implemented by ClientSession).
+// The dispatcher reports through this interface, so it never includes the session's header.
+// Every call runs on the worker's loop thread.
+class RequestOwner {
+ public:
+  virtual ~RequestOwner() = default;
+  // The reply of `req` (raw RESP bytes, valid for the call only). The owner takes `req` back.
+  virtual void onReply(Request* req, std::string_view bytes) = 0;
+  // A pinned transaction request got MOVED/ASK: the transaction must abort (it never moves).
+  virtual void onTransactionRedirect() = 0;
+  // The owner's blocking command now waits on `conn` (first send, or after a redirect).
+  virtual void useBlockingConn(BackendConn* conn) = 0;
+  // The same client as the owner of its dedicated connections.
+  virtual ConnOwner* connOwner() = 0;
+};
 
 // State of a client-visible request that was split into parts (multi-key split, whole-cluster
 // fan-out, SCAN cursor translation). Parts are Requests whose `parent` points here; each part's
@@ -64,7 +81,7 @@ struct Request {
 
   Request* next = nullptr;      // client pending FIFO
   Request* next_out = nullptr;  // backend in-flight FIFO or worker parked list
-  ClientSession* client = nullptr;
+  RequestOwner* client = nullptr;  // null once the client left (orphan) and for parts
   Request* parent = nullptr;  // set on a fan-out part: its reply goes to parent->fanout
   uint32_t part = 0;          // index of this part in parent->fanout->parts
   std::unique_ptr<FanOut> fanout;  // kept across reuse; `is_fanout` says whether it is in use

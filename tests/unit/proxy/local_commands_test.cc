@@ -9,25 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/resp_builders.h"
 #include "router/hash_slot.h"
 #include "router/slot_map.h"
 
 namespace slotwise::proxy {
 namespace {
 
-// Builds a Command whose argument views point into `storage` (kept alive by the test).
-resp::Command makeCommand(const std::vector<std::string>& args, std::string* storage) {
-  storage->clear();
-  std::vector<std::pair<uint32_t, uint32_t>> spans;
-  for (const auto& a : args) {
-    spans.emplace_back(static_cast<uint32_t>(storage->size()), static_cast<uint32_t>(a.size()));
-    *storage += a;
-  }
-  resp::Command cmd;
-  cmd.base = storage->data();
-  for (auto [offset, len] : spans) cmd.args.push_back({offset, len});
-  return cmd;
-}
+using test::makeCommand;
 
 class FakeEnvironment : public LocalEnvironment {
  public:

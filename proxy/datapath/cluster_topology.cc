@@ -1,0 +1,61 @@
+#include "proxy/datapath/cluster_topology.h"
+
+#include <algorithm>
+
+#include "proxy/datapath/fanout.h"
+
+namespace slotwise::proxy {
+
+void ClusterTopology::install(router::SlotMapPtr map) {
+  map_ = std::move(map);
+  master_slots_.clear();
+  std::vector<OwnedRange> owned;
+  std::vector<bool> seen(map_->nodes().size(), false);
+  for (const router::SlotRange& r : map_->ranges()) {
+    if (!seen[r.master_index]) master_slots_.push_back(r.first);
+    seen[r.master_index] = true;
+    const router::NodeInfo& master = map_->nodes()[r.master_index];
+    owned.push_back({r.first, r.last, master.id.empty() ? master.address : master.id});
+  }
+  std::sort(master_slots_.begin(), master_slots_.end());
+  fingerprint_ = ownershipFingerprint(std::move(owned));
+}
+
+const std::vector<router::NodeInfo>& ClusterTopology::nodes() const {
+  static const std::vector<router::NodeInfo> kNone;
+  return map_ ? map_->nodes() : kNone;
+}
+
+bool ClusterTopology::slotServed(int32_t slot) const {
+  if (!map_) return false;
+  return slot < 0 || map_->masterIndex(static_cast<uint16_t>(slot)) != router::SlotMap::kNoNode;
+}
+
+int ClusterTopology::select(const Request& req, const NodeAvailability& availability) const {
+  if (!map_) return kNoNode;
+  if (req.target == Request::Target::kAnyMaster) {
+    const auto& masters = map_->masters();
+    return masters.empty() ? kNoNode : masters[req.affinity % masters.size()];
+  }
+  const uint16_t master = map_->masterIndex(static_cast<uint16_t>(req.slot));
+  if (master == router::SlotMap::kNoNode) return kNoNode;
+  if (!req.replica_ok || read_from_ == config::ReadFrom::kMaster) return master;
+  return replicaFor(master, req, availability);
+}
+
+// A replica neither down nor unfit (lagging, offline), starting from the client's own (spreads
+// clients, keeps one client's reads on one replica while it is up). prefer-replica falls back to
+// the master; replica-only waits for one (its request is parked until the retry deadline).
+int ClusterTopology::replicaFor(uint16_t master, const Request& req,
+                                const NodeAvailability& availability) const {
+  const std::vector<uint16_t>& replicas = map_->replicasOf(master);
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    const uint16_t r = replicas[(req.affinity + i) % replicas.size()];
+    const bool unfit = unfit_ && unfit_->count(map_->nodes()[r].address) != 0;
+    if (availability.available(r) && !unfit) return r;
+  }
+  if (read_from_ == config::ReadFrom::kPreferReplica) return master;
+  return replicas.empty() ? kNoNode : replicas[req.affinity % replicas.size()];
+}
+
+}  // namespace slotwise::proxy

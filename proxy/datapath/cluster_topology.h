@@ -1,0 +1,40 @@
+// ClusterTopology: the Topology of a Redis Cluster, from the slot map the control thread publishes
+// (an immutable snapshot shared by every worker) plus the replicas judged unfit for reads.
+#pragma once
+
+#include "config/proxy_config.h"
+#include "proxy/datapath/topology.h"
+#include "router/replica_health.h"
+#include "router/slot_map.h"
+
+namespace slotwise::proxy {
+
+class ClusterTopology final : public Topology {
+ public:
+  // Takes the new snapshot; recomputes the master slots and the fingerprint.
+  void install(router::SlotMapPtr map);
+  // Replicas that must not serve reads (null: none judged yet).
+  void setUnfitReplicas(router::UnfitReplicas unfit) { unfit_ = std::move(unfit); }
+  // backend.read_from of the config in effect.
+  void setReadFrom(config::ReadFrom read_from) { read_from_ = read_from; }
+  const router::SlotMapPtr& map() const { return map_; }
+
+  bool ready() const override { return map_ != nullptr; }
+  const std::vector<router::NodeInfo>& nodes() const override;
+  int select(const Request& req, const NodeAvailability& availability) const override;
+  bool slotServed(int32_t slot) const override;
+  const std::vector<uint16_t>& masterSlots() const override { return master_slots_; }
+  uint64_t fingerprint() const override { return fingerprint_; }
+  const router::SlotMap* slotMap() const override { return map_.get(); }
+
+ private:
+  int replicaFor(uint16_t master, const Request& req, const NodeAvailability& availability) const;
+
+  router::SlotMapPtr map_;
+  router::UnfitReplicas unfit_;
+  config::ReadFrom read_from_ = config::ReadFrom::kMaster;
+  std::vector<uint16_t> master_slots_;
+  uint64_t fingerprint_ = 0;
+};
+
+}  // namespace slotwise::proxy

@@ -1,0 +1,297 @@
+// ClientSession: the commands that do more than forward one request: whole-cluster and multi-key
+// fan-out, blocking commands, pub/sub entry points, commands the proxy answers itself (INFO,
+// CLIENT, CLUSTER emulation...), AUTH, and the slow log record of a finished request.
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "common/ascii.h"
+#include "proxy/datapath/client_session.h"
+#include "proxy/datapath/errors.h"
+#include "proxy/datapath/fanout.h"
+#include "proxy/datapath/script_cache.h"
+#include "proxy/local/auth.h"
+#include "proxy/local/local_commands.h"
+#include "proxy/stats/slowlog.h"
+#include "resp/encoder.h"
+
+namespace slotwise::proxy {
+
+// ---- blocking commands ------------------------------------------------------------------------
+//   BLPOP k 0 ──► dedicated conn (no request timeout) ──► reply ──► conn back to the idle list
+//   the client's later input is not parsed until the reply, as with Redis
+
+bool ClientSession::isBlocking(const resp::Command& cmd, const router::CommandInfo& info) {
+  if (!info.hasFlag(router::kBlocking)) return false;
+  if (info.name != "xread" && info.name != "xreadgroup") return true;
+  for (size_t i = 1; i < cmd.argc(); ++i) {  // XREAD[GROUP] blocks only with BLOCK
+    if (equalsIgnoreCase(cmd.arg(i), "streams")) return false;
+    if (equalsIgnoreCase(cmd.arg(i), "block")) return true;
+  }
+  return false;
+}
+
+void ClientSession::forwardBlocking(const resp::Command& cmd, const router::RouteDecision& d) {
+  Request* req = newRequest(cmd, d);
+  req->pinned = true;
+  req->blocking = true;
+  blocking_.req = req;
+  services_.dispatcher.forward(req);  // -> a dedicated connection -> useBlockingConn
+}
+
+void ClientSession::useBlockingConn(BackendConn* conn) {
+  if (blocking_.conn != nullptr && blocking_.conn != conn) {
+    services_.pool.releaseDedicated(blocking_.conn, false);  // it may still hold the old call
+  }
+  blocking_.conn = conn;
+  conn->setRequestTimeout(false);
+}
+
+// The blocking command ended: its connection is free again, and what arrived meanwhile is parsed.
+void ClientSession::endBlocking() {
+  blocking_.req = nullptr;
+  if (blocking_.conn != nullptr) services_.pool.releaseDedicated(blocking_.conn, true);
+  blocking_.conn = nullptr;
+  resume_parse_ = true;
+  services_.host.markClientDirty(this);
+}
+
+// ---- pub/sub --------------------------------------------------------------------------------
+
+void ClientSession::handlePubSub(const resp::Command& cmd, const router::RouteDecision& d) {
+  if (d.info->name.starts_with("pubsub|")) {
+    startFanOut(cmd, d);  // PUBSUB CHANNELS / NUMSUB / ...: merged over the masters
+    return;
+  }
+  if (!pubsub_) pubsub_ = std::make_unique<PubSubSession>(*this);
+  pubsub_->handle(cmd, d);
+}
+
+// ---- fan-out --------------------------------------------------------------------------------
+
+FanOutContext ClientSession::fanOutContext() {
+  const config::ProxyConfig& c = *services_.config;
+  return FanOutContext{services_.requests, services_.topology, services_.scratch.slot_index,
+                       static_cast<uint64_t>(c.backend.request_timeout.count()),
+                       c.allow_admin_commands};
+}
+
+// EVAL, EVAL_RO and SCRIPT LOAD bodies go to the script cache, for NOSCRIPT reloads (script_cache.h).
+void ClientSession::rememberScript(const resp::Command& cmd, const router::CommandInfo& info) {
+  static const router::CommandInfo* const kEval = router::lookupCommand("eval");
+  static const router::CommandInfo* const kEvalRo = router::lookupCommand("eval_ro");
+  static const router::CommandInfo* const kScriptLoad = [] {
+    const router::CommandInfo* script = router::lookupCommand("script");
+    return script != nullptr ? router::findSubcommand(*script, "load") : nullptr;
+  }();
+  if ((&info == kEval || &info == kEvalRo || &info == kScriptLoad) && cmd.argc() >= 3) {
+    ScriptCache::instance().remember(cmd.arg(&info == kScriptLoad ? 2 : 1));
+  }
+}
+
+void ClientSession::dispatchWholeCluster(const resp::Command& cmd, const router::RouteDecision& d) {
+  WholeClusterRule rule = wholeClusterRule(*d.info, services_.config->allow_admin_commands);
+  switch (rule.mode) {
+    case WholeClusterMode::kSingle: {
+      router::RouteDecision any = d;
+      any.kind = router::RouteDecision::Kind::kAnyMaster;
+      forwardToCluster(cmd, any);
+      return;
+    }
+    case WholeClusterMode::kReject:
+      replyError(rule.reject_message != nullptr
+                     ? std::string(rule.reject_message)
+                     : "ERR slotwise does not support '" + std::string(d.info->name) +
+                           "' through the proxy in this version");
+      return;
+    case WholeClusterMode::kBroadcast:
+    case WholeClusterMode::kEveryNode:
+    case WholeClusterMode::kScan:
+      startFanOut(cmd, d);
+      return;
+  }
+}
+
+// The parent joins the FIFO before any part is forwarded: a part can complete synchronously
+// (e.g. failed at once), and the merged reply must find its place in the FIFO.
+void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDecision& d) {
+  Request* parent = newFanOutParent(d.info);
+  parent->replica_ok = d.kind == router::RouteDecision::Kind::kMultiSlot &&
+                       (d.info->flags & router::kReadonly) != 0;
+  std::vector<Request*>& parts = services_.scratch.parts;
+  std::string error;
+  FanOutContext context = fanOutContext();
+  if (!buildFanOut(context, parent, cmd, d, services_.scratch.keys, &parts, &error)) {
+    services_.requests.recycle(parent);
+    replyError(error);
+    return;
+  }
+  launchFanOut(parent, parts);
+}
+
+void ClientSession::startInfoFanOut(std::string proxy_text) {
+  Request* parent = newFanOutParent(router::lookupCommand("info"));
+  std::vector<Request*>& parts = services_.scratch.parts;
+  FanOutContext context = fanOutContext();
+  buildInfoFanOut(context, parent, std::move(proxy_text), &parts);
+  launchFanOut(parent, parts);
+}
+
+// A fan-out parent of this client for `info`, counted, not yet in the FIFO.
+Request* ClientSession::newFanOutParent(const router::CommandInfo* info) {
+  Request* parent = services_.requests.acquire();
+  parent->client = this;
+  parent->affinity = id_;
+  parent->identity = identity_;
+  parent->info = info;
+  parent->proto = local_.proto;
+  parent->start_ns = uv_hrtime();
+  services_.stats.requestsOf(info).inc();
+  return parent;
+}
+
+// The parent joins the FIFO before any part is forwarded (see startFanOut).
+void ClientSession::launchFanOut(Request* parent, std::vector<Request*>& parts) {
+  pending_.push(parent);
+  for (Request* part : parts) services_.dispatcher.forward(part);
+  parts.clear();
+}
+
+// Slow requests only: resolves the node the request went to (or would go to now) and the
+// client's address, then hands the entry to the worker's slow log shard.
+void ClientSession::recordSlow(Request* req, uint64_t elapsed_ns) {
+  SlowlogEntry entry;
+  entry.duration_us = elapsed_ns / 1000;
+  entry.command.assign(req->info->name);
+  entry.slot = req->is_fanout ? -1 : req->slot;
+  if (!req->is_fanout) {
+    entry.node = req->target == Request::Target::kAddress
+                     ? req->address
+                     : services_.pool.targetAddress(*req);
+  }
+  sockaddr_storage peer{};
+  int len = sizeof(peer);
+  if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    entry.client_addr = hostPortOf(peer).toString();
+  }
+  entry.client_name = local_.name;
+  services_.stats.slowlog->record(std::move(entry), req->payload);
+  services_.stats.slowlog_entries.inc();
+}
+
+// Before a successful AUTH only AUTH, HELLO (with AUTH), QUIT and PING run. Wrong passwords are
+// answered as Redis does and the connection is closed after auth.max_failures of them; the
+// password itself is never logged.
+bool ClientSession::handleAuth(const resp::Command& cmd, const router::RouteDecision& d) {
+  const config::AuthConfig& auth = services_.config->auth;
+  std::string_view name = d.info != nullptr ? d.info->name : std::string_view();
+  if (!auth.required()) return false;
+  const Credentials given = credentialsIn(cmd, name);
+  if (!given.present) {
+    if (authenticated_ || name == "quit" || name == "ping") return false;
+    if (name == "auth") return false;  // wrong arity: the local handler answers
+    replyError(name == "hello"
+                   ? "NOAUTH HELLO must be called with the client already authenticated, otherwise "
+                     "the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
+                     "client and select the RESP protocol version at the same time"
+                   : "NOAUTH Authentication required.");
+    return true;
+  }
+  const config::UserConfig* named = nullptr;
+  if (checkCredentials(auth, given.user, given.password, &named)) {
+    const std::optional<uint16_t> identity =
+        named != nullptr ? services_.pool.identityFor(*named) : std::optional<uint16_t>(0);
+    if (!identity) {
+      replyError("ERR slotwise: too many distinct backend users on this worker; restart the proxy");
+      return true;
+    }
+    authenticated_ = true;
+    auth_failures_ = 0;
+    local_.user.assign(given.user);
+    identity_ = *identity;
+    if (name == "auth") {
+      replyNow("+OK\r\n");
+      return true;
+    }
+    return false;  // HELLO: the local handler builds the reply
+  }
+  spdlog::info("client {}: wrong AUTH ({} of {})", id_, auth_failures_ + 1, auth.max_failures);
+  replyError("WRONGPASS invalid username-password pair or user is disabled.");
+  if (++auth_failures_ >= auth.max_failures) {
+    services_.stats.rejected_auth.inc();
+    closeWhenDone();
+  }
+  return true;
+}
+
+void ClientSession::handleLocal(const resp::Command& cmd) {
+  // What local commands see of this worker and its sessions, gathered only when a command asks.
+  // A local class has this member function's access to every session's private members. The
+  // advertised address is the one this client connected to, so it is reachable by the client.
+  struct Env final : LocalEnvironment {
+    explicit Env(const ClientSession& s) : session(s) {}
+    const ClientSession& session;
+    static config::HostPort endpoint(const ClientSession& s, bool peer) {
+      sockaddr_storage a{};
+      int len = sizeof(a);
+      auto* sa = reinterpret_cast<sockaddr*>(&a);
+      int rc = peer ? uv_tcp_getpeername(&s.handle_, sa, &len)
+                    : uv_tcp_getsockname(&s.handle_, sa, &len);
+      return rc == 0 ? hostPortOf(a) : config::HostPort{};
+    }
+    static ClientRow rowOf(const ClientSession& s) {
+      ClientRow row;
+      row.state = &s.local_;
+      if (auto a = endpoint(s, true); !a.host.empty()) row.addr = a.toString();
+      if (auto a = endpoint(s, false); !a.host.empty()) row.laddr = a.toString();
+      uv_os_fd_t fd = -1;
+      if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&s.handle_), &fd) == 0) row.fd = fd;
+      row.idle_s = (uv_now(s.services_.loop) - s.last_active_ms_) / 1000;
+      return row;
+    }
+    config::HostPort advertisedAddress() const override {
+      const config::HostPort& configured = (*session.services_.config).advertise;
+      if (configured.port != 0) return configured;
+      config::HostPort local = endpoint(session, false);
+      return local.host.empty() ? (*session.services_.config).listen : local;
+    }
+    const router::SlotMap* slotMap() const override { return session.services_.topology.slotMap(); }
+    SlowlogBook* slowlog() const override { return session.services_.stats.families.slowlog; }
+    ClientRow self() const override { return rowOf(session); }
+    void listClients(std::vector<ClientRow>* out) const override {
+      for (const ClientSession* s : session.services_.host.sessions()) out->push_back(rowOf(*s));
+    }
+    ProxyFacts facts() const override {
+      const SessionServices& w = session.services_;
+      const config::ProxyConfig& c = *w.config;
+      ProxyFacts f;
+      f.advertised = advertisedAddress();
+      f.map = slotMap();
+      f.workers = c.workers != 0 ? c.workers : std::thread::hardware_concurrency();
+      f.worker_id = static_cast<uint32_t>(w.host.workerId());
+      f.connected_clients = static_cast<uint64_t>(w.host.totalClients());
+      f.max_clients = c.limits.max_clients;
+      for (const ClientSession* s : w.host.sessions()) f.blocked_clients += s->blocked();
+      f.connections_received = w.stats.clients_accepted.value();
+      f.commands_processed = w.stats.commands.value();
+      f.errors_sent = w.stats.errors_sent.value();
+      f.moved = w.stats.moved.value();
+      f.ask = w.stats.ask.value();
+      f.backend_failures = w.stats.backend_failures.value();
+      return f;
+    }
+  };
+  const Env env(*this);
+  const uint32_t sections = infoSections(cmd);
+  if ((sections & kInfoKeyspace) != 0 && !services_.topology.masterSlots().empty()) {
+    startInfoFanOut(infoText(sections, env.facts()));
+    return;
+  }
+  std::string reply;
+  LocalOutcome outcome = runLocalCommand(cmd, local_, env, &reply);
+  replyNow(reply);
+  if (outcome == LocalOutcome::kCloseAfterReply) closeWhenDone();
+}
+
+
+}  // namespace slotwise::proxy
