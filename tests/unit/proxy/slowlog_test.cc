@@ -9,22 +9,12 @@
 
 #include "proxy/local/local_commands.h"
 #include "resp/encoder.h"
+#include "tests/support/resp_builders.h"
 
 namespace slotwise::proxy {
 namespace {
 
-resp::Command makeCommand(const std::vector<std::string>& args, std::string* storage) {
-  storage->clear();
-  std::vector<std::pair<uint32_t, uint32_t>> spans;
-  for (const auto& a : args) {
-    spans.emplace_back(static_cast<uint32_t>(storage->size()), static_cast<uint32_t>(a.size()));
-    *storage += a;
-  }
-  resp::Command cmd;
-  cmd.base = storage->data();
-  for (auto [offset, len] : spans) cmd.args.push_back({offset, len});
-  return cmd;
-}
+using test::makeCommand;
 
 std::string frameOf(const std::vector<std::string>& args) {
   std::string out;
