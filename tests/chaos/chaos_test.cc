@@ -116,6 +116,10 @@ class ChaosTest : public ProxyClusterTest {
   std::string runPhase(ChaosPhase phase, const std::function<std::string()>& step, Millis settle) {
     const auto t0 = ChaosClock::now();
     control_->phase.store(static_cast<int>(phase));
+    // Operations are booked to the phase current when they started: let those of the previous
+    // phase finish before this phase's fault, or an MSET begun a moment before a SIGKILL would be
+    // charged to the (error-free) phase before it.
+    std::this_thread::sleep_for(kPhaseDrain);
     std::string error = step();
     if (error.empty()) std::this_thread::sleep_for(settle);
     phase_seconds_[static_cast<int>(phase)] =
@@ -125,6 +129,8 @@ class ChaosTest : public ProxyClusterTest {
     note_.clear();
     return error;
   }
+
+  static constexpr Millis kPhaseDrain{1000};
 
   std::string reshard();
   std::string manualFailover();
