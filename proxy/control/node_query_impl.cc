@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "proxy/io/net_util.h"
+#include "proxy/io/uv_handle.h"
 #include "resp/encoder.h"
 #include "resp/value_decoder.h"
 
@@ -38,18 +39,16 @@ class QueryOp {
       finish(Result<resp::RespValue>::error("bad address '" + address_ + "'"));
       return;
     }
-    connect_pending_ = true;
+    lifetime_.expect();
     connectTcp(loop_, &tcp_, address_.substr(0, colon), static_cast<uint16_t>(port),
-               [this](int status) { onConnect(status); });
+               [this](int status) {
+                 if (!lifetime_.arrived()) onConnect(status);
+               });
   }
 
  private:
   void onConnect(int status) {
-    connect_pending_ = false;
-    if (done_) {
-      maybeDelete();
-      return;
-    }
+    if (done_) return;
     if (status < 0) {
       finish(Result<resp::RespValue>::error(std::string("connect: ") + uv_strerror(status)));
       return;
@@ -101,19 +100,10 @@ class QueryOp {
     if (done_) return;
     done_ = true;
     auto cb = std::move(cb_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &QueryOp::onClosed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &QueryOp::onClosed);
+    lifetime_.close(reinterpret_cast<uv_handle_t*>(&timer_));
+    lifetime_.close(reinterpret_cast<uv_handle_t*>(&tcp_));
+    lifetime_.release();  // deleted once both handles closed and the connect callback ran
     cb(std::move(result));
-  }
-
-  static void onClosed(uv_handle_t* h) {
-    auto* self = static_cast<QueryOp*>(h->data);
-    ++self->closed_;
-    self->maybeDelete();
-  }
-
-  void maybeDelete() {
-    if (closed_ == 2 && !connect_pending_) delete this;
   }
 
   uv_loop_t* loop_;
@@ -126,10 +116,9 @@ class QueryOp {
   std::string reply_;
   resp::ValueDecoder decoder_;
   std::string chunk_;
-  int closed_ = 0;
   int skip_replies_ = 0;  // replies of commands sent before the query (AUTH)
-  bool connect_pending_ = false;
   bool done_ = false;
+  DeferredDelete lifetime_{this};
 };
 
 }  // namespace

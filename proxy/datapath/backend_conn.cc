@@ -29,15 +29,14 @@ BackendConn::BackendConn(const BackendContext& context, std::string host, uint16
 
 void BackendConn::connect() {
   last_progress_ms_ = uv_now(ctx_.loop);
-  connectTcp(ctx_.loop, &handle_, host_, port_, [this](int status) { onConnect(status); });
+  lifetime_.expect();
+  connectTcp(ctx_.loop, &handle_, host_, port_, [this](int status) {
+    if (!lifetime_.arrived()) onConnect(status);
+  });
 }
 
 void BackendConn::onConnect(int status) {
-  connect_pending_ = false;
-  if (state_ == State::kClosing) {
-    maybeDelete();
-    return;
-  }
+  if (state_ == State::kClosing) return;
   if (status < 0) {
     spdlog::warn("backend {}: connect failed: {}", address_, uv_strerror(status));
     close(true);
@@ -233,7 +232,8 @@ void BackendConn::close(bool report_failure) {
   failAll(ConnFailure::kLost);
   if (report_failure) ctx_.callbacks->onNodeFailure(*this);
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
-  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &BackendConn::onClosed);
+  lifetime_.close(reinterpret_cast<uv_handle_t*>(&handle_));
+  lifetime_.release();  // deleted once libuv is done with the handle and the connect
 }
 
 // Each request leaves the FIFO before it is reported (the callee may close or enqueue). Requests
@@ -271,16 +271,6 @@ void BackendConn::setOwner(ConnOwner* owner) {
     ctx_.stats->dedicated_in_use.add(owner != nullptr ? 1.0 : -1.0);
   }
   owner_ = owner;
-}
-
-void BackendConn::onClosed(uv_handle_t* h) {
-  auto* self = static_cast<BackendConn*>(h->data);
-  self->handle_closed_ = true;
-  self->maybeDelete();
-}
-
-void BackendConn::maybeDelete() {
-  if (handle_closed_ && !connect_pending_) delete this;
 }
 
 }  // namespace slotwise::proxy

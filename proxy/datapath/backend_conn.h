@@ -19,6 +19,7 @@
 
 #include "proxy/datapath/request.h"
 #include "proxy/io/byte_buffer.h"
+#include "proxy/io/uv_handle.h"
 #include "proxy/io/writer.h"
 #include "proxy/stats/proxy_metrics.h"
 #include "resp/reply_scanner.h"
@@ -149,12 +150,10 @@ class BackendConn {
   static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onWriteDone(void* owner, int status);
-  static void onClosed(uv_handle_t* h);
   void onConnect(int status);
   void processReplies();
   void recordLatency(const Request& req, uint64_t now_ns);
   void failAll(ConnFailure why);
-  void maybeDelete();
   void sendHandshake();
   // Puts an internal request (reply dropped; logged when `auth` and an error) at the front.
   void prependInternal(std::initializer_list<std::string_view> args, bool auth);
@@ -177,8 +176,7 @@ class BackendConn {
   bool timeout_enabled_ = true;
   bool release_when_idle_ = false;
   bool push_mode_ = false;
-  bool connect_pending_ = true;  // connectTcp's callback has not run yet
-  bool handle_closed_ = false;   // uv_close completed
+  DeferredDelete lifetime_{this};  // the socket's close and a pending connect
   // Metrics: this node's handles in the worker's shard. Backend latency is measured per write and
   // per read, not per request: each flush that hands requests to the socket records one batch
   // (how many requests, uv_hrtime() of the write), and every reply framed from one read is timed

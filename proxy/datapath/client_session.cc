@@ -373,8 +373,8 @@ void ClientSession::close() {
     else req->client = nullptr;  // orphan: the network side recycles it
   }
   services_.host.onSessionClosed(this);
-  if (open_) uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &ClientSession::onClosed);
-  else delete this;
+  if (open_) lifetime_.close(reinterpret_cast<uv_handle_t*>(&handle_));
+  lifetime_.release();  // deleted once libuv is done with the socket
 }
 
 void ClientSession::releaseDedicatedConns() {
@@ -398,7 +398,5 @@ void ClientSession::onPush(BackendConn& conn, std::string_view frame,
 void ClientSession::resubscribe() {
   if (pubsub_ && !closing_) pubsub_->resubscribe();
 }
-
-void ClientSession::onClosed(uv_handle_t* h) { delete static_cast<ClientSession*>(h->data); }
 
 }  // namespace slotwise::proxy

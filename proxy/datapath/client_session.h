@@ -32,6 +32,7 @@
 #include "proxy/datapath/session_host.h"
 #include "proxy/datapath/transaction.h"
 #include "proxy/io/byte_buffer.h"
+#include "proxy/io/uv_handle.h"
 #include "proxy/io/writer.h"
 #include "proxy/local/local_commands.h"
 #include "resp/request_parser.h"
@@ -56,7 +57,7 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   // worker once per loop turn while the session is dirty.
   void flush();
   // Closes at once. Requests still on the network side become orphans. The session deletes itself
-  // after libuv's close callback.
+  // after libuv's close callback (DeferredDelete).
   void close();
   // Shutdown: stop reading, close once every pending reply has been written.
   void drain() { closeWhenDone(); }
@@ -101,7 +102,6 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onWriteDone(void* owner, int status);
-  static void onClosed(uv_handle_t* h);
   size_t consume(std::string_view data);
   void dispatch(const resp::Command& cmd);
   // Subscriber mode (RESP2): only (un)subscribe commands, PING, QUIT and RESET. @return true when
@@ -160,6 +160,7 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   bool resume_parse_ = false;       // buffered input waits for the next flush() to be parsed
   bool close_after_flush_ = false;  // QUIT, protocol error, EOF, drain
   bool closing_ = false;
+  DeferredDelete lifetime_{this};  // deletes the session after its socket closed
 };
 
 }  // namespace slotwise::proxy

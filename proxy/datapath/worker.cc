@@ -67,11 +67,7 @@ void Worker::stop(uint64_t drain_ms) {
     draining_ = true;
     backends_.setDraining();
     drain_deadline_ms_ = uv_now(&loop_) + drain_ms;
-    if (listener_) {
-      uv_close(reinterpret_cast<uv_handle_t*>(listener_),
-               [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-      listener_ = nullptr;
-    }
+    listener_.reset();
     std::vector<ClientSession*> sessions = sessions_;
     for (ClientSession* s : sessions) s->drain();
     onHousekeeping();
@@ -93,12 +89,12 @@ void Worker::adoptClient(int fd) {
 
 void Worker::adoptListener(int fd) {
   post([this, fd] {
-    listener_ = new uv_tcp_t;
-    uv_tcp_init(&loop_, listener_);
-    listener_->data = this;
-    int rc = uv_tcp_open(listener_, fd);
+    uv_tcp_t* listener = listener_.emplace();
+    uv_tcp_init(&loop_, listener);
+    listener->data = this;
+    int rc = uv_tcp_open(listener, fd);
     if (rc == 0) {
-      rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_),
+      rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener),
                      static_cast<int>(config_->tcp_backlog), [](uv_stream_t* server, int status) {
                        if (status == 0) fromHandle<Worker>(server)->acceptOne(server);
                      });
@@ -251,6 +247,7 @@ void Worker::finishShutdown() {
   shut_down_ = true;
   std::vector<ClientSession*> sessions = sessions_;
   for (ClientSession* s : sessions) s->close();
+  listener_.reset();
   backends_.closeAll();
   dispatcher_.close();
   auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };

@@ -31,6 +31,7 @@
 #include "proxy/datapath/request.h"
 #include "proxy/datapath/session_host.h"
 #include "proxy/io/mailbox.h"
+#include "proxy/io/uv_handle.h"
 #include "proxy/stats/proxy_metrics.h"
 #include "router/replica_health.h"
 #include "router/slot_map.h"
@@ -103,7 +104,7 @@ class Worker final : public SessionHost {
   uv_check_t check_{};
   uv_timer_t housekeeping_{};
   uv_idle_t idle_{};  // active while flush lists are non-empty, so poll does not block
-  uv_tcp_t* listener_ = nullptr;  // reuseport mode only
+  UvOwned<uv_tcp_t> listener_;  // reuseport mode only
   std::atomic<int> clients_{0};
   std::atomic<int>& total_clients_;
 
