@@ -11,6 +11,7 @@
 #include <csignal>
 #include <thread>
 
+#include "common/host_port.h"
 #include "proxy/admin/admin_json.h"
 #include "proxy/admin/dashboard.h"
 #include "proxy/datapath/errors.h"
@@ -379,8 +380,8 @@ bool Server::startAdmin() {
                      admin_.lastError());
     return false;
   }
-  spdlog::info("admin HTTP on {}:{} (dashboard at /, /metrics, /healthz, /readyz, /api/*)",
-               config_.admin.listen.host, admin_.port());
+  spdlog::info("admin HTTP on {} (dashboard at /, /metrics, /healthz, /readyz, /api/*)",
+               HostPort{config_.admin.listen.host, admin_.port()}.toString());
   return true;
 }
 
