@@ -182,6 +182,11 @@ TEST_F(DashboardTest, PageIsServedAsHtml) {
   startWithAdmin("");
   HttpResult page = httpGet(admin_port, "/");
   ASSERT_EQ(page.status, 200);
+  // Served byte for byte as the asset file compiled into the binary.
+  const std::string asset = readFile(SLOTWISE_SOURCE_DIR "/proxy/admin/assets/dashboard.html");
+  ASSERT_FALSE(asset.empty());
+  EXPECT_TRUE(page.body == asset) << "served " << page.body.size() << " bytes, the asset has "
+                                  << asset.size();
   EXPECT_NE(page.body.find("<canvas id=\"slotmap\""), std::string::npos);
   EXPECT_EQ(page.body.find("http://"), std::string::npos) << "the page must not load remote assets";
   EXPECT_EQ(page.body.find("https://"), std::string::npos) << "the page must not load remote assets";
