@@ -775,52 +775,20 @@ bool isIpv6Literal(std::string_view host) {
   return std::all_of(zone.begin(), zone.end(), isHostnameChar);
 }
 
-Result<uint16_t> parsePort(std::string_view text) {
-  auto value = parseUnsigned(text);
-  if (!value) {
-    return Result<uint16_t>::error(strCat("invalid port '", text, "'"));
-  }
-  if (*value < 1 || *value > 65535) {
-    return Result<uint16_t>::error(strCat("invalid port '", text, "' (must be between 1 and 65535)"));
-  }
-  return static_cast<uint16_t>(*value);
-}
-
-// Splits "[v6]:port" or "host:port" into host (brackets removed) and port text.
-Result<std::pair<std::string_view, std::string_view>> splitHostPort(std::string_view text) {
-  using Split = Result<std::pair<std::string_view, std::string_view>>;
-  if (text.starts_with('[')) {
-    size_t close = text.find(']');
-    if (close == std::string_view::npos) {
-      return Split::error(strCat("missing ']' in '", text, "'"));
-    }
-    if (close + 1 >= text.size() || text[close + 1] != ':') {
-      return Split::error(strCat("missing port in '", text, "' (expected [host]:port)"));
-    }
-    return std::pair{text.substr(1, close - 1), text.substr(close + 2)};
-  }
-  size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos) {
-    return Split::error(strCat("missing port in '", text, "' (expected host:port)"));
-  }
-  if (text.substr(0, colon).find(':') != std::string_view::npos) {
-    return Split::error(strCat("IPv6 address must be in brackets: '", text, "'"));
-  }
-  return std::pair{text.substr(0, colon), text.substr(colon + 1)};
-}
-
 }  // namespace
 
 Result<HostPort> parseHostPort(std::string_view text) {
-  auto split = splitHostPort(text);
+  auto split = HostPort::split(text);
   if (!split) return Result<HostPort>::error(split.error());
-  const auto [host, port_text] = *split;
-  const bool bracketed = text.starts_with('[');
+  const auto [host, port_text, bracketed] = *split;
+  if (!bracketed && host.find(':') != std::string_view::npos) {
+    return Result<HostPort>::error(strCat("IPv6 address must be in brackets: '", text, "'"));
+  }
   if (host.empty()) return Result<HostPort>::error(strCat("missing host in '", text, "'"));
   if (bracketed ? !isIpv6Literal(host) : !std::all_of(host.begin(), host.end(), isHostnameChar)) {
     return Result<HostPort>::error(strCat("invalid host '", host, "'"));
   }
-  auto port = parsePort(port_text);
+  auto port = HostPort::parsePort(port_text);
   if (!port) return Result<HostPort>::error(port.error());
   return HostPort{std::string(host), *port};
 }

@@ -36,8 +36,11 @@ Result<ProxyConfig> loadConfigFile(const std::string& path);
 // @return one "<key.path>: <message>" entry per problem; empty when the config is valid.
 std::vector<std::string> validateConfig(const ProxyConfig& config);
 
-// Parses "host:port", "[ipv6]:port" or "name:port". The returned host never has brackets.
-// Port must be 1..65535. Does not resolve names.
+// Parses "host:port", "[ipv6]:port" or "name:port" as written in configuration files: the
+// syntax of HostPort::parse (common/host_port.h) with stricter hosts, i.e. non-empty, an IPv6
+// literal only in brackets (the bare "::1:7000" Redis writes in MOVED is refused), a name or IPv4
+// address only of [A-Za-z0-9._-]. The returned host never has brackets. Port must be 1..65535.
+// Does not resolve names.
 // @return the address, or an error message without a key path (e.g. "invalid port 'x'").
 Result<HostPort> parseHostPort(std::string_view text);
 

@@ -7,20 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "common/host_port.h"
+
 namespace slotwise::config {
 
 using Millis = std::chrono::milliseconds;
 
-struct HostPort {
-  std::string host;
-  uint16_t port = 0;
-  // "host:port", or "[v6addr]:port" when host is an IPv6 literal, so the result parses back.
-  std::string toString() const {
-    const bool v6 = host.find(':') != std::string::npos;
-    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-  }
-  bool operator==(const HostPort&) const = default;
-};
+// A configured address. toString() gives "host:port", or "[v6addr]:port" when the host is an IPv6
+// literal, so the result parses back (see common/host_port.h).
+using HostPort = ::slotwise::HostPort;
 
 enum class AcceptMode { kHandoff, kReuseport };
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };

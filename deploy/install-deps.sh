@@ -12,7 +12,7 @@ set -euo pipefail
 readonly PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libuv1-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev libssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev libssl-dev nlohmann-json3-dev
   redis-server redis-tools python3-redis
   clang libclang-rt-14-dev prometheus chromium haproxy
 )

@@ -17,11 +17,11 @@ class NodeQuery {
 
   virtual ~NodeQuery() = default;
 
-  // Sends `args` as one command to `address` ("host:port") and calls `callback` exactly once
-  // with the decoded reply (a Redis error reply is a value, not an error) or an error
-  // (connect failure, timeout, closed). The callback may run before query() returns (fakes
-  // do that), so callers must have their state ready before calling. The implementation
-  // owns `callback` until it has run it.
+  // Sends `args` as one command to `address` (any HostPort::parse spelling: "host:port",
+  // "[v6]:port", "v6:port") and calls `callback` exactly once with the decoded reply (a Redis
+  // error reply is a value, not an error) or an error (bad address, connect failure, timeout,
+  // closed). The callback may run before query() returns (fakes do that), so callers must have
+  // their state ready before calling. The implementation owns `callback` until it has run it.
   virtual void query(const std::string& address, std::vector<std::string> args,
                      Callback callback) = 0;
 };

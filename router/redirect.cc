@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "common/host_port.h"
 #include "router/slot_map.h"
 
 namespace slotwise::router {
@@ -45,15 +46,15 @@ std::optional<Redirect> parseRedirect(std::string_view error_text,
     return std::nullopt;
   }
   const auto slot = parseDecimal(slot_word, SlotMap::kNumSlots - 1);
-  const size_t colon = endpoint.rfind(':');
-  if (!slot || colon == std::string_view::npos) return std::nullopt;
-  const std::string_view host = endpoint.substr(0, colon);
-  const auto port = parseDecimal(endpoint.substr(colon + 1), 65535);
-  if (!port || *port == 0 || host.find(' ') != std::string_view::npos) return std::nullopt;
+  // A space left in the endpoint is an extra field.
+  if (!slot || endpoint.find(' ') != std::string_view::npos) return std::nullopt;
+  std::optional<HostPort> target = HostPort::parse(endpoint);
+  if (!target) return std::nullopt;
+  if (target->host.empty()) target->host = std::string(fallback_host);
   out.slot = static_cast<uint16_t>(*slot);
-  out.host = std::string(host.empty() ? fallback_host : host);
-  out.port = static_cast<uint16_t>(*port);
-  out.address = formatAddress(out.host, out.port);
+  out.address = target->toNodeAddress();
+  out.host = std::move(target->host);
+  out.port = target->port;
   return out;
 }
 

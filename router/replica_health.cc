@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "common/host_port.h"
 #include "common/lines.h"
 
 namespace slotwise::router {
@@ -36,7 +37,8 @@ std::set<std::string> fitReplicasOf(std::string_view info, uint64_t max_lag_ms) 
     auto [end, ec] = std::from_chars(lag.data(), lag.data() + lag.size(), lag_s);
     if (ip.empty() || port.empty() || ec != std::errc() || end != lag.data() + lag.size()) return;
     if (field(list, "state") != "online" || lag_s * 1000 > max_lag_ms) return;
-    fit.insert(std::string(ip) + ":" + std::string(port));
+    const Result<uint16_t> port_number = HostPort::parsePort(port);
+    if (port_number) fit.insert(HostPort::nodeAddress(ip, *port_number));
   });
   return fit;
 }

@@ -16,8 +16,9 @@ namespace slotwise::router {
 // Addresses ("ip:port") of replicas that must not serve reads.
 using UnfitReplicas = std::shared_ptr<const std::set<std::string>>;
 
-// The "ip:port" of every replica that `info` (a master's INFO replication text) lists as online
-// with lag <= max_lag_ms. Lines that do not parse are ignored.
+// The node address (HostPort::nodeAddress(ip, port), the SlotMap key) of every replica that
+// `info` (a master's INFO replication text) lists as online with lag <= max_lag_ms. Lines that
+// do not parse (a port outside 1..65535 included) are ignored.
 std::set<std::string> fitReplicasOf(std::string_view info, uint64_t max_lag_ms);
 
 }  // namespace slotwise::router

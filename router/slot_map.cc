@@ -1,8 +1,10 @@
 #include "router/slot_map.h"
-#include "common/str_cat.h"
 
 #include <algorithm>
 #include <cstdint>
+
+#include "common/host_port.h"
+#include "common/str_cat.h"
 
 namespace slotwise::router {
 namespace {
@@ -16,10 +18,6 @@ const std::vector<uint16_t>& emptyIndexList() {
 }
 
 }  // namespace
-
-std::string formatAddress(std::string_view host, uint16_t port) {
-  return strCat(host, ":", int64_t{port});
-}
 
 // ---- SlotMap ----
 
@@ -85,7 +83,7 @@ SlotMapBuilder::SlotMapBuilder() { owners_.fill(SlotMap::kNoNode); }
 Result<uint16_t> SlotMapBuilder::addNode(std::string host, uint16_t port, std::string id,
                                          bool is_master, uint16_t master_index) {
   if (port == 0) return Result<uint16_t>::error(strCat("node ", host, ": port 0 is invalid"));
-  std::string address = formatAddress(host, port);
+  std::string address = HostPort::nodeAddress(host, port);
   for (size_t i = 0; i < nodes_.size(); ++i) {
     const NodeInfo& node = nodes_[i];
     if (node.address != address) continue;
@@ -112,7 +110,7 @@ Result<uint16_t> SlotMapBuilder::addMaster(std::string host, uint16_t port, std:
 Result<uint16_t> SlotMapBuilder::addReplica(uint16_t master_index, std::string host,
                                             uint16_t port, std::string id) {
   if (master_index >= nodes_.size() || !nodes_[master_index].is_master) {
-    return Result<uint16_t>::error(strCat("replica ", host, ":", int64_t{port},
+    return Result<uint16_t>::error(strCat("replica ", HostPort::nodeAddress(host, port),
                                           " names unknown master index ", int64_t{master_index}));
   }
   return addNode(std::move(host), port, std::move(id), false, master_index);

@@ -17,7 +17,8 @@
 namespace slotwise::router {
 
 struct NodeInfo {
-  std::string address;  // "host:port", the key used by findNode() and by redirects
+  std::string address;  // HostPort::nodeAddress(host, port), the key used by findNode() and by
+                        // redirects: "host:port", never bracketed, even for IPv6
   std::string host;
   uint16_t port = 0;
   std::string id;  // cluster node id; may be empty if the source did not report it
@@ -31,10 +32,6 @@ struct SlotRange {
   uint16_t master_index = 0;
   bool operator==(const SlotRange&) const = default;
 };
-
-// Returns "host:port", the address format used throughout the router (the host is not
-// bracketed, even for IPv6, matching what Redis writes in MOVED/ASK replies).
-std::string formatAddress(std::string_view host, uint16_t port);
 
 class SlotMap {
  public:

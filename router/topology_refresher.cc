@@ -3,15 +3,17 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/host_port.h"
 #include "router/slot_map_builder.h"
 
 namespace slotwise::router {
 namespace {
 
-// Host part of "host:port" (split at the last ':', so IPv6 hosts survive).
+// Host part of a node address or seed (HostPort::split: "[v6]:port" loses its brackets, a bare
+// "v6:port" splits at the last ':'); the whole text when it has no port.
 std::string_view hostOf(std::string_view address) {
-  const size_t colon = address.rfind(':');
-  return colon == std::string_view::npos ? address : address.substr(0, colon);
+  const Result<HostPort::Parts> parts = HostPort::split(address);
+  return parts ? parts->host : address;
 }
 
 }  // namespace

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <thread>
 
+#include "common/host_port.h"
+
 namespace slotwise::proxy {
 
 namespace {
@@ -92,11 +94,6 @@ int logMessage(const mg_connection* conn, const char* message) {
   return 1;  // handled: keep civetweb from writing to stderr
 }
 
-std::string listeningPorts(const std::string& host, uint16_t port) {
-  if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
-  return fmt::format("{}:{}", host, port);
-}
-
 // Opens and immediately closes a TCP connection to the listener (wildcard binds are reached
 // through loopback). Failures are ignored: the poke only shortens stop(), see there.
 void pokeListener(const std::string& host, uint16_t port) {
@@ -135,7 +132,7 @@ bool AdminServer::start(const std::string& host, uint16_t port, AdminHandlers ha
   }
   handlers_ = std::move(handlers);
   options_ = std::move(options);
-  const std::string ports = listeningPorts(host, port);
+  const std::string ports = HostPort{host, port}.toString();  // civetweb wants "[v6]:port"
   const std::string threads = std::to_string(options_.num_threads);
   const std::string timeout = std::to_string(options_.request_timeout_ms);
   const char* config[] = {"listening_ports",    ports.c_str(),   "num_threads", threads.c_str(),

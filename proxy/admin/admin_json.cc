@@ -1,6 +1,7 @@
 #include "proxy/admin/admin_json.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <vector>
 
@@ -8,6 +9,15 @@
 
 namespace slotwise::proxy {
 namespace {
+
+// ordered_json keeps keys in insertion order, i.e. the order documented in admin_json.h.
+using Json = nlohmann::ordered_json;
+
+// Compact text of `doc`. Invalid UTF-8 in a string becomes U+FFFD instead of throwing.
+std::string dump(const Json& doc) {
+  return doc.dump(/*indent=*/-1, /*indent_char=*/' ', /*ensure_ascii=*/false,
+                  Json::error_handler_t::replace);
+}
 
 // Slots owned by each node of `map`, indexed like map.nodes() (replicas stay 0).
 std::vector<size_t> slotCounts(const router::SlotMap& map) {
@@ -18,13 +28,26 @@ std::vector<size_t> slotCounts(const router::SlotMap& map) {
   return counts;
 }
 
-std::string nodeJson(const router::SlotMap& map, const router::NodeInfo& node, size_t slots) {
-  const router::NodeInfo& master = map.nodes()[node.master_index];
-  return fmt::format(
-      "{{\"address\":{},\"id\":{},\"role\":\"{}\",\"master\":{},\"slots\":{},"
-      "\"health\":\"unknown\"}}",
-      jsonQuote(node.address), jsonQuote(node.id), node.is_master ? "master" : "replica",
-      jsonQuote(master.address), slots);
+Json rangeJson(const router::SlotMap& map, const router::SlotRange& range) {
+  const router::NodeInfo& master = map.nodes()[range.master_index];
+  Json replicas = Json::array();
+  for (uint16_t replica : map.replicasOf(range.master_index)) {
+    replicas.push_back(map.nodes()[replica].address);
+  }
+  return Json{{"first", range.first},
+              {"last", range.last},
+              {"master", master.address},
+              {"id", master.id},
+              {"replicas", std::move(replicas)}};
+}
+
+Json nodeJson(const router::SlotMap& map, const router::NodeInfo& node, size_t slots) {
+  return Json{{"address", node.address},
+              {"id", node.id},
+              {"role", node.is_master ? "master" : "replica"},
+              {"master", map.nodes()[node.master_index].address},
+              {"slots", slots},
+              {"health", "unknown"}};
 }
 
 // Calls visit(key path, value) for every secret of `config`. A new secret field must be added here.
@@ -42,39 +65,30 @@ void forEachSecret(config::ProxyConfig& config, Visit visit) {
 
 }  // namespace
 
-std::string jsonQuote(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (byte < 0x20 || byte == 0x7f) {
-      out += fmt::format("\\u{:04x}", byte);
-    } else {
-      out += c;
-    }
+std::string renderSlotsJson(const router::SlotMap* map) {
+  Json ranges = Json::array();
+  if (map != nullptr) {
+    for (const router::SlotRange& r : map->ranges()) ranges.push_back(rangeJson(*map, r));
   }
-  return out + "\"";
+  return dump(Json{{"version", map != nullptr ? map->version() : 0},
+                   {"ranges", std::move(ranges)}});
 }
 
 std::string renderBackendsJson(const router::SlotMap* map) {
-  std::string out = fmt::format("{{\"version\":{},\"health_tracked\":false,\"nodes\":[",
-                                map != nullptr ? map->version() : 0);
+  Json nodes = Json::array();
   if (map != nullptr) {
     const std::vector<size_t> counts = slotCounts(*map);
     for (size_t i = 0; i < map->nodes().size(); ++i) {
-      if (i > 0) out += ',';
-      out += nodeJson(*map, map->nodes()[i], counts[i]);
+      nodes.push_back(nodeJson(*map, map->nodes()[i], counts[i]));
     }
   }
-  return out + "]}";
+  return dump(Json{{"version", map != nullptr ? map->version() : 0},
+                   {"health_tracked", false},
+                   {"nodes", std::move(nodes)}});
+}
+
+std::string renderClientsJson(int64_t connected) {
+  return dump(Json{{"connected", connected}});
 }
 
 config::ProxyConfig redactSecrets(config::ProxyConfig config) {
@@ -86,12 +100,12 @@ config::ProxyConfig redactSecrets(config::ProxyConfig config) {
 
 std::string renderConfigJson(const config::ProxyConfig& config) {
   config::ProxyConfig copy = config;
-  std::string paths;
+  Json redacted = Json::array();
   forEachSecret(copy, [&](const std::string& path, std::string& value) {
-    if (!value.empty()) paths += (paths.empty() ? "" : ",") + jsonQuote(path);
+    if (!value.empty()) redacted.push_back(path);
   });
-  return fmt::format("{{\"redacted\":[{}],\"yaml\":{}}}", paths,
-                     jsonQuote(config::formatConfig(redactSecrets(std::move(copy)))));
+  return dump(Json{{"redacted", std::move(redacted)},
+                   {"yaml", config::formatConfig(redactSecrets(std::move(copy)))}});
 }
 
 }  // namespace slotwise::proxy

@@ -1,10 +1,19 @@
-// JSON bodies of the admin API endpoints that are pure functions of a snapshot:
+// JSON bodies of the admin API endpoints, pure functions of a snapshot:
+//   GET /api/slots     renderSlotsJson(map)
 //   GET /api/backends  renderBackendsJson(map)
+//   GET /api/clients   renderClientsJson(connected)
 //   GET /api/config    renderConfigJson(config)
-// Both are called on civetweb threads with state the caller already owns (a SlotMapPtr copy, a
+// They are called on civetweb threads with state the caller already owns (a SlotMapPtr copy, a
 // config copy), so nothing here locks or touches libuv.
+//
+// Every document is built with nlohmann::json, never by string concatenation: strings are
+// escaped per RFC 8259 whatever they hold (node addresses and IDs come from the backends), and
+// bytes that are not valid UTF-8 are replaced by U+FFFD instead of yielding an invalid
+// document. Output is compact (no whitespace) with keys in the order documented below; the
+// dashboard page (assets/dashboard.html) and the tests read these shapes.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -16,9 +25,13 @@ namespace slotwise::proxy {
 // What a redacted secret is replaced with in /api/config.
 inline constexpr std::string_view kRedacted = "<redacted>";
 
-// @return `text` as a JSON string literal, quotes included: `"`, `\` and control characters
-// (< 0x20, and 0x7f) are escaped; other bytes (UTF-8 included) are copied unchanged.
-std::string jsonQuote(std::string_view text);
+// Body of /api/slots: every slot range of `map` (map order) with its master and replicas, as
+//   {"version":7,"ranges":[{"first":0,"last":5460,"master":"127.0.0.1:7000","id":"...",
+//     "replicas":["127.0.0.1:7003"]}, ...]}
+// "master" and "replicas" are node addresses (router::NodeInfo::address, never bracketed); "id"
+// is the master's cluster node ID ("" when the backend did not report one). A null `map` (no
+// topology yet) gives version 0 and an empty range list.
+std::string renderSlotsJson(const router::SlotMap* map);
 
 // Body of /api/backends: every node of `map` (masters and replicas, in map order) as
 //   {"version":7,"health_tracked":false,"nodes":[
@@ -31,8 +44,12 @@ std::string jsonQuote(std::string_view text);
 // empty node list.
 std::string renderBackendsJson(const router::SlotMap* map);
 
-// @return a copy of `config` with every secret (backend.password, auth.password, admin.token)
-// replaced by kRedacted when it is non-empty; empty secrets stay empty so that "no password"
+// Body of /api/clients: {"connected":12}, the number of client connections now open.
+std::string renderClientsJson(int64_t connected);
+
+// @return a copy of `config` with every secret (backend.password, auth.password, each
+// auth.users[i].password and .backend_password, admin.token) replaced by kRedacted when it is
+// non-empty; empty secrets stay empty so that "no password"
 // remains visible. Usernames are not secrets and are kept.
 config::ProxyConfig redactSecrets(config::ProxyConfig config);
 

@@ -1,5 +1,8 @@
 // The admin dashboard: one self-contained HTML page (inline CSS and JS, no CDN, no web fonts)
-// served at GET / of the admin listener.
+// served at GET / of the admin listener. The page is the file proxy/admin/assets/dashboard.html,
+// compiled into the binary at build time (slotwise_embed_file in the root CMakeLists.txt), so the
+// binary needs no installed files; edit the HTML file, not generated code. Layout target:
+// 1366x768 laptop screen (KPI row, then slot map | backends + ops/s history).
 //
 // The page is static; all data comes from the browser polling, every 2 s:
 //   /metrics       Prometheus text, parsed in JS: ops/s (rate of slotwise_requests_total),
@@ -26,8 +29,9 @@
 
 namespace slotwise::proxy {
 
-// @return the complete HTML document (UTF-8). The view refers to a string literal with static
-// storage duration: valid for the life of the process, never empty.
+// @return the complete HTML document (UTF-8): the bytes of proxy/admin/assets/dashboard.html,
+// unchanged. The view refers to an array with static storage duration: valid for the life of
+// the process, never empty. Defined in the generated build/generated/*dashboard_html.cc.
 std::string_view dashboardHtml();
 
 }  // namespace slotwise::proxy

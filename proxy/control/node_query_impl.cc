@@ -1,8 +1,10 @@
 #include "proxy/control/node_query_impl.h"
 
 #include <memory>
+#include <optional>
 #include <string_view>
 
+#include "common/host_port.h"
 #include "proxy/io/net_util.h"
 #include "proxy/io/uv_handle.h"
 #include "resp/encoder.h"
@@ -33,17 +35,15 @@ class QueryOp {
     uv_timer_start(&timer_, [](uv_timer_t* t) {
       static_cast<QueryOp*>(t->data)->finish(Result<resp::RespValue>::error("timed out"));
     }, timeout_ms, 0);
-    size_t colon = address_.rfind(':');
-    int port = colon == std::string::npos ? 0 : std::atoi(address_.c_str() + colon + 1);
-    if (port <= 0 || port > 65535) {
+    const std::optional<HostPort> target = HostPort::parse(address_);
+    if (!target) {
       finish(Result<resp::RespValue>::error("bad address '" + address_ + "'"));
       return;
     }
     lifetime_.expect();
-    connectTcp(loop_, &tcp_, address_.substr(0, colon), static_cast<uint16_t>(port),
-               [this](int status) {
-                 if (!lifetime_.arrived()) onConnect(status);
-               });
+    connectTcp(loop_, &tcp_, target->host, target->port, [this](int status) {
+      if (!lifetime_.arrived()) onConnect(status);
+    });
   }
 
  private:

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <thread>
 
+#include "common/host_port.h"
 #include "proxy/admin/admin_json.h"
 #include "proxy/admin/dashboard.h"
 #include "proxy/datapath/errors.h"
@@ -244,24 +245,7 @@ void Server::registerControlMetrics() {
 
 std::string Server::slotsJson() const {
   const router::SlotMapPtr map = adminMap();
-  std::string out = "{\"version\":" + std::to_string(map ? map->version() : 0) + ",\"ranges\":[";
-  if (map) {
-    bool first = true;
-    for (const router::SlotRange& r : map->ranges()) {
-      const router::NodeInfo& n = map->nodes()[r.master_index];
-      out += std::string(first ? "" : ",") + "{\"first\":" + std::to_string(r.first) +
-             ",\"last\":" + std::to_string(r.last) + ",\"master\":\"" + n.address + "\",\"id\":\"" +
-             n.id + "\",\"replicas\":[";
-      bool first_replica = true;
-      for (uint16_t rep : map->replicasOf(r.master_index)) {
-        out += std::string(first_replica ? "" : ",") + "\"" + map->nodes()[rep].address + "\"";
-        first_replica = false;
-      }
-      out += "]}";
-      first = false;
-    }
-  }
-  return out + "]}";
+  return renderSlotsJson(map.get());
 }
 
 std::string Server::backendsJson() const {
@@ -362,9 +346,7 @@ bool Server::startAdmin() {
   h.healthz = [] { return HttpResponse{200, "", "ok\n"}; };
   h.readyz = [this] { return readiness(); };
   h.slots = [this] { return HttpResponse{200, "", slotsJson()}; };
-  h.clients = [this] {
-    return HttpResponse{200, "", "{\"connected\":" + std::to_string(total_clients_.load()) + "}"};
-  };
+  h.clients = [this] { return HttpResponse{200, "", renderClientsJson(total_clients_.load())}; };
   h.backends = [this] { return HttpResponse{200, "", backendsJson()}; };
   // Rendered once: handlers run on civetweb threads and must not read config_ while it changes.
   h.config = [this] {
@@ -379,8 +361,8 @@ bool Server::startAdmin() {
                      admin_.lastError());
     return false;
   }
-  spdlog::info("admin HTTP on {}:{} (dashboard at /, /metrics, /healthz, /readyz, /api/*)",
-               config_.admin.listen.host, admin_.port());
+  spdlog::info("admin HTTP on {} (dashboard at /, /metrics, /healthz, /readyz, /api/*)",
+               HostPort{config_.admin.listen.host, admin_.port()}.toString());
   return true;
 }
 

@@ -50,6 +50,7 @@ class Server : public ControlSink {
   void publish(router::SlotMapPtr map);
   bool startAdmin();
   void registerControlMetrics();
+  // Body of /api/slots for the current slot map (see renderSlotsJson). Any thread.
   std::string slotsJson() const;
   // /readyz: 200 when the slot map covers all 16384 slots and every master is reachable (see
   // BackendHealth for the rule), else 503 with the reason. Any thread.

@@ -124,6 +124,7 @@ class BackendConn {
 
   bool usable() const { return state_ != State::kClosing; }
   const std::string& address() const { return address_; }
+  const std::string& host() const { return host_; }
   uint8_t proto() const { return handshake_.proto; }
   uint16_t identity() const { return handshake_.identity; }
   size_t inflight() const { return inflight_.size(); }

@@ -1,25 +1,15 @@
 #include "proxy/datapath/backend_pool.h"
 
 #include <algorithm>
+#include <optional>
 
-#include <cstdlib>
+#include "common/host_port.h"
 #include "proxy/datapath/errors.h"
 
 namespace slotwise::proxy {
 namespace {
 constexpr uint64_t kNodeDownMs = 100;   // a node that refused a connect is skipped this long
 constexpr size_t kIdlePerNode = 8;      // idle dedicated connections kept per node and identity
-
-// TODO(host_port): one shared host:port parser (wt-json) replaces this.
-bool splitAddress(const std::string& address, std::string* host, uint16_t* port) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= address.size()) return false;
-  int p = std::atoi(address.c_str() + colon + 1);
-  if (p <= 0 || p > 65535) return false;
-  *host = address.substr(0, colon);
-  *port = static_cast<uint16_t>(p);
-  return true;
-}
 
 template <typename T>
 void eraseValue(std::vector<T>& v, const T& value) {
@@ -70,10 +60,9 @@ BackendPool::Node* BackendPool::resolve(const Request& req) {
     if (it != nodes_.end()) {
       node = it->second.get();
     } else {
-      std::string host;
-      uint16_t port = 0;
-      if (!splitAddress(req.address, &host, &port)) return nullptr;
-      node = nodeFor(req.address, host, port);
+      const std::optional<HostPort> target = HostPort::parse(req.address);
+      if (!target) return nullptr;
+      node = nodeFor(req.address, target->host, target->port);
     }
   } else {
     const int index = topology_.select(req, *this);

@@ -32,12 +32,6 @@ std::string_view secondArgument(std::string_view payload) {
   return {};
 }
 
-// The host part of "host:port" (for "MOVED slot :port" replies naming the sender's host).
-std::string_view hostOf(std::string_view address) {
-  const size_t colon = address.rfind(':');
-  return colon == std::string_view::npos ? address : address.substr(0, colon);
-}
-
 bool throttled(uint64_t now, uint64_t* last) {
   if (*last != 0 && now - *last < kReportThrottleMs) return true;
   *last = now;
@@ -139,7 +133,7 @@ void Dispatcher::onReply(BackendConn& conn, Request* req, const resp::ReplyInfo&
     return;
   }
   countReply(info, conn);
-  const Decision d = decideOnReply(*req, info, bytes, hostOf(conn.address()),
+  const Decision d = decideOnReply(*req, info, bytes, conn.host(),
                                    RetryLimits::of(config_->backend), uv_now(loop_));
   if (d.abort_transaction && req->client != nullptr) req->client->onTransactionRedirect();
   if (d.next == Next::kForward) {

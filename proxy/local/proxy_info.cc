@@ -76,8 +76,8 @@ void clusterShards(const config::HostPort& a, std::string* reply) {
 
 // One line, "\n"-terminated; the cluster bus port is reported as 0 (the proxy has none).
 std::string clusterNodesText(const config::HostPort& a) {
-  return fmt::format("{} {}:{}@0 myself,master - 0 0 {} connected 0-{}\n", emulatedNodeId(a),
-                     a.host, a.port, kEpoch, kLastSlot);
+  return fmt::format("{} {}@0 myself,master - 0 0 {} connected 0-{}\n", emulatedNodeId(a),
+                     a.toNodeAddress(), kEpoch, kLastSlot);
 }
 
 std::string clusterInfoText(const router::SlotMap* map) {

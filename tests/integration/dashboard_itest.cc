@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <nlohmann/json.hpp>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -150,6 +151,17 @@ TEST_F(DashboardTest, BackendsAndRedactedConfigJson) {
     total_slots += std::stoi((*it)[1].str());
   }
   EXPECT_EQ(total_slots, 16384) << backends.body;
+  auto backends_doc = nlohmann::ordered_json::parse(backends.body, nullptr, false);
+  ASSERT_TRUE(backends_doc.is_object()) << backends.body;
+  EXPECT_TRUE(backends_doc["version"].is_number_unsigned());
+  EXPECT_EQ(backends_doc["health_tracked"], false);
+  ASSERT_EQ(backends_doc["nodes"].size(), cluster.nodes().size());
+  for (auto& node : backends_doc["nodes"]) {
+    for (const char* key : {"address", "id", "role", "master", "health"}) {
+      EXPECT_TRUE(node[key].is_string()) << key << " in " << node.dump();
+    }
+    EXPECT_TRUE(node["slots"].is_number_unsigned()) << node.dump();
+  }
 
   HttpResult config = httpGet(admin_port, "/api/config", kToken);
   ASSERT_EQ(config.status, 200) << config.body;
@@ -158,12 +170,23 @@ TEST_F(DashboardTest, BackendsAndRedactedConfigJson) {
   EXPECT_NE(config.body.find("token: \\\"<redacted>\\\""), std::string::npos) << config.body;
   EXPECT_NE(config.body.find("127.0.0.1:" + std::to_string(proxy_port)), std::string::npos)
       << config.body;
+  auto config_doc = nlohmann::ordered_json::parse(config.body, nullptr, false);
+  ASSERT_TRUE(config_doc.is_object()) << config.body;
+  EXPECT_EQ(config_doc["redacted"], nlohmann::ordered_json({"admin.token"}));
+  EXPECT_NE(config_doc["yaml"].get<std::string>().find("token: \"<redacted>\"\n"),
+            std::string::npos)
+      << config.body;
 }
 
 TEST_F(DashboardTest, PageIsServedAsHtml) {
   startWithAdmin("");
   HttpResult page = httpGet(admin_port, "/");
   ASSERT_EQ(page.status, 200);
+  // Served byte for byte as the asset file compiled into the binary.
+  const std::string asset = readFile(SLOTWISE_SOURCE_DIR "/proxy/admin/assets/dashboard.html");
+  ASSERT_FALSE(asset.empty());
+  EXPECT_TRUE(page.body == asset) << "served " << page.body.size() << " bytes, the asset has "
+                                  << asset.size();
   EXPECT_NE(page.body.find("<canvas id=\"slotmap\""), std::string::npos);
   EXPECT_EQ(page.body.find("http://"), std::string::npos) << "the page must not load remote assets";
   EXPECT_EQ(page.body.find("https://"), std::string::npos) << "the page must not load remote assets";

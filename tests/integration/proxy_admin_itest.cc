@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <nlohmann/json.hpp>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -65,6 +66,27 @@ TEST_F(ProxyAdminTest, HealthReadinessAndSlotsJson) {
   for (const auto& n : cluster.nodes()) {
     EXPECT_NE(slots.body.find("127.0.0.1:" + std::to_string(n.port)), std::string::npos);
   }
+  // The shape the dashboard reads: {"version":N,"ranges":[{"first","last","master","id",
+  // "replicas":[...]}]}, covering every slot.
+  auto doc = nlohmann::ordered_json::parse(slots.body, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << slots.body;
+  EXPECT_TRUE(doc["version"].is_number_unsigned());
+  EXPECT_GE(doc["version"].get<uint64_t>(), 1u);
+  ASSERT_TRUE(doc["ranges"].is_array());
+  uint64_t covered = 0;
+  for (auto& range : doc["ranges"]) {
+    ASSERT_TRUE(range["first"].is_number_unsigned() && range["last"].is_number_unsigned());
+    covered += range["last"].get<uint64_t>() - range["first"].get<uint64_t>() + 1;
+    EXPECT_TRUE(range["master"].is_string());
+    EXPECT_EQ(range["id"].get<std::string>().size(), 40u);
+    EXPECT_TRUE(range["replicas"].is_array());
+  }
+  EXPECT_EQ(covered, 16384u);
+  auto clients = httpGet(admin_port, "/api/clients");
+  ASSERT_EQ(clients.status, 200);
+  auto connected = nlohmann::json::parse(clients.body, nullptr, false);
+  ASSERT_TRUE(connected.is_object()) << clients.body;
+  EXPECT_TRUE(connected["connected"].is_number_integer()) << clients.body;
 }
 
 TEST_F(ProxyAdminTest, RealPrometheusScrapesTheProxy) {

@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <iostream>
+#include <optional>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
+#include "common/host_port.h"
 #include "tests/support/child_process.h"
 #include "tests/support/redis_harness.h"
 
@@ -105,10 +108,9 @@ std::vector<NodesLine> parseClusterNodes(const std::string& text) {
     NodesLine n;
     std::string addr;
     if (!(fields >> n.id >> addr >> n.flags)) continue;
-    const size_t colon = addr.rfind(':', addr.find('@'));
-    if (colon != std::string::npos) {
-      n.port = static_cast<uint16_t>(std::atoi(addr.c_str() + colon + 1));
-    }
+    const std::optional<HostPort> endpoint =
+        HostPort::parse(std::string_view(addr).substr(0, addr.find('@')));
+    if (endpoint) n.port = endpoint->port;
     lines.push_back(std::move(n));
   }
   return lines;

@@ -13,12 +13,14 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "common/host_port.h"
 #include "tests/support/child_process.h"
 
 namespace slotwise::test {
@@ -61,13 +63,16 @@ std::string tail(const std::string& text, size_t max_bytes) {
   return text.size() <= max_bytes ? text : text.substr(text.size() - max_bytes);
 }
 
-// Port of the first `listen: "host:port"` (quotes optional) line of a YAML document; 0 if none.
+// Port of the first `listen: "host:port"` (quotes optional) line of a YAML document whose value
+// parses as a HostPort; 0 if none.
 uint16_t listenPortOf(const std::string& yaml) {
-  static const std::regex kListen(R"re((^|\n)\s*listen\s*:\s*["']?[^"'\s#]*:(\d+)["']?)re");
-  std::smatch m;
-  if (!std::regex_search(yaml, m, kListen)) return 0;
-  const long port = std::strtol(m[2].str().c_str(), nullptr, 10);
-  return port > 0 && port < 65536 ? static_cast<uint16_t>(port) : 0;
+  static const std::regex kListen(R"re((^|\n)\s*listen\s*:\s*["']?([^"'\s#]+)["']?)re");
+  for (std::sregex_iterator it(yaml.begin(), yaml.end(), kListen), end; it != end; ++it) {
+    if (const std::optional<HostPort> address = HostPort::parse((*it)[2].str())) {
+      return address->port;
+    }
+  }
+  return 0;
 }
 
 std::string proxyBinary() {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <span>
 
+#include "common/host_port.h"
 #include "resp/encoder.h"
 #include "resp/reply_scanner.h"
 #include "tests/support/redis_harness.h"
@@ -73,7 +74,7 @@ bool SyncRedisClient::connect(const std::string& host, uint16_t port,
   }
   const int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  const std::string where = host + ":" + std::to_string(port);
+  const std::string where = HostPort{host, port}.toString();
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     if (errno != EINPROGRESS) {
       fail("connect " + where + ": " + std::strerror(errno));

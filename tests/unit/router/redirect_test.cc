@@ -43,6 +43,14 @@ TEST(RedirectTest, Ipv6SplitsAtLastColon) {
   EXPECT_EQ(full->port, 65535);
 }
 
+TEST(RedirectTest, BracketedIpv6LosesItsBrackets) {
+  const auto r = parseRedirect("MOVED 7 [::1]:6381", "h");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->host, "::1");
+  EXPECT_EQ(r->port, 6381);
+  EXPECT_EQ(r->address, "::1:6381");  // the SlotMap key spelling
+}
+
 TEST(RedirectTest, Hostname) {
   const auto r = parseRedirect("MOVED 42 redis-2.cluster.local:6379", "h");
   ASSERT_TRUE(r.has_value());

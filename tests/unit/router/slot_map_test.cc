@@ -170,9 +170,18 @@ TEST(SlotMapTest, BuildSnapshotsAreIndependent) {
   EXPECT_EQ(second->coveredSlots(), 20u);
 }
 
-TEST(FormatAddressTest, HostColonPort) {
-  EXPECT_EQ(formatAddress("127.0.0.1", 6379), "127.0.0.1:6379");
-  EXPECT_EQ(formatAddress("::1", 1), "::1:1");
+// Node keys are HostPort::nodeAddress: never bracketed, the spelling of MOVED/ASK.
+TEST(SlotMapTest, NodeAddressIsUnbracketedHostColonPort) {
+  SlotMapBuilder b;
+  const uint16_t v4 = *b.addMaster("127.0.0.1", 6379, "a");
+  const uint16_t v6 = *b.addMaster("::1", 1, "b");
+  ASSERT_TRUE(b.assignRange(0, 0, v4));
+  ASSERT_TRUE(b.assignRange(1, 1, v6));
+  const SlotMapPtr map = b.build(1);
+  EXPECT_EQ(map->nodes()[v4].address, "127.0.0.1:6379");
+  EXPECT_EQ(map->nodes()[v6].address, "::1:1");
+  EXPECT_EQ(map->findNode("::1:1"), v6);
+  EXPECT_EQ(map->findNode("[::1]:1"), -1);
 }
 
 }  // namespace

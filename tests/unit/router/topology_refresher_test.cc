@@ -108,6 +108,21 @@ TEST_F(TopologyRefresherTest, FirstRefreshFromSecondSeedWhenFirstErrors) {
   EXPECT_FALSE(refresher_->refreshInFlight());
 }
 
+// A configured IPv6 seed is spelled "[::1]:7000" (HostPort::toString); a node that reports an
+// empty ip in CLUSTER SLOTS is reached at the seed's host, without the brackets.
+TEST_F(TopologyRefresherTest, EmptyNodeIpTakesTheBracketedSeedsHost) {
+  const std::string seed = "[::1]:7000";
+  refresher_ = std::make_unique<TopologyRefresher>(
+      fake_, clock_, testOptions(), std::vector<std::string>{seed},
+      [this](SlotMapPtr map) { published_.push_back(std::move(map)); });
+  fake_.pushReply(seed, test::clusterSlotsReply({{0, 16383, {"", 7000, "m"}, {}}}));
+  refresher_->tick();
+  ASSERT_EQ(published_.size(), 1u) << refresher_->lastError();
+  ASSERT_EQ(published_[0]->nodes().size(), 1u);
+  EXPECT_EQ(published_[0]->nodes()[0].host, "::1");
+  EXPECT_EQ(published_[0]->nodes()[0].address, "::1:7000");
+}
+
 TEST_F(TopologyRefresherTest, InvalidReplyMovesToNextCandidate) {
   fake_.pushReply(kSeed1, RespValue::error("ERR This instance has cluster support disabled"));
   fake_.pushReply(kSeed2, threeMasterReply(7000));
