@@ -538,8 +538,15 @@ void FakeRedisNode::acceptAll() {
   }
 }
 
+// The count drops before the socket is closed, so a peer that saw the close never reads a stale
+// openConnections().
 void FakeRedisNode::closeConn(Conn& c, bool rst) {
   if (c.dead) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --open_;
+    noteChangeLocked();
+  }
   if (rst) {
     const linger lg{1, 0};
     ::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -549,9 +556,6 @@ void FakeRedisNode::closeConn(Conn& c, bool rst) {
   c.dead = true;
   c.out.clear();
   c.held.clear();
-  std::lock_guard<std::mutex> lock(mu_);
-  --open_;
-  noteChangeLocked();
 }
 
 // Reads everything available, then parses and handles every complete command. On EOF or a read

@@ -229,6 +229,9 @@ class FakeRedisNode {
   size_t count(std::string_view name) const;
   // Commands of one connection, oldest first.
   std::vector<ReceivedCommand> commandsOn(uint64_t conn) const;
+  // Connections accepted so far, and those not closed yet. A connection counts from the node's
+  // accept (a client's connect() may return earlier: wait for the count) until the node closes
+  // its socket (the count drops first; after a FIN, only once the peer closed too).
   uint64_t connectionsAccepted() const;
   size_t openConnections() const;
   // Replies (scripted or default) written completely to their socket so far.

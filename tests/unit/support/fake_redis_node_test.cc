@@ -217,6 +217,7 @@ TEST_F(FakeRedisNodeTest, ResetAndCloseConnectionsReachEveryConnection) {
   node.resetConnections();
   EXPECT_EQ(client.waitForPeerClose(), LoopbackClient::PeerClose::kReset);
   EXPECT_EQ(second.waitForPeerClose(), LoopbackClient::PeerClose::kReset);
+  EXPECT_EQ(node.openConnections(), 0u);  // dropped before the sockets were reset
   ASSERT_TRUE(client.connect(node.port()));
   ASSERT_TRUE(node.waitUntil([&] { return node.openConnections() == 1; }));
   node.closeConnections();
