@@ -224,10 +224,13 @@ void Dispatcher::onTopologyChanged() {
   retryParked();
 }
 
+// Each parked request is completed, not just recycled: a fan-out part must reach its parent, or
+// the parent (orphaned by its closed session) would never be freed.
 void Dispatcher::close() {
   for (Request* r = parked_.takeAll(); r != nullptr;) {
     Request* next = r->next_out;
-    requests_.recycle(r);
+    r->next_out = nullptr;
+    fail(r, errors::kShuttingDown);
     r = next;
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), nullptr);

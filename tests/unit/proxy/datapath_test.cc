@@ -56,11 +56,6 @@ constexpr uint16_t kFooSlot = 12182;   // keyHashSlot("foo"), owned by b_
 constexpr uint16_t kBarSlot = 5061;    // keyHashSlot("bar"), owned by a_
 constexpr uint16_t kSplitSlot = 8192;  // first slot of b_
 
-// Skips a test that shows a known product bug (reported to the lead), unless the environment sets
-// SLOTWISE_RUN_KNOWN_BUGS=1 to reproduce it. Temporary: removed together with the fix.
-#define SKIP_KNOWN_BUG(reason) \
-  if (std::getenv("SLOTWISE_RUN_KNOWN_BUGS") == nullptr) GTEST_SKIP() << "known bug: " << (reason)
-
 // Records what the worker reports to the control thread. Thread-safe.
 class RecordingControlSink final : public ControlSink {
  public:
@@ -690,20 +685,8 @@ TEST_F(DataPathTest, LargeValuesCrossManyReadsBothWays) {
 
 // A worker shutting down while a part of a multi-key command waits for its node (parked): the
 // part and its parent must both go back to the pool.
-//
-// Known bug (Worker::finishShutdown): it recycles every request of the parked list directly;
-// a fan-out part is recycled without completing its parent, so the parent (already orphaned by
-// ClientSession::close) is never recycled: RequestPool::live() stays 1 after join().
-constexpr char kParkedPartLeak[] =
-    "Worker::finishShutdown() recycles parked requests with pool_.recycle(r); a "
-    "parked fan-out part (r->parent != nullptr) is dropped without decrementing "
-    "parent->fanout->outstanding, so its orphaned parent Request is never completed nor "
-    "recycled (RequestPool::live() == 1 after join). Parts reach the parked list at shutdown "
-    "either by waiting for an unreachable node or, for read-only fan-outs (MGET), through "
-    "BackendConn::close(false) -> failAll(kConnectionLost) -> park() of a part in flight.";
-
+// (Dispatcher::close completes parked requests, so a parked part reaches its parent.)
 TEST_F(DataPathTest, ShutdownWithAFanOutPartParkedLeavesNoLiveRequests) {
-  SKIP_KNOWN_BUG(kParkedPartLeak);
   config_.backend.retry_deadline = 5000ms;
   a_.set("bar", "from-a");
   b_.stop();  // the "foo" part cannot be sent: it waits for b_ in the parked list
@@ -718,7 +701,6 @@ TEST_F(DataPathTest, ShutdownWithAFanOutPartParkedLeavesNoLiveRequests) {
 // Same leak through the other door: an MGET part in flight on a hung node when the drain
 // deadline passes is re-parked by failAll (read-only: resendable) and then dropped.
 TEST_F(DataPathTest, ShutdownWithAReadOnlyFanOutPartInFlightLeavesNoLiveRequests) {
-  SKIP_KNOWN_BUG(kParkedPartLeak);
   a_.set("bar", "from-a");
   ASSERT_NO_FATAL_FAILURE(startProxy());
   b_.stall();
