@@ -213,12 +213,15 @@ void BackendConn::checkTimeouts(uint64_t now, uint64_t connect_timeout_ms,
       !inflight_.empty() && now - last_progress_ms_ > request_timeout_ms) {
     spdlog::warn("backend {}: no reply for {} ms with {} requests in flight; closing", address_,
                  now - last_progress_ms_, inflight_.size());
-    failAll(ConnFailure::kTimeout);
-    close(true);
+    closeWith(ConnFailure::kTimeout, true);
   }
 }
 
-void BackendConn::close(bool report_failure) {
+void BackendConn::close(bool report_failure) { closeWith(ConnFailure::kLost, report_failure); }
+
+// The owner and the pool hear of the close before any request fails: a callee that reacts to a
+// failure must already see this connection as closing (not usable, out of the pool).
+void BackendConn::closeWith(ConnFailure why, bool report_failure) {
   if (state_ == State::kClosing) return;
   bool connect_failed = state_ == State::kConnecting;
   noteClosed(state_, report_failure);
@@ -229,7 +232,7 @@ void BackendConn::close(bool report_failure) {
     owner->onOwnedConnClosed(*this);
   }
   ctx_.lifecycle->onClosing(*this, connect_failed);
-  failAll(ConnFailure::kLost);
+  failAll(why);
   if (report_failure) ctx_.callbacks->onNodeFailure(*this);
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
   lifetime_.close(reinterpret_cast<uv_handle_t*>(&handle_));

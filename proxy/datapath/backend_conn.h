@@ -154,6 +154,7 @@ class BackendConn {
   void onConnect(int status);
   void processReplies();
   void recordLatency(const Request& req, uint64_t now_ns);
+  void closeWith(ConnFailure why, bool report_failure);
   void failAll(ConnFailure why);
   void sendHandshake();
   // Puts an internal request (reply dropped; logged when `auth` and an error) at the front.

@@ -567,12 +567,6 @@ TEST_F(BackendConnTest, TimeoutClosesTheConnectionBeforeFailingItsRequests) {
   conn->checkTimeouts(uv_now(&loop_) + 1'000, 500, 100);
   ASSERT_EQ(rec_.failures.size(), 1u);
   EXPECT_EQ(rec_.failures[0].why, ConnFailure::kTimeout);
-  if (rec_.events.front() != "owner closed") {
-    GTEST_SKIP() << "known bug: BackendConn::checkTimeouts calls failAll(kTimeout) before "
-                    "close(), so the requests fail while the connection is still kConnected "
-                    "(usable() true) and before onOwnedConnClosed/onClosing; events were: "
-                 << ::testing::PrintToString(rec_.events);
-  }
   EXPECT_EQ(rec_.events, (std::vector<std::string>{"owner closed", "closing",
                                                    "failed " + std::to_string(t),
                                                    "node failure"}));
