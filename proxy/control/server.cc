@@ -3,6 +3,7 @@
 #include "config/config_loader.h"
 #include "config/config_reload.h"
 
+#include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>

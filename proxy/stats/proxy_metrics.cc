@@ -1,5 +1,9 @@
 #include "proxy/stats/proxy_metrics.h"
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
 #include <cstdio>
 #include <cstdlib>
 

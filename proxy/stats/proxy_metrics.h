@@ -9,10 +9,6 @@
 // probe), never per request.
 #pragma once
 
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
-
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -22,6 +18,14 @@
 
 #include "proxy/stats/metrics.h"
 #include "router/command_table.h"
+
+// prometheus-cpp types used by ControlMetrics; declared here so that the data path, which
+// includes this header, does not pull in prometheus-cpp's registry, counter and gauge headers.
+namespace prometheus {
+class Counter;
+class Gauge;
+class Registry;
+}  // namespace prometheus
 
 namespace slotwise::proxy {
 

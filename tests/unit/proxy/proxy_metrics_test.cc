@@ -3,6 +3,7 @@
 #include "proxy/stats/proxy_metrics.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
 #include <string>
