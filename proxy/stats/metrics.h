@@ -1,19 +1,19 @@
 // Metrics module: the proxy's metrics in prometheus-cpp's data model, with lock-free per-thread
-// shards for everything the request path counts. It owns three kinds of sources, each a
-// `prometheus::Collectable`: (1) a ShardedCollector holding the data-path families and one Shard
-// per worker thread, whose cells are plain 64-bit slots written only by the owning thread (a
-// relaxed load plus a relaxed store, no lock, no read-modify-write, no prometheus::Counter) and
-// merged into `prometheus::MetricFamily` objects when Collect() runs on the scraping thread;
-// (2) a `prometheus::Registry` with prometheus-cpp's own Counter/Gauge/Histogram for what the
-// control thread records (owned by the Server, see ControlMetrics in proxy_metrics.h); (3) the
-// ProcessCollector (process_metrics.h) reading /proc. renderText() collects every source on the
-// scraping thread (a civetweb thread), merges families that share a name, and serializes them
-// with `prometheus::TextSerializer` (text format 0.0.4). Threads: a worker mutates only its own
-// shard's cells; resolving a child (Shard::counter/gauge/histogram) takes the shard's mutex and is
-// done once per label combination, never per request; Collect() and renderText() may run on any
-// thread concurrently with the writers. A histogram's buckets and sum are separate slots, so a
-// scrape racing an observation may count it in a bucket before the sum moves; `_count` is derived
-// from the buckets, so it always equals the `+Inf` bucket.
+// shards for everything the request path counts. /metrics combines three kinds of sources, each a
+// `prometheus::Collectable` owned by the Server: (1) a ShardedCollector (defined here) holding the
+// data-path families and one Shard per worker thread, whose cells are plain 64-bit slots written
+// only by the owning thread (a relaxed load plus a relaxed store, no lock, no read-modify-write, no
+// prometheus::Counter) and merged into `prometheus::MetricFamily` objects when Collect() runs on
+// the scraping thread; (2) a `prometheus::Registry` with prometheus-cpp's own
+// Counter/Gauge/Histogram for what the control thread records (see ControlMetrics in
+// proxy_metrics.h); (3) the ProcessCollector (process_metrics.h) reading /proc. renderText()
+// collects every source on the scraping thread (a civetweb thread), merges families that share a
+// name, and serializes them with `prometheus::TextSerializer` (text format 0.0.4). Threads: a
+// worker mutates only its own shard's cells; resolving a child (Shard::counter/gauge/histogram)
+// takes the shard's mutex and is done once per label combination, never per request; Collect() and
+// renderText() may run on any thread concurrently with the writers. A histogram's buckets and sum
+// are separate slots, so a scrape racing an observation may count it in a bucket before the sum
+// moves; `_count` is derived from the buckets, so it always equals the `+Inf` bucket.
 #pragma once
 
 #include <prometheus/collectable.h>
