@@ -3,7 +3,8 @@
 // civetweb accepts and serves requests on its own threads (a master thread plus
 // AdminOptions::num_threads workers). Every handler therefore runs on a civetweb thread, never
 // on the control loop or a worker loop: it may only read thread-safe state (the metrics
-// Registry, atomics, snapshots published under a mutex) and must not touch uv handles.
+// collectors of proxy/stats/metrics.h, atomics, snapshots published under a mutex) and must not
+// touch uv handles.
 #pragma once
 
 #include <cstdint>

@@ -3,6 +3,7 @@
 #include "config/config_loader.h"
 #include "config/config_reload.h"
 
+#include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,12 +36,11 @@ Server::Server(config::ProxyConfig config, std::string config_path)
     : config_(std::move(config)),
       config_path_(std::move(config_path)),
       config_json_(renderConfigJson(config_)),
-      families_(ProxyMetricFamilies::registerAll(registry_)),
+      families_(ProxyMetricFamilies::registerAll(shards_)),
+      control_metrics_(control_registry_),
       slowlog_(config_.slowlog) {
   families_.health = &health_;
   families_.slowlog = &slowlog_;
-  metrics::Shard& control = registry_.addShard("control");
-  rejected_max_clients_ = control.counter(families_.rejected, {"max_clients"});
 }
 
 Server::~Server() {
@@ -92,7 +92,7 @@ int Server::run() {
   uint32_t n = config_.workers != 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   live_ = std::make_shared<const config::ProxyConfig>(config_);
   for (uint32_t i = 0; i < n; ++i) {
-    metrics::Shard& shard = registry_.addShard("worker-" + std::to_string(i));
+    metrics::Shard& shard = shards_.addShard("worker-" + std::to_string(i));
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), live_, *this, total_clients_,
                                                 shard, families_));
     if (!workers_.back()->start()) {
@@ -102,7 +102,6 @@ int Server::run() {
   }
   // The admin listener comes up before the data port, so that anything that sees the data port
   // open (a load balancer, a test) also finds /healthz and /readyz.
-  registerControlMetrics();
   if ((config_.admin.enabled() && !startAdmin()) || !startListening()) {
     for (auto& w : workers_) w->stop(0);
     for (auto& w : workers_) w->join();
@@ -133,8 +132,8 @@ int Server::run() {
       self->probeMasters();
       self->probeReplicas();
     }
-    self->refresh_ok_.store(self->refresher_->stats().ok, std::memory_order_relaxed);
-    self->refresh_failed_.store(self->refresher_->stats().failed, std::memory_order_relaxed);
+    const router::TopologyRefresher::Stats& stats = self->refresher_->stats();
+    self->control_metrics_.refreshTotals(stats.ok, stats.failed);
   }, kTickMs, kTickMs);
   auto on_stop = [](uv_signal_t* s, int signum) {
     spdlog::info("signal {}: draining and stopping", signum);
@@ -198,7 +197,7 @@ void Server::onAcceptable() {
       return;
     }
     if (total_clients_.load(std::memory_order_relaxed) >= static_cast<int>(config_.limits.max_clients)) {
-      rejected_max_clients_.inc();
+      control_metrics_.rejected_max_clients.Increment();
       std::string msg = "-" + std::string(errors::kMaxClients) + "\r\n";
       ssize_t ignored = ::write(fd, msg.data(), msg.size());
       (void)ignored;
@@ -217,30 +216,12 @@ void Server::onAcceptable() {
 void Server::publish(router::SlotMapPtr map) {
   spdlog::info("slot map version {}: {} nodes, {} masters, {}/16384 slots covered", map->version(),
                map->nodes().size(), map->masters().size(), map->coveredSlots());
-  map_version_.store(map->version(), std::memory_order_relaxed);
-  covered_slots_.store(map->coveredSlots(), std::memory_order_relaxed);
+  control_metrics_.slotMapPublished(map->version(), map->coveredSlots());
   {
     std::lock_guard<std::mutex> lock(map_mu_);
     admin_map_ = map;
   }
   for (auto& w : workers_) w->setSlotMap(map);
-}
-
-void Server::registerControlMetrics() {
-  auto gauge = [this](const char* name, const char* help, const std::atomic<uint64_t>& v) {
-    registry_.addCallbackGauge(name, help, [&v] { return static_cast<double>(v.load()); });
-  };
-  gauge("slotwise_slot_map_version", "Version of the slot map in use (increments on change).",
-        map_version_);
-  gauge("slotwise_slot_map_covered_slots", "Hash slots (of 16384) the slot map assigns a master.",
-        covered_slots_);
-  registry_.addCallbackCounter("slotwise_slot_map_refreshes_total",
-                               "Topology refreshes that produced a valid slot map.",
-                               [this] { return static_cast<double>(refresh_ok_.load()); });
-  registry_.addCallbackCounter("slotwise_slot_map_refresh_failures_total",
-                               "Topology refreshes where no node answered with a valid map.",
-                               [this] { return static_cast<double>(refresh_failed_.load()); });
-  metrics::addProcessMetrics(registry_);
 }
 
 std::string Server::slotsJson() const {
@@ -342,7 +323,9 @@ void Server::publishUnfitReplicas(std::set<std::string> unfit) {
 
 bool Server::startAdmin() {
   AdminHandlers h;
-  h.metrics = [this] { return HttpResponse{200, "", registry_.renderPrometheus()}; };
+  h.metrics = [this] {
+    return HttpResponse{200, "", metrics::renderText({&shards_, &control_registry_, &process_})};
+  };
   h.healthz = [] { return HttpResponse{200, "", "ok\n"}; };
   h.readyz = [this] { return readiness(); };
   h.slots = [this] { return HttpResponse{200, "", slotsJson()}; };

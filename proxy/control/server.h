@@ -5,6 +5,7 @@
 //                   workers' MOVED / failure reports ─► control mailbox ─► RefreshPolicy
 #pragma once
 
+#include <prometheus/registry.h>
 #include <uv.h>
 
 #include <atomic>
@@ -18,6 +19,7 @@
 #include "proxy/admin/admin_http.h"
 #include "proxy/io/mailbox.h"
 #include "proxy/stats/metrics.h"
+#include "proxy/stats/process_metrics.h"
 #include "proxy/stats/proxy_metrics.h"
 #include "proxy/control/node_query_impl.h"
 #include "proxy/stats/slowlog.h"
@@ -49,7 +51,6 @@ class Server : public ControlSink {
   void shutdown();
   void publish(router::SlotMapPtr map);
   bool startAdmin();
-  void registerControlMetrics();
   // Body of /api/slots for the current slot map (see renderSlotsJson). Any thread.
   std::string slotsJson() const;
   // /readyz: 200 when the slot map covers all 16384 slots and every master is reachable (see
@@ -71,6 +72,15 @@ class Server : public ControlSink {
   std::shared_ptr<const config::ProxyConfig> live_;  // what the workers run with
   mutable std::mutex config_json_mu_;  // /api/config body, read by civetweb threads
   std::string config_json_;
+  // Observability, declared before the workers and the admin server so that it outlives both.
+  // The /metrics body is metrics::renderText over the three sources (see metrics.h).
+  metrics::ShardedCollector shards_;      // data-path families; one shard per worker
+  prometheus::Registry control_registry_;  // what the control thread records
+  metrics::ProcessCollector process_;     // process_* from /proc
+  ProxyMetricFamilies families_;          // registered in shards_
+  ControlMetrics control_metrics_;        // registered in control_registry_; control thread
+  BackendHealth health_;
+  SlowlogBook slowlog_;
   uv_loop_t loop_{};
   Mailbox mailbox_;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
@@ -84,22 +94,12 @@ class Server : public ControlSink {
   std::unique_ptr<router::TopologyRefresher> refresher_;
   bool stopping_ = false;
 
-  // Observability. The registry outlives the workers and the admin server (declared first).
-  metrics::Registry registry_;
-  ProxyMetricFamilies families_;
-  BackendHealth health_;
-  SlowlogBook slowlog_;
-  metrics::Counter rejected_max_clients_;  // control shard; handoff accepts only
   bool replica_round_ = false;                // a probeReplicas() round is in flight
   std::set<std::string> unfit_replicas_;      // last published (control thread)
   std::set<std::string> probing_;          // masters with a probe in flight (control thread)
   uint64_t ticks_ = 0;
   AdminServer admin_;
   // Control-plane state read by admin handlers on civetweb threads.
-  std::atomic<uint64_t> map_version_{0};
-  std::atomic<uint64_t> covered_slots_{0};
-  std::atomic<uint64_t> refresh_ok_{0};
-  std::atomic<uint64_t> refresh_failed_{0};
   mutable std::mutex map_mu_;
   router::SlotMapPtr admin_map_;  // GUARDED_BY(map_mu_)
   router::SlotMapPtr adminMap() const;  // admin_map_ read under map_mu_; any thread

@@ -1,18 +1,16 @@
 #include "proxy/stats/metrics.h"
 
-#include <dirent.h>
 #include <fmt/format.h>
-#include <sys/resource.h>
-#include <unistd.h>
+#include <prometheus/check_names.h>
+#include <prometheus/text_serializer.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <limits>
-#include <optional>
 #include <set>
-#include <sstream>
+#include <unordered_map>
+#include <utility>
 
 namespace slotwise::proxy::metrics {
 
@@ -21,11 +19,10 @@ namespace detail {
 struct Family {
   std::string name;
   std::string help;
-  MetricType type = MetricType::kCounter;
+  prometheus::MetricType type = prometheus::MetricType::Counter;
   std::vector<std::string> label_names;
   GaugeMerge merge = GaugeMerge::kSum;
   std::vector<double> bounds;  // histograms only
-  CollectFn collect;           // set for callback families only
 };
 
 HistogramCell::HistogramCell(const std::vector<double>* family_bounds)
@@ -39,36 +36,24 @@ HistogramCell::HistogramCell(const std::vector<double>* family_bounds)
 namespace {
 
 using detail::Family;
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
 
 constexpr std::string_view kTotalSuffix = "_total";
-
-bool isNameStart(char c, bool allow_colon) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
-}
-
-bool isValidName(const std::string& name, bool allow_colon) {
-  if (name.empty() || !isNameStart(name[0], allow_colon)) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [&](char c) { return isNameStart(c, allow_colon) || (c >= '0' && c <= '9'); });
-}
 
 bool endsWith(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix.data(), suffix.size()) == 0;
 }
 
-std::string counterName(std::string name) {
-  if (!endsWith(name, kTotalSuffix)) name += kTotalSuffix;
-  return name;
-}
-
 Status validateLabels(const Family& f) {
   std::set<std::string> seen;
   for (const std::string& label : f.label_names) {
-    if (!isValidName(label, false) || label.rfind("__", 0) == 0) {
+    if (!prometheus::CheckLabelName(label)) {
       return Status::error(fmt::format("metric {}: invalid label name '{}'", f.name, label));
     }
-    if (f.type == MetricType::kHistogram && label == "le") {
+    if (f.type == MetricType::Histogram && label == "le") {
       return Status::error(fmt::format("metric {}: histogram label 'le' is reserved", f.name));
     }
     if (!seen.insert(label).second) {
@@ -91,12 +76,12 @@ Status validateBounds(const Family& f) {
 }
 
 Status validateFamily(const Family& f) {
-  if (!isValidName(f.name, true)) {
+  if (!prometheus::CheckMetricName(f.name)) {
     return Status::error(fmt::format("invalid metric name '{}'", f.name));
   }
   Status labels = validateLabels(f);
   if (!labels) return labels;
-  if (f.type == MetricType::kHistogram) return validateBounds(f);
+  if (f.type == MetricType::Histogram) return validateBounds(f);
   return Status::ok();
 }
 
@@ -107,7 +92,7 @@ Status validateFamily(const Family& f) {
 }
 
 void checkChild(const Family* f, MetricType type, size_t values) {
-  if (f == nullptr || f->type != type || f->collect) {
+  if (f == nullptr || f->type != type) {
     std::fprintf(stderr, "metrics: child resolved on an unbound or mistyped family\n");
     std::abort();
   }
@@ -124,134 +109,37 @@ Cell* findOrCreate(std::map<const Family*, std::map<LabelValues, std::unique_ptr
   return it->second.get();
 }
 
-// ---- Text exposition ----------------------------------------------------------------------
-
-std::string escape(std::string_view in, bool quotes) {
-  std::string out;
-  out.reserve(in.size());
-  for (char c : in) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '"' && quotes) {
-      out += "\\\"";
-    } else {
-      out += c;
-    }
-  }
-  return out;
+std::unique_ptr<Family> makeFamily(std::string name, std::string help, MetricType type,
+                                   std::vector<std::string> label_names) {
+  auto f = std::make_unique<Family>();
+  if (type == MetricType::Counter && !endsWith(name, kTotalSuffix)) name += kTotalSuffix;
+  f->name = std::move(name);
+  f->help = std::move(help);
+  f->type = type;
+  f->label_names = std::move(label_names);
+  return f;
 }
-
-std::string formatValue(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  return fmt::format("{}", v);
-}
-
-// `{a="x",b="y"}`, plus an optional trailing `le` pair; empty string when there are no pairs.
-std::string labelBlock(const Family& f, const LabelValues& values, const std::string* le) {
-  if (values.empty() && le == nullptr) return "";
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += fmt::format("{}=\"{}\"", f.label_names[i], escape(values[i], true));
-  }
-  if (le != nullptr) out += fmt::format("{}le=\"{}\"", values.empty() ? "" : ",", *le);
-  return out + "}";
-}
-
-void writeHeader(std::string& out, const Family& f) {
-  static constexpr const char* kTypeNames[] = {"counter", "gauge", "histogram"};
-  out += fmt::format("# HELP {} {}\n", f.name, escape(f.help, false));
-  out += fmt::format("# TYPE {} {}\n", f.name, kTypeNames[static_cast<int>(f.type)]);
-}
-
-struct MergedHistogram {
-  std::vector<uint64_t> buckets;
-  double sum = 0.0;
-};
 
 }  // namespace
-
-// ---- Scrape-side access to shards ---------------------------------------------------------
-
-namespace detail {
-
-// Walks one shard's children of one family under the shard's mutex. The cells are read with
-// relaxed loads, so the owning thread keeps writing while this runs.
-struct ShardReader {
-  template <typename Cell, typename Fn>
-  static void forEach(const Shard& shard, const Shard::Children<Cell>& children,
-                      const Family* family, Fn fn) {
-    std::lock_guard<std::mutex> lock(shard.mu_);
-    auto it = children.find(family);
-    if (it == children.end()) return;
-    for (const auto& [values, cell] : it->second) fn(values, *cell);
-  }
-
-  static std::map<LabelValues, uint64_t> counters(const Family& f,
-                                                  const std::vector<const Shard*>& shards) {
-    std::map<LabelValues, uint64_t> merged;
-    for (const Shard* s : shards) {
-      forEach(*s, s->counters_, &f, [&](const LabelValues& v, const CounterCell& c) {
-        merged[v] += c.value.load(std::memory_order_relaxed);
-      });
-    }
-    return merged;
-  }
-
-  static std::map<LabelValues, double> gauges(const Family& f,
-                                              const std::vector<const Shard*>& shards) {
-    std::map<LabelValues, double> merged;
-    for (const Shard* s : shards) {
-      forEach(*s, s->gauges_, &f, [&](const LabelValues& v, const GaugeCell& c) {
-        double value = c.value.load(std::memory_order_relaxed);
-        auto [it, inserted] = merged.emplace(v, value);
-        if (inserted) return;
-        it->second = f.merge == GaugeMerge::kSum ? it->second + value : std::max(it->second, value);
-      });
-    }
-    return merged;
-  }
-
-  static std::map<LabelValues, MergedHistogram> histograms(
-      const Family& f, const std::vector<const Shard*>& shards) {
-    std::map<LabelValues, MergedHistogram> merged;
-    for (const Shard* s : shards) {
-      forEach(*s, s->histograms_, &f, [&](const LabelValues& v, const HistogramCell& c) {
-        MergedHistogram& m = merged[v];
-        m.buckets.resize(f.bounds.size() + 1, 0);
-        for (size_t i = 0; i < m.buckets.size(); ++i) {
-          m.buckets[i] += c.buckets[i].load(std::memory_order_relaxed);
-        }
-        m.sum += c.sum.load(std::memory_order_relaxed);
-      });
-    }
-    return merged;
-  }
-};
-
-}  // namespace detail
 
 // ---- Shard --------------------------------------------------------------------------------
 
 Counter Shard::counter(CounterFamily family, const LabelValues& label_values) {
-  checkChild(family.family_, MetricType::kCounter, label_values.size());
+  checkChild(family.family_, MetricType::Counter, label_values.size());
   std::lock_guard<std::mutex> lock(mu_);
   return Counter(findOrCreate(counters_, family.family_, label_values,
                               [] { return std::make_unique<detail::CounterCell>(); }));
 }
 
 Gauge Shard::gauge(GaugeFamily family, const LabelValues& label_values) {
-  checkChild(family.family_, MetricType::kGauge, label_values.size());
+  checkChild(family.family_, MetricType::Gauge, label_values.size());
   std::lock_guard<std::mutex> lock(mu_);
   return Gauge(findOrCreate(gauges_, family.family_, label_values,
                             [] { return std::make_unique<detail::GaugeCell>(); }));
 }
 
 Histogram Shard::histogram(HistogramFamily family, const LabelValues& label_values) {
-  checkChild(family.family_, MetricType::kHistogram, label_values.size());
+  checkChild(family.family_, MetricType::Histogram, label_values.size());
   const std::vector<double>* bounds = &family.family_->bounds;
   std::lock_guard<std::mutex> lock(mu_);
   return Histogram(findOrCreate(histograms_, family.family_, label_values,
@@ -266,112 +154,12 @@ uint64_t Histogram::count() const {
   return total;
 }
 
-// ---- Rendering ----------------------------------------------------------------------------
+// ---- ShardedCollector ---------------------------------------------------------------------
 
-namespace {
+ShardedCollector::ShardedCollector() = default;
+ShardedCollector::~ShardedCollector() = default;
 
-using detail::ShardReader;
-
-// An unlabelled family has exactly one child; show it at zero before anything touched it.
-template <typename Merged>
-void addImplicitZero(const Family& f, std::map<LabelValues, Merged>& merged) {
-  if (merged.empty() && f.label_names.empty()) merged.emplace(LabelValues{}, Merged{});
-}
-
-void writeSample(std::string& out, const std::string& name, const std::string& labels,
-                 const std::string& value) {
-  out += name;
-  out += labels;
-  out += ' ';
-  out += value;
-  out += '\n';
-}
-
-void renderCounter(std::string& out, const Family& f, const std::vector<const Shard*>& shards) {
-  auto merged = ShardReader::counters(f, shards);
-  addImplicitZero(f, merged);
-  for (const auto& [values, v] : merged) {
-    writeSample(out, f.name, labelBlock(f, values, nullptr), fmt::format("{}", v));
-  }
-}
-
-void renderGauge(std::string& out, const Family& f, const std::vector<const Shard*>& shards) {
-  auto merged = ShardReader::gauges(f, shards);
-  addImplicitZero(f, merged);
-  for (const auto& [values, v] : merged) {
-    writeSample(out, f.name, labelBlock(f, values, nullptr), formatValue(v));
-  }
-}
-
-void renderOneHistogram(std::string& out, const Family& f, const LabelValues& values,
-                        const MergedHistogram& h) {
-  const std::string bucket_name = f.name + "_bucket";
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i <= f.bounds.size(); ++i) {
-    cumulative += i < h.buckets.size() ? h.buckets[i] : 0;
-    std::string le = i < f.bounds.size() ? formatValue(f.bounds[i]) : "+Inf";
-    writeSample(out, bucket_name, labelBlock(f, values, &le), fmt::format("{}", cumulative));
-  }
-  std::string labels = labelBlock(f, values, nullptr);
-  writeSample(out, f.name + "_sum", labels, formatValue(h.sum));
-  writeSample(out, f.name + "_count", labels, fmt::format("{}", cumulative));
-}
-
-void renderHistogram(std::string& out, const Family& f, const std::vector<const Shard*>& shards) {
-  auto merged = ShardReader::histograms(f, shards);
-  addImplicitZero(f, merged);
-  for (const auto& [values, h] : merged) renderOneHistogram(out, f, values, h);
-}
-
-void renderCallback(std::string& out, const Family& f) {
-  std::map<LabelValues, double> samples;
-  for (Sample& s : f.collect()) {
-    if (s.label_values.size() == f.label_names.size()) {
-      samples[std::move(s.label_values)] = s.value;
-    }
-  }
-  for (const auto& [values, v] : samples) {
-    writeSample(out, f.name, labelBlock(f, values, nullptr), formatValue(v));
-  }
-}
-
-void renderFamily(std::string& out, const Family& f, const std::vector<const Shard*>& shards) {
-  writeHeader(out, f);
-  if (f.collect) {
-    renderCallback(out, f);
-    return;
-  }
-  switch (f.type) {
-    case MetricType::kCounter:
-      renderCounter(out, f, shards);
-      break;
-    case MetricType::kGauge:
-      renderGauge(out, f, shards);
-      break;
-    case MetricType::kHistogram:
-      renderHistogram(out, f, shards);
-      break;
-  }
-}
-
-std::unique_ptr<Family> makeFamily(std::string name, std::string help, MetricType type,
-                                   std::vector<std::string> label_names) {
-  auto f = std::make_unique<Family>();
-  f->name = type == MetricType::kCounter ? counterName(std::move(name)) : std::move(name);
-  f->help = std::move(help);
-  f->type = type;
-  f->label_names = std::move(label_names);
-  return f;
-}
-
-}  // namespace
-
-// ---- Registry -----------------------------------------------------------------------------
-
-Registry::Registry() = default;
-Registry::~Registry() = default;
-
-Status Registry::insertFamily(std::unique_ptr<Family> family) {
+Status ShardedCollector::insertFamily(std::unique_ptr<Family> family) {
   Status valid = validateFamily(*family);
   if (!valid) return valid;
   std::lock_guard<std::mutex> lock(mu_);
@@ -382,19 +170,20 @@ Status Registry::insertFamily(std::unique_ptr<Family> family) {
   return Status::ok();
 }
 
-Result<CounterFamily> Registry::addCounter(std::string name, std::string help,
-                                           std::vector<std::string> label_names) {
+Result<CounterFamily> ShardedCollector::addCounter(std::string name, std::string help,
+                                                   std::vector<std::string> label_names) {
   auto f =
-      makeFamily(std::move(name), std::move(help), MetricType::kCounter, std::move(label_names));
+      makeFamily(std::move(name), std::move(help), MetricType::Counter, std::move(label_names));
   const Family* raw = f.get();
   Status s = insertFamily(std::move(f));
   if (!s) return Result<CounterFamily>::error(s.message());
   return CounterFamily(raw);
 }
 
-Result<GaugeFamily> Registry::addGauge(std::string name, std::string help,
-                                       std::vector<std::string> label_names, GaugeMerge merge) {
-  auto f = makeFamily(std::move(name), std::move(help), MetricType::kGauge, std::move(label_names));
+Result<GaugeFamily> ShardedCollector::addGauge(std::string name, std::string help,
+                                               std::vector<std::string> label_names,
+                                               GaugeMerge merge) {
+  auto f = makeFamily(std::move(name), std::move(help), MetricType::Gauge, std::move(label_names));
   f->merge = merge;
   const Family* raw = f.get();
   Status s = insertFamily(std::move(f));
@@ -402,11 +191,11 @@ Result<GaugeFamily> Registry::addGauge(std::string name, std::string help,
   return GaugeFamily(raw);
 }
 
-Result<HistogramFamily> Registry::addHistogram(std::string name, std::string help,
-                                               std::vector<std::string> label_names,
-                                               std::vector<double> bounds) {
+Result<HistogramFamily> ShardedCollector::addHistogram(std::string name, std::string help,
+                                                       std::vector<std::string> label_names,
+                                                       std::vector<double> bounds) {
   auto f =
-      makeFamily(std::move(name), std::move(help), MetricType::kHistogram, std::move(label_names));
+      makeFamily(std::move(name), std::move(help), MetricType::Histogram, std::move(label_names));
   f->bounds = std::move(bounds);
   const Family* raw = f.get();
   Status s = insertFamily(std::move(f));
@@ -414,62 +203,287 @@ Result<HistogramFamily> Registry::addHistogram(std::string name, std::string hel
   return HistogramFamily(raw);
 }
 
-Status Registry::addCallback(std::string name, std::string help, MetricType type,
-                             std::vector<std::string> label_names, CollectFn collect) {
-  if (type == MetricType::kHistogram || !collect) {
-    return Status::error(fmt::format("metric {}: callbacks must be counter or gauge", name));
-  }
-  auto f = makeFamily(std::move(name), std::move(help), type, std::move(label_names));
-  f->collect = std::move(collect);
-  return insertFamily(std::move(f));
-}
-
-Status Registry::addCallbackGauge(std::string name, std::string help,
-                                  std::function<double()> read) {
-  return addCallback(std::move(name), std::move(help), MetricType::kGauge, {},
-                     [read = std::move(read)] {
-                       return std::vector<Sample>{{{}, read()}};
-                     });
-}
-
-Status Registry::addCallbackCounter(std::string name, std::string help,
-                                    std::function<double()> read) {
-  return addCallback(std::move(name), std::move(help), MetricType::kCounter, {},
-                     [read = std::move(read)] {
-                       return std::vector<Sample>{{{}, read()}};
-                     });
-}
-
-Shard& Registry::addShard(std::string name) {
+Shard& ShardedCollector::addShard(std::string name) {
   std::lock_guard<std::mutex> lock(mu_);
   shards_.push_back(std::unique_ptr<Shard>(new Shard(std::move(name))));
   return *shards_.back();
 }
 
-std::vector<const Family*> Registry::familySnapshot() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<const Family*> out;
-  out.reserve(families_.size());
-  for (const auto& [name, f] : families_) out.push_back(f.get());
+namespace {
+
+struct MergedHistogram {
+  std::vector<uint64_t> buckets;  // per bucket, not cumulative; bounds.size() + 1 slots
+  double sum = 0.0;
+};
+
+struct MergedGauge {
+  double value = 0.0;
+  bool seen = false;
+};
+
+// Every family's children summed over the shards, keyed by family then label values.
+struct Merged {
+  std::unordered_map<const Family*, std::map<LabelValues, uint64_t>> counters;
+  std::unordered_map<const Family*, std::map<LabelValues, MergedGauge>> gauges;
+  std::unordered_map<const Family*, std::map<LabelValues, MergedHistogram>> histograms;
+};
+
+ClientMetric::Label labelOf(const std::string& name, const std::string& value) {
+  ClientMetric::Label label;
+  label.name = name;
+  label.value = value;
+  return label;
+}
+
+std::vector<ClientMetric::Label> labelsOf(const Family& f, const LabelValues& values) {
+  std::vector<ClientMetric::Label> labels;
+  labels.reserve(values.size());
+  for (size_t i = 0; i < values.size(); ++i) labels.push_back(labelOf(f.label_names[i], values[i]));
+  return labels;
+}
+
+// An unlabelled family has exactly one child; report it at zero before anything touched it.
+template <typename Value>
+void addImplicitZero(const Family& f, std::map<LabelValues, Value>& children) {
+  if (children.empty() && f.label_names.empty()) children.emplace(LabelValues{}, Value{});
+}
+
+ClientMetric histogramMetric(const Family& f, const LabelValues& values, const MergedHistogram& h) {
+  ClientMetric m;
+  m.label = labelsOf(f, values);
+  m.histogram.bucket.reserve(f.bounds.size() + 1);
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= f.bounds.size(); ++i) {
+    cumulative += i < h.buckets.size() ? h.buckets[i] : 0;
+    ClientMetric::Bucket b;
+    b.cumulative_count = cumulative;
+    b.upper_bound = i < f.bounds.size() ? f.bounds[i] : std::numeric_limits<double>::infinity();
+    m.histogram.bucket.push_back(b);
+  }
+  m.histogram.sample_count = cumulative;
+  m.histogram.sample_sum = h.sum;
+  return m;
+}
+
+MetricFamily familyOf(const Family& f, Merged& merged) {
+  MetricFamily out;
+  out.name = f.name;
+  out.help = f.help;
+  out.type = f.type;
+  switch (f.type) {
+    case MetricType::Counter: {
+      auto& children = merged.counters[&f];
+      addImplicitZero(f, children);
+      for (const auto& [values, v] : children) {
+        ClientMetric m;
+        m.label = labelsOf(f, values);
+        m.counter.value = static_cast<double>(v);
+        out.metric.push_back(std::move(m));
+      }
+      break;
+    }
+    case MetricType::Gauge: {
+      auto& children = merged.gauges[&f];
+      addImplicitZero(f, children);
+      for (const auto& [values, g] : children) {
+        ClientMetric m;
+        m.label = labelsOf(f, values);
+        m.gauge.value = g.value;
+        out.metric.push_back(std::move(m));
+      }
+      break;
+    }
+    case MetricType::Histogram: {
+      auto& children = merged.histograms[&f];
+      addImplicitZero(f, children);
+      for (const auto& [values, h] : children) {
+        out.metric.push_back(histogramMetric(f, values, h));
+      }
+      break;
+    }
+    default:
+      break;
+  }
   return out;
 }
 
-std::vector<const Shard*> Registry::shardSnapshot() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<const Shard*> out;
-  out.reserve(shards_.size());
-  for (const auto& s : shards_) out.push_back(s.get());
+// Adds one shard's cells into `merged`. REQUIRES: the shard's mutex (the cells themselves are
+// read with relaxed loads while their owner keeps writing).
+template <typename Children>
+void mergeCounters(const Children& children, Merged& merged) {
+  for (const auto& [family, by_labels] : children) {
+    auto& out = merged.counters[family];
+    for (const auto& [values, cell] : by_labels) {
+      out[values] += cell->value.load(std::memory_order_relaxed);
+    }
+  }
+}
+
+template <typename Children>
+void mergeGauges(const Children& children, Merged& merged) {
+  for (const auto& [family, by_labels] : children) {
+    auto& out = merged.gauges[family];
+    for (const auto& [values, cell] : by_labels) {
+      const double v = cell->value.load(std::memory_order_relaxed);
+      MergedGauge& g = out[values];
+      if (!g.seen) {
+        g.value = v;
+      } else if (family->merge == GaugeMerge::kSum) {
+        g.value += v;
+      } else {
+        g.value = std::max(g.value, v);
+      }
+      g.seen = true;
+    }
+  }
+}
+
+template <typename Children>
+void mergeHistograms(const Children& children, Merged& merged) {
+  for (const auto& [family, by_labels] : children) {
+    auto& out = merged.histograms[family];
+    for (const auto& [values, cell] : by_labels) {
+      MergedHistogram& h = out[values];
+      h.buckets.resize(family->bounds.size() + 1, 0);
+      for (size_t i = 0; i < h.buckets.size(); ++i) {
+        h.buckets[i] += cell->buckets[i].load(std::memory_order_relaxed);
+      }
+      h.sum += cell->sum.load(std::memory_order_relaxed);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<MetricFamily> ShardedCollector::Collect() const {
+  // Families and shards are never removed, so the pointers stay valid without the lock.
+  std::vector<const Family*> families;
+  std::vector<const Shard*> shards;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    families.reserve(families_.size());
+    for (const auto& [name, f] : families_) families.push_back(f.get());
+    for (const auto& s : shards_) shards.push_back(s.get());
+  }
+  Merged merged;
+  for (const Shard* s : shards) {
+    std::lock_guard<std::mutex> lock(s->mu_);
+    mergeCounters(s->counters_, merged);
+    mergeGauges(s->gauges_, merged);
+    mergeHistograms(s->histograms_, merged);
+  }
+  std::vector<MetricFamily> out;
+  out.reserve(families.size());
+  for (const Family* f : families) out.push_back(familyOf(*f, merged));
   return out;
 }
 
-std::string Registry::renderPrometheus() const {
-  // Families and shards are never removed, so the snapshots stay valid without the lock;
-  // callbacks therefore run unlocked and may take their own locks.
-  std::vector<const Family*> families = familySnapshot();
-  std::vector<const Shard*> shards = shardSnapshot();
+// ---- Exposition ---------------------------------------------------------------------------
+
+namespace {
+
+bool labelsLess(const ClientMetric& a, const ClientMetric& b) { return a.label < b.label; }
+
+bool sameBounds(const ClientMetric::Histogram& a, const ClientMetric::Histogram& b) {
+  if (a.bucket.size() != b.bucket.size()) return false;
+  for (size_t i = 0; i < a.bucket.size(); ++i) {
+    if (a.bucket[i].upper_bound != b.bucket[i].upper_bound) return false;
+  }
+  return true;
+}
+
+// Adds `from` into `into` (same family type, same labels). Returns false when they cannot be
+// combined (histograms with different bounds); `into` is then left as it was.
+bool addInto(MetricType type, ClientMetric& into, const ClientMetric& from) {
+  switch (type) {
+    case MetricType::Counter:
+      into.counter.value += from.counter.value;
+      return true;
+    case MetricType::Gauge:
+      into.gauge.value += from.gauge.value;
+      return true;
+    case MetricType::Untyped:
+      into.untyped.value += from.untyped.value;
+      return true;
+    case MetricType::Histogram:
+      if (!sameBounds(into.histogram, from.histogram)) return false;
+      for (size_t i = 0; i < into.histogram.bucket.size(); ++i) {
+        into.histogram.bucket[i].cumulative_count += from.histogram.bucket[i].cumulative_count;
+      }
+      into.histogram.sample_count += from.histogram.sample_count;
+      into.histogram.sample_sum += from.histogram.sample_sum;
+      return true;
+    case MetricType::Summary:
+      return false;  // quantiles do not add up
+  }
+  return false;
+}
+
+// Sorts the children by labels and folds together those with equal label sets.
+void foldChildren(MetricFamily& family) {
+  for (ClientMetric& m : family.metric) std::sort(m.label.begin(), m.label.end());
+  std::stable_sort(family.metric.begin(), family.metric.end(), labelsLess);
+  std::vector<ClientMetric> folded;
+  folded.reserve(family.metric.size());
+  for (ClientMetric& m : family.metric) {
+    if (!folded.empty() && folded.back().label == m.label) {
+      addInto(family.type, folded.back(), m);  // an uncombinable duplicate is dropped
+      continue;
+    }
+    folded.push_back(std::move(m));
+  }
+  family.metric = std::move(folded);
+}
+
+std::string escapeHelp(const std::string& help) {
   std::string out;
-  for (const Family* f : families) renderFamily(out, *f, shards);
+  out.reserve(help.size());
+  for (char c : help) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
   return out;
+}
+
+}  // namespace
+
+std::vector<MetricFamily> collectAll(const std::vector<const prometheus::Collectable*>& sources) {
+  std::map<std::string, MetricFamily> by_name;
+  for (const prometheus::Collectable* source : sources) {
+    for (MetricFamily& f : source->Collect()) {
+      auto it = by_name.find(f.name);
+      if (it == by_name.end()) {
+        std::string name = f.name;
+        by_name.emplace(std::move(name), std::move(f));
+        continue;
+      }
+      if (it->second.type != f.type) continue;  // would make the exposition invalid
+      for (ClientMetric& m : f.metric) it->second.metric.push_back(std::move(m));
+    }
+  }
+  std::vector<MetricFamily> out;
+  out.reserve(by_name.size());
+  for (auto& [name, f] : by_name) {
+    foldChildren(f);
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::string serializeText(std::vector<MetricFamily> families) {
+  for (MetricFamily& f : families) f.help = escapeHelp(f.help);
+  // The string overload sets the stream's precision (16 significant digits) and locale; the
+  // ostream overload would use the caller's stream settings (6 digits by default).
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+std::string renderText(const std::vector<const prometheus::Collectable*>& sources) {
+  return serializeText(collectAll(sources));
 }
 
 // ---- Buckets ------------------------------------------------------------------------------
@@ -483,118 +497,5 @@ std::vector<double> exponentialBuckets(double start, double factor, size_t count
 }
 
 std::vector<double> latencyBucketsSeconds() { return exponentialBuckets(50e-6, 2.0, 18); }
-
-// ---- Process metrics (/proc) --------------------------------------------------------------
-
-namespace {
-
-// Fields of /proc/self/stat after the parenthesised command name; index 0 is field 3 (state).
-std::optional<std::vector<std::string>> readStatFields() {
-  std::ifstream in("/proc/self/stat");
-  std::string line;
-  if (!std::getline(in, line)) return std::nullopt;
-  size_t close = line.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream rest(line.substr(close + 1));
-  std::vector<std::string> fields;
-  for (std::string field; rest >> field;) fields.push_back(field);
-  if (fields.size() < 22) return std::nullopt;
-  return fields;
-}
-
-// Field numbers as in proc(5).
-double statField(const std::vector<std::string>& fields, int number) {
-  return std::strtod(fields[static_cast<size_t>(number - 3)].c_str(), nullptr);
-}
-
-double clockTicks() { return static_cast<double>(sysconf(_SC_CLK_TCK)); }
-
-std::vector<Sample> one(std::optional<double> v) {
-  if (!v) return {};
-  return {Sample{{}, *v}};
-}
-
-std::optional<double> cpuSeconds() {
-  auto fields = readStatFields();
-  if (!fields) return std::nullopt;
-  return (statField(*fields, 14) + statField(*fields, 15)) / clockTicks();
-}
-
-// statm field 0 is the virtual size, field 1 the resident set, both in pages.
-std::optional<double> statmBytes(int index) {
-  std::ifstream in("/proc/self/statm");
-  double pages[2] = {0, 0};
-  if (!(in >> pages[0] >> pages[1])) return std::nullopt;
-  return pages[index] * static_cast<double>(sysconf(_SC_PAGESIZE));
-}
-
-// Counts /proc/self/fd entries, excluding the descriptor used to read the directory itself.
-std::optional<double> openFds() {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return std::nullopt;
-  const std::string own = std::to_string(dirfd(dir));
-  double count = 0;
-  while (const dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] != '.' && own != entry->d_name) ++count;
-  }
-  closedir(dir);
-  return count;
-}
-
-std::optional<double> maxFds() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
-    return std::nullopt;
-  }
-  return static_cast<double>(limit.rlim_cur);
-}
-
-// Boot time (/proc/stat btime) plus the process start offset (stat field 22, in ticks).
-std::optional<double> startTimeSeconds() {
-  std::ifstream in("/proc/stat");
-  std::optional<double> boot;
-  for (std::string key; in >> key;) {
-    if (key == "btime") {
-      double v = 0;
-      if (in >> v) boot = v;
-      break;
-    }
-    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
-  }
-  auto fields = readStatFields();
-  if (!boot || !fields) return std::nullopt;
-  return *boot + statField(*fields, 22) / clockTicks();
-}
-
-}  // namespace
-
-Status addProcessMetrics(Registry& registry) {
-  const std::optional<double> start = startTimeSeconds();  // constant: read once
-  struct Def {
-    const char* name;
-    const char* help;
-    MetricType type;
-    CollectFn collect;
-  };
-  const Def defs[] = {
-      {"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
-       MetricType::kCounter, [] { return one(cpuSeconds()); }},
-      {"process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::kGauge,
-       [] { return one(statmBytes(1)); }},
-      {"process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::kGauge,
-       [] { return one(statmBytes(0)); }},
-      {"process_open_fds", "Number of open file descriptors.", MetricType::kGauge,
-       [] { return one(openFds()); }},
-      {"process_max_fds", "Maximum number of open file descriptors.", MetricType::kGauge,
-       [] { return one(maxFds()); }},
-      {"process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-       MetricType::kGauge, [start] { return one(start); }},
-  };
-  for (const Def& d : defs) {
-    Status s = registry.addCallback(d.name, d.help, d.type, {}, d.collect);
-    if (!s) return s;
-  }
-  return Status::ok();
-}
 
 }  // namespace slotwise::proxy::metrics

@@ -1,30 +1,29 @@
-// In-house metrics registry in the Prometheus data model, built for per-thread shards.
-//
-//   Registry ── families (name, help, type, label names, buckets / merge rule / callback)
-//      │
-//      ├── Shard "worker-0" ── children: family × label values → cell (atomic slots)
-//      ├── Shard "worker-1" ── ...                                   ▲
-//      └── Shard "control"  ── ...                                   │ relaxed load + store,
-//                                                                    │ owning thread only
-//   renderPrometheus(): for each family (sorted by name), merge the children of every shard
-//   (counters and histograms summed, gauges summed or max'ed), evaluate callback families,
-//   and write the text exposition format 0.0.4.
-//
-// Hot path: a worker resolves each labelled child ONCE (Shard::counter(...) takes the shard's
-// mutex) and keeps the returned handle. Incrementing through a handle is a relaxed atomic load
-// plus a relaxed atomic store by the single owning thread: no lock and no read-modify-write.
-// The scraper reads the same slots with relaxed loads, so it never sees a torn value and never
-// blocks the writer. A histogram's buckets and sum are separate slots, so a scrape that races an
-// observation may see the bucket counted before the sum moves; `_count` is derived from the
-// buckets, so `_count` always equals the `+Inf` bucket.
+// Metrics module: the proxy's metrics in prometheus-cpp's data model, with lock-free per-thread
+// shards for everything the request path counts. /metrics combines three kinds of sources, each a
+// `prometheus::Collectable` owned by the Server: (1) a ShardedCollector (defined here) holding the
+// data-path families and one Shard per worker thread, whose cells are plain 64-bit slots written
+// only by the owning thread (a relaxed load plus a relaxed store, no lock, no read-modify-write, no
+// prometheus::Counter) and merged into `prometheus::MetricFamily` objects when Collect() runs on
+// the scraping thread; (2) a `prometheus::Registry` with prometheus-cpp's own
+// Counter/Gauge/Histogram for what the control thread records (see ControlMetrics in
+// proxy_metrics.h); (3) the ProcessCollector (process_metrics.h) reading /proc. renderText()
+// collects every source on the scraping thread (a civetweb thread), merges families that share a
+// name, and serializes them with `prometheus::TextSerializer` (text format 0.0.4). Threads: a
+// worker mutates only its own shard's cells; resolving a child (Shard::counter/gauge/histogram)
+// takes the shard's mutex and is done once per label combination, never per request; Collect() and
+// renderText() may run on any thread concurrently with the writers. A histogram's buckets and sum
+// are separate slots, so a scrape racing an observation may count it in a bucket before the sum
+// moves; `_count` is derived from the buckets, so it always equals the `+Inf` bucket.
 #pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,8 +34,6 @@
 
 namespace slotwise::proxy::metrics {
 
-enum class MetricType { kCounter, kGauge, kHistogram };
-
 // How a gauge's per-shard values are combined at scrape time.
 enum class GaugeMerge { kSum, kMax };
 
@@ -45,8 +42,7 @@ using LabelValues = std::vector<std::string>;
 
 namespace detail {
 
-struct Family;
-struct ShardReader;  // scrape-side access to a shard's children (metrics.cc)
+struct Family;  // definition of one sharded family (metrics.cc)
 
 struct CounterCell {
   std::atomic<uint64_t> value{0};
@@ -57,17 +53,18 @@ struct GaugeCell {
 };
 
 struct HistogramCell {
-  // `bounds` is owned by the family and outlives the cell.
+  // `family_bounds` is owned by the family and outlives the cell.
   explicit HistogramCell(const std::vector<double>* family_bounds);
 
   const std::vector<double>* bounds;
   // bounds->size() + 1 slots; slot i counts observations in (bounds[i-1], bounds[i]], the last
-  // slot counts those above every bound (+Inf). Not cumulative: rendering accumulates.
+  // slot counts those above every bound (+Inf). Not cumulative: Collect() accumulates.
   std::unique_ptr<std::atomic<uint64_t>[]> buckets;
   std::atomic<double> sum{0.0};
 };
 
-// Single-writer increment: relaxed load + relaxed store, never a read-modify-write.
+// Single-writer increment: relaxed load + relaxed store, never a read-modify-write. On x86-64
+// this compiles to a plain load, add and store.
 template <typename T>
 inline void addRelaxed(std::atomic<T>& slot, T delta) {
   slot.store(slot.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
@@ -75,9 +72,9 @@ inline void addRelaxed(std::atomic<T>& slot, T delta) {
 
 }  // namespace detail
 
-// Handle to one counter child in one shard. Cheap to copy.
-// REQUIRES for the mutators: called only on the shard's owning thread, on a bound handle.
-// Valid until the Registry that created the shard is destroyed.
+// Handle to one counter child in one shard. Cheap to copy; a default-constructed handle is
+// unbound and must not be used. REQUIRES for the mutators: called only on the shard's owning
+// thread. Valid until the ShardedCollector that created the shard is destroyed.
 class Counter {
  public:
   Counter() = default;
@@ -137,15 +134,16 @@ inline void Histogram::observe(double v) const {
   detail::addRelaxed(cell_->sum, v);
 }
 
-// Family handles returned by registration; pass them to Shard to resolve children. Cheap to
-// copy; valid for the Registry's lifetime. Only use them with shards of the same Registry.
+// Family handles returned by registration; pass them to a Shard to resolve children. Cheap to
+// copy; valid for the ShardedCollector's lifetime. Only use them with shards of the same
+// ShardedCollector.
 class CounterFamily {
  public:
   CounterFamily() = default;
   bool bound() const { return family_ != nullptr; }
 
  private:
-  friend class Registry;
+  friend class ShardedCollector;
   friend class Shard;
   explicit CounterFamily(const detail::Family* f) : family_(f) {}
   const detail::Family* family_ = nullptr;
@@ -157,7 +155,7 @@ class GaugeFamily {
   bool bound() const { return family_ != nullptr; }
 
  private:
-  friend class Registry;
+  friend class ShardedCollector;
   friend class Shard;
   explicit GaugeFamily(const detail::Family* f) : family_(f) {}
   const detail::Family* family_ = nullptr;
@@ -169,14 +167,14 @@ class HistogramFamily {
   bool bound() const { return family_ != nullptr; }
 
  private:
-  friend class Registry;
+  friend class ShardedCollector;
   friend class Shard;
   explicit HistogramFamily(const detail::Family* f) : family_(f) {}
   const detail::Family* family_ = nullptr;
 };
 
-// One thread's private set of metric slots. Created by Registry::addShard and owned by the
-// Registry. Resolving a child takes the shard's mutex (rare: once per label combination per
+// One thread's private set of metric cells. Created by ShardedCollector::addShard and owned by
+// the collector. Resolving a child takes the shard's mutex (rare: once per label combination per
 // thread); using the returned handle never does.
 class Shard {
  public:
@@ -185,18 +183,18 @@ class Shard {
 
   // Returns the handle of the child with `label_values` (created at zero on first use).
   // REQUIRES: label_values.size() equals the family's label count and `family` is bound and
-  // from this shard's Registry; a mismatch is a programming error and aborts with a message.
+  // from this shard's collector; a mismatch is a programming error and aborts with a message.
   // Any thread may resolve; only the owning thread may then mutate through the handle.
   Counter counter(CounterFamily family, const LabelValues& label_values = {});
   Gauge gauge(GaugeFamily family, const LabelValues& label_values = {});
   Histogram histogram(HistogramFamily family, const LabelValues& label_values = {});
 
-  // The name given at creation (for diagnostics only; it is not rendered as a label).
+  // The name given at creation (for diagnostics and the `worker` label of the proxy's families;
+  // it is not added as a label by the collector).
   const std::string& name() const { return name_; }
 
  private:
-  friend class Registry;
-  friend struct detail::ShardReader;
+  friend class ShardedCollector;
   template <typename Cell>
   using Children = std::map<const detail::Family*, std::map<LabelValues, std::unique_ptr<Cell>>>;
 
@@ -209,28 +207,20 @@ class Shard {
   Children<detail::HistogramCell> histograms_;  // GUARDED_BY(mu_)
 };
 
-// One sample produced by a callback family at scrape time.
-struct Sample {
-  LabelValues label_values;
-  double value = 0.0;
-};
-
-// Evaluated on the scraping thread (a civetweb thread): must only read thread-safe state and
-// must not call back into the Registry.
-using CollectFn = std::function<std::vector<Sample>()>;
-
-// Owns the metric families and the shards. Registration and addShard are thread-safe (mutex);
-// renderPrometheus may run concurrently with increments on any shard.
-class Registry {
+// Owns the data path's metric families and the per-thread shards, and exposes them to
+// prometheus-cpp as a Collectable. Registration and addShard are thread-safe (mutex) and may
+// happen after shards exist; Collect() may run on any thread concurrently with increments on any
+// shard and with registration.
+class ShardedCollector : public prometheus::Collectable {
  public:
-  Registry();
-  ~Registry();
-  Registry(const Registry&) = delete;
-  Registry& operator=(const Registry&) = delete;
+  ShardedCollector();
+  ~ShardedCollector() override;
+  ShardedCollector(const ShardedCollector&) = delete;
+  ShardedCollector& operator=(const ShardedCollector&) = delete;
 
-  // Registers a counter family. The rendered name always ends in `_total`: it is appended when
-  // `name` lacks it. Errors: invalid metric/label name ([a-zA-Z_:][a-zA-Z0-9_:]*, labels
-  // [a-zA-Z_][a-zA-Z0-9_]* not starting with "__"), duplicate label, or a name already taken.
+  // Registers a counter family. The exposed name always ends in `_total`: it is appended when
+  // `name` lacks it. Errors: invalid metric or label name (prometheus::CheckMetricName /
+  // CheckLabelName), duplicate label, or a name already taken in this collector.
   Result<CounterFamily> addCounter(std::string name, std::string help,
                                    std::vector<std::string> label_names = {});
   // Registers a gauge family whose per-shard values are combined by `merge` at scrape time.
@@ -239,44 +229,51 @@ class Registry {
                                std::vector<std::string> label_names = {},
                                GaugeMerge merge = GaugeMerge::kSum);
   // Registers a histogram family with fixed upper bounds (base units, e.g. seconds). Errors as
-  // for addCounter, plus: empty or non-increasing or non-finite bounds, or a label named "le".
+  // for addCounter, plus: empty, non-increasing or non-finite bounds, or a label named "le".
   Result<HistogramFamily> addHistogram(std::string name, std::string help,
                                        std::vector<std::string> label_names,
                                        std::vector<double> bounds);
 
-  // Registers a family (kCounter or kGauge only) whose samples come from `collect` at scrape
-  // time. Counter names get `_total` as in addCounter. Samples whose label count does not match
-  // are dropped; if two samples share label values the last one wins.
-  Status addCallback(std::string name, std::string help, MetricType type,
-                     std::vector<std::string> label_names, CollectFn collect);
-  // Unlabelled shorthands for addCallback: one sample with the value `read()` returns.
-  Status addCallbackGauge(std::string name, std::string help, std::function<double()> read);
-  Status addCallbackCounter(std::string name, std::string help, std::function<double()> read);
-
-  // Creates a new shard owned by this Registry; the reference stays valid for its lifetime.
-  // Create one per worker thread plus one for the control thread.
+  // Creates a new shard owned by this collector; the reference stays valid for its lifetime.
+  // Create one per thread that writes (one per worker).
   Shard& addShard(std::string name);
 
-  // Merges every shard and callback and returns the text exposition format 0.0.4: families
-  // sorted by name, each with `# HELP` and `# TYPE`, children sorted by label values. An
-  // unlabelled counter/gauge/histogram is rendered at zero before anything touched it.
-  std::string renderPrometheus() const;
+  // Merges every shard at call time: counters and histograms are summed, gauges summed or
+  // max'ed (GaugeMerge). Families come sorted by name, children by label values, labels in the
+  // family's declared order; histogram buckets are cumulative and end with +Inf. An unlabelled
+  // family is reported at zero before anything touched it; a labelled family without children is
+  // reported with no metric. Each shard's mutex is taken once, briefly (the writers never take
+  // it on the hot path). Any thread.
+  std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   Status insertFamily(std::unique_ptr<detail::Family> family);
-  std::vector<const detail::Family*> familySnapshot() const;
-  std::vector<const Shard*> shardSnapshot() const;
 
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<detail::Family>> families_;  // GUARDED_BY(mu_)
   std::deque<std::unique_ptr<Shard>> shards_;                        // GUARDED_BY(mu_)
 };
 
-// Registers the standard process collectors, read from /proc on each scrape:
-// process_cpu_seconds_total, process_resident_memory_bytes, process_virtual_memory_bytes,
-// process_open_fds, process_max_fds, process_start_time_seconds.
-// Errors: a name already registered. A value that cannot be read at scrape time is omitted.
-Status addProcessMetrics(Registry& registry);
+// ---- Exposition ---------------------------------------------------------------------------
+
+// Calls Collect() on every source (in order) and merges the result: families that share a name
+// become one family (the first one's help and type win; a same-named family of another type is
+// dropped as a programming error, so the exposition stays valid), children with equal label
+// sets are summed (counters, gauges; histograms with identical bounds), labels are sorted by
+// name, and families are sorted by name and children by labels. REQUIRES: no null source. Runs
+// on the calling thread; each source must be safe to collect from it.
+std::vector<prometheus::MetricFamily> collectAll(
+    const std::vector<const prometheus::Collectable*>& sources);
+
+// Serializes `families` in the text exposition format 0.0.4 with prometheus::TextSerializer
+// (16 significant digits). HELP texts are escaped here (`\` and newline), which
+// prometheus-cpp 1.0.1's TextSerializer does not do itself.
+std::string serializeText(std::vector<prometheus::MetricFamily> families);
+
+// serializeText(collectAll(sources)): the body of /metrics. Any thread.
+std::string renderText(const std::vector<const prometheus::Collectable*>& sources);
+
+// ---- Buckets ------------------------------------------------------------------------------
 
 // `count` bounds start, start*factor, start*factor^2, ... REQUIRES: start > 0, factor > 1.
 std::vector<double> exponentialBuckets(double start, double factor, size_t count);

@@ -1,5 +1,9 @@
 #include "proxy/stats/proxy_metrics.h"
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -17,6 +21,12 @@ T must(Result<T> r) {
   return std::move(r).value();
 }
 
+// Shared by the workers' family and ControlMetrics, which collectAll merges into one.
+constexpr const char* kRejectedName = "slotwise_client_connections_rejected_total";
+constexpr const char* kRejectedHelp =
+    "Client connections refused or closed by the proxy, by reason (max_clients, auth, "
+    "output_limit, input_limit).";
+
 std::string labelOf(const router::CommandInfo* info) {
   return info != nullptr ? std::string(info->name) : std::string("unknown");
 }
@@ -28,14 +38,10 @@ std::string workerLabel(const std::string& shard_name) {
   return shard_name;
 }
 
-void registerClientFamilies(metrics::Registry& r, ProxyMetricFamilies& f) {
+void registerClientFamilies(metrics::ShardedCollector& r, ProxyMetricFamilies& f) {
   f.accepted = must(r.addCounter("slotwise_client_connections_accepted_total",
                                  "Client connections accepted."));
-  f.rejected = must(r.addCounter(
-      "slotwise_client_connections_rejected_total",
-      "Client connections refused or closed by the proxy, by reason (max_clients, auth, "
-      "output_limit, input_limit).",
-      {"reason"}));
+  f.rejected = must(r.addCounter(kRejectedName, kRejectedHelp, {"reason"}));
   f.clients = must(r.addGauge("slotwise_client_connections", "Open client connections."));
   f.blocked_clients = must(r.addGauge(
       "slotwise_blocked_clients", "Clients waiting for the reply of a blocking command."));
@@ -47,7 +53,7 @@ void registerClientFamilies(metrics::Registry& r, ProxyMetricFamilies& f) {
                                          "Bytes written to client connections."));
 }
 
-void registerBackendFamilies(metrics::Registry& r, ProxyMetricFamilies& f) {
+void registerBackendFamilies(metrics::ShardedCollector& r, ProxyMetricFamilies& f) {
   f.backend_failures = must(r.addCounter("slotwise_backend_failures_total",
                                          "Backend connections that failed or timed out."));
   f.backend_latency = must(r.addHistogram(
@@ -113,7 +119,7 @@ bool BackendHealth::connected(const std::string& address) const {
 
 // ---- Families -----------------------------------------------------------------------------
 
-ProxyMetricFamilies ProxyMetricFamilies::registerAll(metrics::Registry& r) {
+ProxyMetricFamilies ProxyMetricFamilies::registerAll(metrics::ShardedCollector& r) {
   ProxyMetricFamilies f;
   f.commands = must(r.addCounter(
       "slotwise_commands_total",
@@ -143,6 +149,50 @@ ProxyMetricFamilies ProxyMetricFamilies::registerAll(metrics::Registry& r) {
   registerClientFamilies(r, f);
   registerBackendFamilies(r, f);
   return f;
+}
+
+// ---- ControlMetrics -----------------------------------------------------------------------
+
+namespace {
+
+prometheus::Gauge& gauge(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
+}
+
+prometheus::Counter& counter(prometheus::Registry& r, const char* name, const char* help,
+                             const prometheus::Labels& labels = {}) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add(labels);
+}
+
+// Raises `c` to `total`; only the control thread writes, so the read and the add do not race
+// with another writer.
+void advanceTo(prometheus::Counter& c, uint64_t total) {
+  const double delta = static_cast<double>(total) - c.Value();
+  if (delta > 0) c.Increment(delta);
+}
+
+}  // namespace
+
+ControlMetrics::ControlMetrics(prometheus::Registry& r)
+    : slot_map_version(gauge(r, "slotwise_slot_map_version",
+                             "Version of the slot map in use (increments on change).")),
+      slot_map_covered_slots(gauge(r, "slotwise_slot_map_covered_slots",
+                                   "Hash slots (of 16384) the slot map assigns a master.")),
+      refreshes(counter(r, "slotwise_slot_map_refreshes_total",
+                        "Topology refreshes that produced a valid slot map.")),
+      refresh_failures(counter(r, "slotwise_slot_map_refresh_failures_total",
+                               "Topology refreshes where no node answered with a valid map.")),
+      rejected_max_clients(counter(r, kRejectedName, kRejectedHelp, {{"reason", "max_clients"}})) {
+}
+
+void ControlMetrics::slotMapPublished(uint64_t version, uint64_t covered_slots) {
+  slot_map_version.Set(static_cast<double>(version));
+  slot_map_covered_slots.Set(static_cast<double>(covered_slots));
+}
+
+void ControlMetrics::refreshTotals(uint64_t ok, uint64_t failed) {
+  advanceTo(refreshes, ok);
+  advanceTo(refresh_failures, failed);
 }
 
 // ---- WorkerStats --------------------------------------------------------------------------

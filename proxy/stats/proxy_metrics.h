@@ -1,6 +1,8 @@
 // The proxy's metric families (names and labels follow Prometheus conventions, prefix slotwise_)
-// and the per-worker handles the data path increments. Families live in one metrics::Registry
-// owned by the Server; every worker gets its own shard, merged when /metrics is scraped.
+// and the per-worker handles the data path increments. The data path's families live in one
+// metrics::ShardedCollector owned by the Server; every worker gets its own shard, merged when
+// /metrics is scraped. What the control thread records (ControlMetrics) lives in a
+// prometheus::Registry with prometheus-cpp's own types, also owned by the Server.
 //
 // Besides the metrics, this header holds BackendHealth: the per-node reachability that /readyz
 // reads. It is shared by every worker and updated only on connection events (connect, close,
@@ -16,6 +18,14 @@
 
 #include "proxy/stats/metrics.h"
 #include "router/command_table.h"
+
+// prometheus-cpp types used by ControlMetrics; declared here so that the data path, which
+// includes this header, does not pull in prometheus-cpp's registry, counter and gauge headers.
+namespace prometheus {
+class Counter;
+class Gauge;
+class Registry;
+}  // namespace prometheus
 
 namespace slotwise::proxy {
 
@@ -87,9 +97,36 @@ struct ProxyMetricFamilies {
   BackendHealth* health = nullptr;
   SlowlogBook* slowlog = nullptr;
 
-  // Registers every family of the data path in `registry`. Aborts on a registration error
+  // Registers every family of the data path in `collector`. Aborts on a registration error
   // (names are constants: a failure is a programming error).
-  static ProxyMetricFamilies registerAll(metrics::Registry& registry);
+  static ProxyMetricFamilies registerAll(metrics::ShardedCollector& collector);
+};
+
+// The control thread's metrics: prometheus-cpp families in a prometheus::Registry. Their updates
+// are prometheus-cpp's atomic read-modify-writes, which is fine at the control thread's rate (a
+// slot map, a refresh tick, a refused hand-off accept); the data path never touches them.
+// slotwise_client_connections_rejected_total{reason="max_clients"} here and the workers' family
+// of the same name are summed by metrics::collectAll at scrape time.
+// The references stay valid for the registry's lifetime. Thread-safe (prometheus-cpp); in the
+// proxy only the control thread updates them.
+struct ControlMetrics {
+  // Registers the families in `registry` (which must outlive this object). Throws
+  // std::invalid_argument (from prometheus-cpp) only on a programming error in the names.
+  explicit ControlMetrics(prometheus::Registry& registry);
+
+  // Records the slot map now in use.
+  void slotMapPublished(uint64_t version, uint64_t covered_slots);
+  // Advances the refresh counters to the refresher's cumulative totals; a total below the
+  // counter's value is ignored (counters never go back).
+  void refreshTotals(uint64_t ok, uint64_t failed);
+
+  prometheus::Gauge& slot_map_version;        // slotwise_slot_map_version
+  prometheus::Gauge& slot_map_covered_slots;  // slotwise_slot_map_covered_slots
+  prometheus::Counter& refreshes;             // slotwise_slot_map_refreshes_total
+  prometheus::Counter& refresh_failures;      // slotwise_slot_map_refresh_failures_total
+  // slotwise_client_connections_rejected_total{reason="max_clients"}: hand-off accepts refused
+  // by the control thread.
+  prometheus::Counter& rejected_max_clients;
 };
 
 // One backend node's handles in one worker's shard. Owned by WorkerStats; the address of a

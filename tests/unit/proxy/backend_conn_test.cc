@@ -221,7 +221,7 @@ class BackendConnTest : public ::testing::Test {
     uv_run(&loop_, UV_RUN_DEFAULT);  // only the tick's close is left
     EXPECT_EQ(uv_loop_close(&loop_), 0);
     EXPECT_EQ(pool_.live(), 0) << "requests leaked";
-    const std::string text = registry_.renderPrometheus();
+    const std::string text = metrics::renderText({&registry_});
     EXPECT_EQ(sumOfSeries(text, "slotwise_backend_connections"), 0);
     EXPECT_EQ(sumOfSeries(text, "slotwise_backend_dedicated_connections_in_use"), 0);
   }
@@ -287,7 +287,7 @@ class BackendConnTest : public ::testing::Test {
     return ntohs(addr.sin_port);
   }
 
-  metrics::Registry registry_;
+  metrics::ShardedCollector registry_;
   ProxyMetricFamilies families_ = ProxyMetricFamilies::registerAll(registry_);
   WorkerStats stats_{registry_.addShard("worker-0"), families_};
   RequestPool pool_;
@@ -517,7 +517,7 @@ TEST_F(BackendConnTest, RefusedConnectFailsQueuedRequestAsNotSent) {
   EXPECT_TRUE(rec_.replies.empty());
   EXPECT_EQ(rec_.events, (std::vector<std::string>{"closing", "failed " + std::to_string(t),
                                                    "node failure"}));
-  EXPECT_EQ(sumOfSeries(registry_.renderPrometheus(), "slotwise_backend_connect_failures_total"),
+  EXPECT_EQ(sumOfSeries(metrics::renderText({&registry_}), "slotwise_backend_connect_failures_total"),
             1);
 }
 
@@ -620,7 +620,7 @@ TEST_F(BackendConnTest, PushModeFramesGoToTheOwnerWhichHearsOfTheCloseFirst) {
   EXPECT_EQ(rec_.pushes[1].info.frame_len, message.size());
   EXPECT_TRUE(rec_.replies.empty());
   EXPECT_EQ(argsOf(node_.commandsOn(1)), (std::vector<Args>{{"AUTH", "pw"}, {"SUBSCRIBE", "ch"}}));
-  EXPECT_EQ(sumOfSeries(registry_.renderPrometheus(),
+  EXPECT_EQ(sumOfSeries(metrics::renderText({&registry_}),
                         "slotwise_backend_dedicated_connections_in_use"),
             1);
 

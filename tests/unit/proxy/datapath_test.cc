@@ -197,7 +197,7 @@ class DataPathTest : public ::testing::Test {
   }
 
   double gauge(const std::string& name) const {
-    return sumOfSeries(registry_.renderPrometheus(), name);
+    return sumOfSeries(metrics::renderText({&registry_}), name);
   }
 
   // Drains and stops the worker, then: no live request, no counted client, and the client and
@@ -224,7 +224,7 @@ class DataPathTest : public ::testing::Test {
   FakeRedisNode a_;  // slots 0..8191
   FakeRedisNode b_;  // slots 8192..16383
   FakeRedisNode c_;  // no slots: a redirect target
-  metrics::Registry registry_;
+  metrics::ShardedCollector registry_;
   ProxyMetricFamilies families_ = ProxyMetricFamilies::registerAll(registry_);
   RecordingControlSink sink_;
   std::atomic<int> total_clients_{0};

@@ -1,6 +1,11 @@
 // Runs Prometheus' own linter (`promtool check metrics`, Debian package `prometheus`) on the
-// output of a realistic registry. Skips only when promtool is not installed.
+// exposition of realistic metric sources (sharded collector, prometheus::Registry, process
+// collector) as /metrics renders them. Skips only when promtool is not installed.
 #include <gtest/gtest.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +17,7 @@
 #include <string>
 
 #include "proxy/stats/metrics.h"
+#include "proxy/stats/process_metrics.h"
 #include "proxy/stats/proxy_metrics.h"
 
 namespace slotwise::proxy::metrics {
@@ -57,36 +63,31 @@ T must(Result<T> r) {
   return std::move(r).value();
 }
 
-// A registry shaped like the proxy's: labelled counters, latency histograms, merged gauges,
-// callback gauges and the process collectors, with two worker shards and a control shard.
-std::string renderRealisticRegistry() {
-  Registry registry;
-  auto requests = must(registry.addCounter(
+// Sources shaped like the proxy's: labelled counters, latency histograms and merged gauges in two
+// worker shards; control-plane gauges, counters and a histogram in a prometheus::Registry (one
+// family shared with the shards, as the proxy's rejected-connections counter is); the process
+// collectors.
+std::string renderRealisticSources() {
+  ShardedCollector shards;
+  auto requests = must(shards.addCounter(
       "slotwise_requests_total", "Client requests by command and result.", {"command", "result"}));
-  auto redirects = must(registry.addCounter(
+  auto redirects = must(shards.addCounter(
       "slotwise_redirects_total", "Backend redirect and cluster errors by kind.", {"kind"}));
-  auto bytes_in = must(registry.addCounter("slotwise_client_received_bytes_total",
-                                           "Bytes read from client connections."));
-  auto latency = must(registry.addHistogram("slotwise_request_duration_seconds",
-                                            "Client-observed request latency.", {"command"},
-                                            latencyBucketsSeconds()));
-  auto backend_latency = must(registry.addHistogram("slotwise_backend_request_duration_seconds",
-                                                    "Backend round-trip latency by node.", {"node"},
-                                                    latencyBucketsSeconds()));
+  auto bytes_in = must(shards.addCounter("slotwise_client_received_bytes_total",
+                                         "Bytes read from client connections."));
+  auto latency = must(shards.addHistogram("slotwise_request_duration_seconds",
+                                          "Client-observed request latency.", {"command"},
+                                          latencyBucketsSeconds()));
+  auto backend_latency = must(shards.addHistogram("slotwise_backend_request_duration_seconds",
+                                                  "Backend round-trip latency by node.", {"node"},
+                                                  latencyBucketsSeconds()));
   auto clients = must(
-      registry.addGauge("slotwise_client_connections", "Open client connections.", {"worker"}));
+      shards.addGauge("slotwise_client_connections", "Open client connections.", {"worker"}));
   auto lag =
-      must(registry.addGauge("slotwise_event_loop_lag_max_seconds",
-                             "Largest event-loop lag across workers.", {}, GaugeMerge::kMax));
-  EXPECT_TRUE(registry.addCallbackGauge("slotwise_slot_map_version",
-                                        "Version of the current slot map.", [] { return 7.0; }));
-  EXPECT_TRUE(registry.addCallbackGauge("slotwise_slot_map_covered_slots",
-                                        "Hash slots covered by the current slot map.",
-                                        [] { return 16384.0; }));
-  EXPECT_TRUE(addProcessMetrics(registry));
-
+      must(shards.addGauge("slotwise_event_loop_lag_max_seconds",
+                           "Largest event-loop lag across workers.", {}, GaugeMerge::kMax));
   for (int w = 0; w < 2; ++w) {
-    Shard& shard = registry.addShard("worker-" + std::to_string(w));
+    Shard& shard = shards.addShard("worker-" + std::to_string(w));
     shard.counter(requests, {"get", "ok"}).inc(100 + w);
     shard.counter(requests, {"set", "error"}).inc(2);
     shard.counter(redirects, {"moved"}).inc(3);
@@ -98,34 +99,61 @@ std::string renderRealisticRegistry() {
     shard.gauge(clients, {std::to_string(w)}).set(5 + w);
     shard.gauge(lag).set(0.001 * (w + 1));
   }
-  registry.addShard("control").counter(redirects, {"clusterdown"}).inc();
-  return registry.renderPrometheus();
+
+  prometheus::Registry control;
+  prometheus::BuildGauge()
+      .Name("slotwise_slot_map_version")
+      .Help("Version of the current slot map.")
+      .Register(control)
+      .Add({})
+      .Set(7);
+  prometheus::BuildCounter()
+      .Name("slotwise_redirects_total")
+      .Help("Backend redirect and cluster errors by kind.")
+      .Register(control)
+      .Add({{"kind", "clusterdown"}})
+      .Increment();
+  prometheus::BuildHistogram()
+      .Name("slotwise_refresh_duration_seconds")
+      .Help("Topology refresh duration.")
+      .Register(control)
+      .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.1, 1})
+      .Observe(0.05);
+
+  ProcessCollector process;
+  return renderText({&shards, &control, &process});
 }
 
-TEST(MetricsPromtool, RealisticRegistryPassesPromtoolCheck) {
+TEST(MetricsPromtool, RealisticSourcesPassPromtoolCheck) {
   std::optional<std::string> promtool = findPromtool();
   if (!promtool) GTEST_SKIP() << "promtool not installed (Debian package `prometheus`)";
-  const std::string text = renderRealisticRegistry();
+  const std::string text = renderRealisticSources();
   CheckResult r = promtoolCheck(*promtool, text);
   EXPECT_EQ(r.exit_code, 0) << r.output << "\n---- exposition ----\n" << text;
   EXPECT_EQ(r.output, "") << text;
 }
 
-// The proxy's real families (ProxyMetricFamilies::registerAll) with every labelled series in use.
+// The proxy's real sources (ProxyMetricFamilies, ControlMetrics, process collectors), as the
+// Server wires them, with every labelled series in use.
 TEST(MetricsPromtool, ProxyFamiliesPassPromtoolCheck) {
   std::optional<std::string> promtool = findPromtool();
   if (!promtool) GTEST_SKIP() << "promtool not installed (Debian package `prometheus`)";
-  Registry registry;
-  ProxyMetricFamilies families = ProxyMetricFamilies::registerAll(registry);
-  EXPECT_TRUE(addProcessMetrics(registry));
-  WorkerStats stats(registry.addShard("worker-0"), families);
+  ShardedCollector shards;
+  ProxyMetricFamilies families = ProxyMetricFamilies::registerAll(shards);
+  prometheus::Registry control_registry;
+  ControlMetrics control(control_registry);
+  ProcessCollector process;
+  WorkerStats stats(shards.addShard("worker-0"), families);
   stats.requestsOf(nullptr).inc();
   NodeStats& node = stats.node("127.0.0.1:7000");
   node.latency.observe(0.0003);
   node.connected.inc();
   node.bytes_out.inc(42);
   stats.setLoopLag(0.002);
-  const std::string text = registry.renderPrometheus();
+  control.slotMapPublished(3, 16384);
+  control.refreshTotals(2, 1);
+  control.rejected_max_clients.Increment();
+  const std::string text = renderText({&shards, &control_registry, &process});
   CheckResult r = promtoolCheck(*promtool, text);
   EXPECT_EQ(r.exit_code, 0) << r.output << "\n---- exposition ----\n" << text;
   EXPECT_EQ(r.output, "") << text;

@@ -1,8 +1,10 @@
-// The proxy's metric families and per-worker handles (WorkerStats) as they render, and the
-// BackendHealth reachability rule behind /readyz.
+// The proxy's metric families and per-worker handles (WorkerStats) as they render, the control
+// thread's ControlMetrics, and the BackendHealth reachability rule behind /readyz.
 #include "proxy/stats/proxy_metrics.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
 
 #include <string>
 
@@ -55,10 +57,10 @@ TEST(BackendHealthTest, AGracefulCloseKeepsTheNodeReachable) {
 }
 
 TEST(WorkerStatsTest, NewSeriesRenderWithTheirLabels) {
-  metrics::Registry registry;
-  ProxyMetricFamilies families = ProxyMetricFamilies::registerAll(registry);
-  WorkerStats w0(registry.addShard("worker-0"), families);
-  WorkerStats w1(registry.addShard("worker-1"), families);
+  metrics::ShardedCollector collector;
+  ProxyMetricFamilies families = ProxyMetricFamilies::registerAll(collector);
+  WorkerStats w0(collector.addShard("worker-0"), families);
+  WorkerStats w1(collector.addShard("worker-1"), families);
   NodeStats& n = w0.node("127.0.0.1:7000");
   EXPECT_EQ(&n, &w0.node("127.0.0.1:7000"));  // resolved once, stable
   n.connected.inc();
@@ -74,7 +76,7 @@ TEST(WorkerStatsTest, NewSeriesRenderWithTheirLabels) {
   w0.blocked_clients.set(1);
   w1.pubsub_clients.set(2);
   w0.client_bytes_in.inc(7);
-  const std::string text = registry.renderPrometheus();
+  const std::string text = metrics::renderText({&collector});
   const std::string node = "node=\"127.0.0.1:7000\"";
   EXPECT_TRUE(has(text, "slotwise_backend_connections{" + node + ",state=\"connected\"} 2"))
       << text;
@@ -95,9 +97,9 @@ TEST(WorkerStatsTest, NewSeriesRenderWithTheirLabels) {
 }
 
 TEST(WorkerStatsTest, ReportsReachHealthAndSlowlogOnlyWhenTheServerSetThem) {
-  metrics::Registry registry;
-  ProxyMetricFamilies families = ProxyMetricFamilies::registerAll(registry);
-  WorkerStats bare(registry.addShard("worker-0"), families);
+  metrics::ShardedCollector collector;
+  ProxyMetricFamilies families = ProxyMetricFamilies::registerAll(collector);
+  WorkerStats bare(collector.addShard("worker-0"), families);
   EXPECT_EQ(bare.slowlog, nullptr);
   bare.backendEvent("n:1", BackendEvent::kConnectFailed);  // dropped, no crash
 
@@ -105,7 +107,7 @@ TEST(WorkerStatsTest, ReportsReachHealthAndSlowlogOnlyWhenTheServerSetThem) {
   SlowlogBook book(config::SlowlogConfig{});
   families.health = &health;
   families.slowlog = &book;
-  WorkerStats wired(registry.addShard("worker-1"), families);
+  WorkerStats wired(collector.addShard("worker-1"), families);
   ASSERT_NE(wired.slowlog, nullptr);
   wired.backendEvent("n:1", BackendEvent::kConnectFailed);
   EXPECT_FALSE(health.reachable("n:1"));
@@ -113,6 +115,39 @@ TEST(WorkerStatsTest, ReportsReachHealthAndSlowlogOnlyWhenTheServerSetThem) {
   e.command = "get";
   wired.slowlog->record(e, "");
   EXPECT_EQ(book.length(), 1u);
+}
+
+// The control thread's families live in a prometheus::Registry; the refused hand-off accepts
+// are summed with the workers' family of the same name.
+TEST(ControlMetricsTest, RendersWithTheWorkersFamilies) {
+  metrics::ShardedCollector shards;
+  ProxyMetricFamilies families = ProxyMetricFamilies::registerAll(shards);
+  WorkerStats w0(shards.addShard("worker-0"), families);
+  w0.rejected_max_clients.inc(2);
+  prometheus::Registry control_registry;
+  ControlMetrics control(control_registry);
+
+  std::string text = metrics::renderText({&shards, &control_registry});
+  EXPECT_TRUE(has(text, "slotwise_slot_map_version 0")) << text;
+  EXPECT_TRUE(has(text, "slotwise_slot_map_covered_slots 0"));
+  EXPECT_TRUE(has(text, "slotwise_slot_map_refreshes_total 0"));
+  EXPECT_TRUE(has(text, "slotwise_slot_map_refresh_failures_total 0"));
+  EXPECT_TRUE(has(text, "slotwise_client_connections_rejected_total{reason=\"max_clients\"} 2"));
+
+  control.slotMapPublished(7, 16384);
+  control.refreshTotals(3, 1);
+  control.refreshTotals(5, 1);
+  control.refreshTotals(4, 0);  // never backwards
+  control.rejected_max_clients.Increment();
+  text = metrics::renderText({&shards, &control_registry});
+  EXPECT_TRUE(has(text, "slotwise_slot_map_version 7")) << text;
+  EXPECT_TRUE(has(text, "slotwise_slot_map_covered_slots 16384"));
+  EXPECT_TRUE(has(text, "slotwise_slot_map_refreshes_total 5"));
+  EXPECT_TRUE(has(text, "slotwise_slot_map_refresh_failures_total 1"));
+  EXPECT_TRUE(has(text, "slotwise_client_connections_rejected_total{reason=\"max_clients\"} 3"));
+  EXPECT_TRUE(has(text, "slotwise_client_connections_rejected_total{reason=\"auth\"} 0"));
+  const std::string type = "# TYPE slotwise_client_connections_rejected_total counter";
+  EXPECT_EQ(text.find(type), text.rfind(type));  // one family, not two
 }
 
 }  // namespace
