@@ -89,7 +89,6 @@ class ClientSession final : public RequestOwner, public ConnOwner {
  private:
   friend class Transaction;
   friend class PubSubSession;
-  friend class SessionEnvironment;
 
   // A blocking command in flight on its own connection: later input is buffered (reading goes
   // on, to notice a disconnect) but not parsed until it ends.

@@ -2,7 +2,7 @@
 //
 // A Request is linked into its client's pending FIFO (`next`) from dispatch until its reply has been
 // handed to the client, and at the same time into at most one "network side" list
-// (`next_out`): a backend connection's in-flight FIFO or the worker's parked (retry) list.
+// (`next_out`): a backend connection's in-flight FIFO or the Dispatcher's parked (retry) list.
 // Ownership: the client owns a Request while it is alive; when the client goes away, requests still
 // on the network side become orphans (client == nullptr) and whoever completes them recycles them.
 #pragma once
@@ -93,7 +93,7 @@ struct Request {
   uint64_t deadline_ms = 0;   // parked requests fail after this (uv_now); 0 = not set yet
   uint64_t not_before_ms = 0; // TRYAGAIN backoff
   uint32_t affinity = 0;      // picks one of connections_per_node, stable per client (ordering)
-  uint16_t identity = 0;      // backend credentials (Worker::identityFor); 0 = backend.username
+  uint16_t identity = 0;      // backend credentials (BackendPool::identityFor); 0 = backend.username
   int32_t slot = -1;
   uint8_t proto = 2;  // RESP version of the client: picks RESP2 or RESP3 backend connections
   Target target = Target::kSlot;
