@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Slotwise needs to build, test and run (compiler, CMake/Ninja,
 # libraries, gtest/gmock/benchmark, redis-server/redis-tools for the integration tests and the
-# quickstart cluster, python3-redis for scripts). Shared by deploy/quickstart.sh and tests/run.sh.
+# quickstart cluster, python3-redis for scripts, clang-format/clang-tidy 14 for the CI checks).
+# Shared by deploy/quickstart.sh and tests/run.sh.
 #
 # Usage: deploy/install-deps.sh
 # When every package is already installed (checked with dpkg-query) apt is not touched at all.
@@ -14,7 +15,7 @@ readonly PACKAGES=(
   libuv1-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev libssl-dev
   redis-server redis-tools python3-redis
-  clang libclang-rt-14-dev prometheus chromium haproxy
+  clang libclang-rt-14-dev clang-format clang-tidy prometheus chromium haproxy
 )
 
 missing_packages() {

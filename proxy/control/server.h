@@ -47,7 +47,7 @@ class Server : public ControlSink {
   static router::RefreshPolicy::Options refreshOptions(const config::ClusterConfig& cluster);
   void onAcceptable();
   void shutdown();
-  void publish(router::SlotMapPtr map);
+  void publish(const router::SlotMapPtr& map);
   bool startAdmin();
   void registerControlMetrics();
   std::string slotsJson() const;
