@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <charconv>
 #include <concepts>
+#include <cstddef>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -410,8 +411,9 @@ inline void checkAddressList(const std::vector<HostPort>& list, size_t min_count
   }
   for (size_t i = 0; i < list.size(); ++i) {
     checkAddress(list[i], indexPath(path, i), errors);
-    auto first = std::find(list.begin(), list.begin() + i, list[i]);
-    if (first != list.begin() + i) {
+    const auto current = list.begin() + static_cast<std::ptrdiff_t>(i);
+    auto first = std::find(list.begin(), current, list[i]);
+    if (first != current) {
       addError(errors, indexPath(path, i),
                strCat("duplicate of ", indexPath(path, first - list.begin())));
     }

@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <charconv>
 #include <concepts>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <fstream>

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Slotwise needs to build, test and run (compiler, CMake/Ninja,
 # libraries including prometheus-cpp for /metrics, gtest/gmock/benchmark, redis-server/redis-tools
-# for the integration tests and the quickstart cluster, python3-redis for scripts). Shared by
-# deploy/quickstart.sh and tests/run.sh.
+# for the integration tests and the quickstart cluster, python3-redis for scripts, clang-format/
+# clang-tidy 14 for the CI checks). Shared by deploy/quickstart.sh and tests/run.sh.
 #
 # Usage: deploy/install-deps.sh
 # When every package is already installed (checked with dpkg-query) apt is not touched at all.
@@ -16,7 +16,7 @@ readonly PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev libssl-dev
   prometheus-cpp-dev nlohmann-json3-dev
   redis-server redis-tools python3-redis
-  clang libclang-rt-14-dev prometheus chromium haproxy
+  clang libclang-rt-14-dev clang-format clang-tidy prometheus chromium haproxy
 )
 
 missing_packages() {

@@ -1,5 +1,6 @@
 // Microbenchmarks for the RESP hot path: request parsing and reply framing.
-// Build: g++ -O2 -std=c++20 -I/work/main bench/micro/resp_bench.cc resp/*.cc -lbenchmark -lpthread
+// Build: cmake --build build --target slotwise_micro_bench (built with the tests)
+// Run:   build/bench/micro/slotwise_micro_bench
 #include <benchmark/benchmark.h>
 
 #include <string>

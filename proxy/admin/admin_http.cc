@@ -116,7 +116,7 @@ void pokeListener(const std::string& host, uint16_t port) {
   }
   int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
-  connect(fd, reinterpret_cast<sockaddr*>(&storage), v6 ? sizeof(*in6) : sizeof(*in4));
+  (void)connect(fd, reinterpret_cast<sockaddr*>(&storage), v6 ? sizeof(*in6) : sizeof(*in4));
   close(fd);
 }
 

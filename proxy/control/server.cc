@@ -119,7 +119,7 @@ int Server::run() {
   std::vector<std::string> seeds;
   for (const auto& s : config_.cluster.seeds) seeds.push_back(s.toString());
   refresher_ = std::make_unique<router::TopologyRefresher>(
-      *node_query_, clock_, opts, seeds, [this](router::SlotMapPtr m) { publish(std::move(m)); });
+      *node_query_, clock_, opts, seeds, [this](const router::SlotMapPtr& m) { publish(m); });
   refresher_->requestRefresh();
   refresher_->tick();
 
@@ -213,7 +213,7 @@ void Server::onAcceptable() {
   }
 }
 
-void Server::publish(router::SlotMapPtr map) {
+void Server::publish(const router::SlotMapPtr& map) {
   spdlog::info("slot map version {}: {} nodes, {} masters, {}/16384 slots covered", map->version(),
                map->nodes().size(), map->masters().size(), map->coveredSlots());
   control_metrics_.slotMapPublished(map->version(), map->coveredSlots());
@@ -265,7 +265,7 @@ void Server::probeMasters() {
     const std::string address = map->nodes()[m].address;
     if (health_.connected(address) || !probing_.insert(address).second) continue;
     // The callback may run before query() returns; `probing_` already holds the address.
-    node_query_->query(address, {"PING"}, [this, address](Result<resp::RespValue> reply) {
+    node_query_->query(address, {"PING"}, [this, address](const Result<resp::RespValue>& reply) {
       probing_.erase(address);
       health_.record(address, reply ? BackendEvent::kProbeOk : BackendEvent::kProbeFailed);
     });

@@ -49,7 +49,7 @@ class Server : public ControlSink {
   static router::RefreshPolicy::Options refreshOptions(const config::ClusterConfig& cluster);
   void onAcceptable();
   void shutdown();
-  void publish(router::SlotMapPtr map);
+  void publish(const router::SlotMapPtr& map);
   bool startAdmin();
   // Body of /api/slots for the current slot map (see renderSlotsJson). Any thread.
   std::string slotsJson() const;

@@ -72,8 +72,8 @@ enum class LocalOutcome { kReply, kCloseAfterReply };
 
 // Appends the RESP reply of `cmd` to `*reply`. The command name has already been validated
 // (known, kLocal, arity ok). Unsupported local subcommands get a clear error reply. Records the
-// command's table name in client.last_command. `env` is only used during the call.
-LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& client,
+// command's table name in state.last_command. `env` is only used during the call.
+LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
                              const LocalEnvironment& env, std::string* reply);
 
 // The CLIENT LIST / CLIENT INFO text of one client, "\n"-terminated, with Redis 7.0's field
