@@ -109,7 +109,8 @@ void setInfo(const resp::Command& cmd, LocalClientState& state, std::string* rep
 }
 
 bool parseClientId(std::string_view text, uint64_t* id) {
-  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string_view::npos) {
+  if (text.empty() || text.size() > 19 ||
+      text.find_first_not_of("0123456789") != std::string_view::npos) {
     return false;
   }
   *id = std::stoull(std::string(text));
