@@ -68,6 +68,7 @@ main() {
   local jobs="${SLOTWISE_TIDY_JOBS:-$(nproc)}" status=0
   # One clang-tidy per file, output kept per file. -Wno-unknown-warning-option: the compile
   # commands come from GCC and may carry GCC-only warning flags (-Wno-restrict).
+  # shellcheck disable=SC2016  # the inner script expands its own positional parameters
   printf '%s\n' "${files[@]}" | xargs -P "${jobs}" -I{} sh -c '
     log="$1/$(printf %s "$2" | tr / _).log"
     "$3" -p "$4" --quiet --warnings-as-errors="*" \
@@ -77,7 +78,8 @@ main() {
 
   # A header's findings come once per .cc including it: print each distinct finding once.
   local findings="${out}/findings"
-  cat "${out}"/*.log | grep -vE '^[0-9]+ (warning|error)s? (and [0-9]+ (warning|error)s? )?generated\.$' \
+  local generated='^[0-9]+ (warning|error)s? (and [0-9]+ (warning|error)s? )?generated\.$'
+  cat "${out}"/*.log | grep -vE "${generated}" \
     | awk '/^\// { key = $0; seen_block = (key in seen); seen[key] = 1 }
            !seen_block { print }' | sed "s|${ROOT}/||" >"${findings}" || true
   cat "${findings}"
