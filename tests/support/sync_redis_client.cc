@@ -14,27 +14,12 @@
 #include "resp/encoder.h"
 #include "resp/reply_scanner.h"
 #include "tests/support/redis_harness.h"
+#include "tests/support/test_util.h"
 
 namespace slotwise::test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int millisUntil(Clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return left.count() < 0 ? 0 : static_cast<int>(left.count());
-}
-
-// Waits for `events` on fd until the deadline. @return poll's revents, 0 on timeout, -1 on error.
-int waitFd(int fd, short events, Clock::time_point deadline) {
-  pollfd pfd{fd, events, 0};
-  while (true) {
-    const int r = poll(&pfd, 1, millisUntil(deadline));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return r;
-    return pfd.revents;
-  }
-}
 
 void appendArgs(std::string& out, const std::vector<std::string>& args) {
   std::vector<std::string_view> views(args.begin(), args.end());

@@ -36,6 +36,8 @@
 #include "resp/encoder.h"
 #include "resp/reply_scanner.h"
 #include "tests/support/fake_redis_node.h"
+#include "tests/support/quiet_test.h"
+#include "tests/support/test_util.h"
 
 namespace slotwise::proxy {
 namespace {
@@ -48,6 +50,7 @@ using test::Millis;
 using test::ReceivedCommand;
 using test::Rule;
 namespace replies = test::replies;
+using test::sumOfSeries;
 
 constexpr uint64_t kTickMs = 5;  // upper bound of one uv_run(UV_RUN_ONCE) step
 
@@ -140,19 +143,6 @@ class Recorder final : public BackendCallbacks, public ConnLifecycle, public Con
   std::vector<BackendConn*> dirty_;
 };
 
-// Sum of every sample of the series `name` (labelled or not) in Prometheus text.
-double sumOfSeries(const std::string& text, const std::string& name) {
-  double sum = 0;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name, 0) != 0 || line.size() <= name.size()) continue;
-    const char next = line[name.size()];
-    if (next != ' ' && next != '{') continue;
-    sum += std::strtod(line.substr(line.rfind(' ') + 1).c_str(), nullptr);
-  }
-  return sum;
-}
 
 std::vector<uint32_t> tagsOf(const std::vector<ReplyRecord>& records) {
   std::vector<uint32_t> tags;
@@ -182,17 +172,8 @@ std::string encode(const Args& args) {
   return out;
 }
 
-class BackendConnTest : public ::testing::Test {
+class BackendConnTest : public test::QuietTest {
  protected:
-  // Logs stay off unless SLOTWISE_TEST_LOG is set (the scripted failures log warnings).
-  static void SetUpTestSuite() {
-    std::signal(SIGPIPE, SIG_IGN);  // as Server::run does: writes to closed sockets fail instead
-    saved_log_level_ = spdlog::get_level();
-    if (std::getenv("SLOTWISE_TEST_LOG") == nullptr) spdlog::set_level(spdlog::level::off);
-  }
-  static void TearDownTestSuite() { spdlog::set_level(saved_log_level_); }
-  static inline spdlog::level::level_enum saved_log_level_ = spdlog::level::info;
-
   void SetUp() override {
     ASSERT_EQ(uv_loop_init(&loop_), 0);
     loop_ready_ = true;

@@ -37,6 +37,8 @@
 #include "router/hash_slot.h"
 #include "router/slot_map.h"
 #include "tests/support/fake_redis_node.h"
+#include "tests/support/quiet_test.h"
+#include "tests/support/test_util.h"
 #include "tests/support/loopback_client.h"
 
 namespace slotwise::proxy {
@@ -51,6 +53,7 @@ using test::LoopbackClient;
 using test::ReceivedCommand;
 using test::Rule;
 namespace replies = test::replies;
+using test::sumOfSeries;
 
 constexpr uint16_t kFooSlot = 12182;   // keyHashSlot("foo"), owned by b_
 constexpr uint16_t kBarSlot = 5061;    // keyHashSlot("bar"), owned by a_
@@ -80,31 +83,9 @@ class RecordingControlSink final : public ControlSink {
   std::vector<std::string> failures_;  // GUARDED_BY(mu_)
 };
 
-// Sum of every sample of the unlabelled or labelled series `name` in Prometheus text.
-double sumOfSeries(const std::string& text, const std::string& name) {
-  double sum = 0;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name, 0) != 0 || line.size() <= name.size()) continue;
-    const char next = line[name.size()];
-    if (next != ' ' && next != '{') continue;
-    sum += std::strtod(line.substr(line.rfind(' ') + 1).c_str(), nullptr);
-  }
-  return sum;
-}
 
-class DataPathTest : public ::testing::Test {
+class DataPathTest : public test::QuietTest {
  protected:
-  // Logs stay off unless SLOTWISE_TEST_LOG is set (the scripted failures log warnings).
-  static void SetUpTestSuite() {
-    std::signal(SIGPIPE, SIG_IGN);  // as Server::run does: writes to closed sockets fail instead
-    saved_log_level_ = spdlog::get_level();
-    if (std::getenv("SLOTWISE_TEST_LOG") == nullptr) spdlog::set_level(spdlog::level::off);
-  }
-  static void TearDownTestSuite() { spdlog::set_level(saved_log_level_); }
-  static inline spdlog::level::level_enum saved_log_level_ = spdlog::level::info;
-
   DataPathTest() {
     // Defaults, with timeouts small enough for sub-second tests.
     config_.workers = 1;
