@@ -37,9 +37,9 @@
 #include "router/hash_slot.h"
 #include "router/slot_map.h"
 #include "tests/support/fake_redis_node.h"
+#include "tests/support/loopback_client.h"
 #include "tests/support/quiet_test.h"
 #include "tests/support/test_util.h"
-#include "tests/support/loopback_client.h"
 
 namespace slotwise::proxy {
 namespace {
@@ -82,7 +82,6 @@ class RecordingControlSink final : public ControlSink {
   mutable std::mutex mu_;
   std::vector<std::string> failures_;  // GUARDED_BY(mu_)
 };
-
 
 class DataPathTest : public test::QuietTest {
  protected:
