@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Slotwise needs to build, test and run (compiler, CMake/Ninja,
 # libraries including prometheus-cpp for /metrics, gtest/gmock/benchmark, redis-server/redis-tools
-# for the integration tests and the quickstart cluster, python3-redis for scripts, clang-format/
+# for the integration tests and the quickstart cluster, redis-sentinel and nutcracker (twemproxy,
+# the reference for static sharding) for the Sentinel and static-sharding tests, python3-redis for scripts, clang-format/
 # clang-tidy 14 for the CI checks). Shared by deploy/quickstart.sh and tests/run.sh.
 #
 # Usage: deploy/install-deps.sh
@@ -15,7 +16,7 @@ readonly PACKAGES=(
   libuv1-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev libssl-dev
   prometheus-cpp-dev nlohmann-json3-dev
-  redis-server redis-tools python3-redis
+  redis-server redis-tools redis-sentinel nutcracker python3-redis
   clang libclang-rt-14-dev clang-format clang-tidy prometheus chromium haproxy
 )
 
