@@ -523,6 +523,16 @@ TEST_F(SentinelRefresherTest, UnconfirmedMasterAndDemotedPreviousPublishEmptyMas
   EXPECT_EQ(refresher_->stats().failed, 1u);
 }
 
+TEST_F(SentinelRefresherTest, DemotedMasterStillNamedBySentinelsGivesEmptyMaster) {
+  bootstrap();
+  isReplicaOf(kM1, kR1);  // demoted; the sentinels have not noticed yet
+  clock_.advance(milliseconds(1000));
+  refresher_->tick();
+  ASSERT_EQ(published_.size(), 2u);
+  EXPECT_EQ(last(), (Groups{{"alpha", "", {}}}));
+  EXPECT_EQ(node_net_.addresses(), (std::vector<std::string>{kM1}));  // not asked twice
+}
+
 TEST_F(SentinelRefresherTest, UnreachablePreviousMasterIsKept) {
   bootstrap();
   sentinelsSay("alpha", kR1, {{"10.1.0.3", 6379}});
@@ -747,6 +757,24 @@ TEST_F(SentinelRefresherTest, SwitchMasterDuringARefreshRunsAnotherRightAfter) {
   sentinel_net_.completeAll();
   ASSERT_GE(published_.size(), 2u);
   EXPECT_EQ(last(), (Groups{{"alpha", kR1, {kR2}}}));
+}
+
+TEST_F(SentinelRefresherTest, SwitchMasterAlreadySeenByTheRefreshInFlightIsNotRepeated) {
+  bootstrap();
+  sentinel_net_.setDeferred(true);
+  clock_.advance(milliseconds(1000));
+  refresher_->tick();
+  // The failover completes before the sentinels answer this refresh.
+  sentinelsSay("alpha", kR1, {{"10.1.0.3", 6379}});
+  isMaster(kR1);
+  isReplicaOf(kM1, kR1);
+  refresher_->onSentinelEvent("+switch-master", "alpha 10.1.0.1 6379 10.1.0.2 6379");
+  sentinel_net_.completeAll();
+  ASSERT_EQ(published_.size(), 2u);
+  EXPECT_EQ(last()[0].master, kR1);
+  clearCalls();
+  refresher_->tick();
+  EXPECT_EQ(callCount(), 0u);
 }
 
 TEST_F(SentinelRefresherTest, SwitchMasterFromAStaleSentinelDoesNotSwitch) {
