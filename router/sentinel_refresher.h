@@ -6,10 +6,13 @@
 //
 // One refresh, for every group it covers, in parallel:
 //
-//   ask     SENTINEL get-master-addr-by-name <name> to the sentinels, the one that answered last
-//           time first. A null reply (the sentinel does not know the name), an error reply or a
-//           transport error is no vote. Asking stops early once one address has the votes of a
-//           strict majority of the configured sentinels; otherwise every sentinel is heard.
+//   ask     SENTINEL get-master-addr-by-name <name> to every sentinel at once, the one that
+//           answered last time first. A null reply (the sentinel does not know the name), an
+//           error reply or a transport error is no vote. The candidates are ranked as soon as
+//           one address has the votes of a strict majority of the configured sentinels (with a
+//           synchronous NodeQuery the others are then not asked at all), else once every
+//           sentinel was heard. Votes arriving later still count if the ranking runs out.
+//           Sentinels have no epoch in this reply; majority plus ROLE stands in for it.
 //   verify  ROLE to the candidates: the addresses voted for, most votes first (ties: the one a
 //           preferred sentinel named). The first that answers "master" is the group's master.
 //           A candidate that is a replica (a stale or partitioned sentinel named a demoted
