@@ -93,6 +93,8 @@ class RedisSentinelGroup {
   // ---- Topology changes ----
   // SENTINEL FAILOVER <name> on the Sentinel on `sentinel_port` (0: the first running one).
   // Does not wait: see waitForNewMaster. @return false (reason in error()) on an error reply.
+  // Note: a still-running old master stays a master (accepting writes) until the Sentinels
+  // convert it, 8-20s later (they wait until it has reported the wrong role for 8s).
   bool failover(const std::string& name, uint16_t sentinel_port = 0);
   // Waits until every running Sentinel reports the same master for `name`, other than
   // `old_master_port`, and that node's ROLE is master. @return its port, or 0 on timeout.
@@ -103,7 +105,8 @@ class RedisSentinelGroup {
   bool killNode(uint16_t port, int sig = SIGKILL);
   // Starts a stopped node again on the same port with the same arguments (a Sentinel with its
   // sentinel.conf as Sentinel last rewrote it; a data node with its original --replicaof or none,
-  // so an old master comes back as a master until a Sentinel converts it) and waits for PING.
+  // so an old master comes back as a master until a Sentinel converts it, which Sentinel does
+  // only after the node has reported the wrong role for 8s) and waits for PING.
   bool restartNode(uint16_t port);
   bool running(uint16_t port);
 
