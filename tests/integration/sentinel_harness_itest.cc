@@ -98,11 +98,12 @@ TEST_F(SentinelHarnessTest, KillNineOfTheMasterFailsOverAndTheOldMasterRejoinsAs
   ASSERT_EQ(promoted, ports[1]) << group.describeState();
 
   // Restarted with its original command line, the old master comes up as a master; the
-  // Sentinels convert it into a replica of the new one.
+  // Sentinels convert it into a replica of the new one once it has reported the wrong role for
+  // 8s (Sentinel's fixed delay) and they have read its INFO again: 8-18s.
   ASSERT_TRUE(group.restartNode(ports[0])) << group.error();
-  EXPECT_TRUE(group.waitFor([&] { return group.role(ports[0]) == "slave"; }, 15s))
+  EXPECT_TRUE(group.waitFor([&] { return group.role(ports[0]) == "slave"; }, 25s))
       << group.describeState();
-  EXPECT_EQ(group.masterPort("mymaster"), ports[1]);
+  EXPECT_EQ(group.masterPort("mymaster"), ports[1]) << group.describeState();
 }
 
 TEST_F(SentinelHarnessTest, TwoGroupsWithAuthUnderRedisServerSentinelMode) {
