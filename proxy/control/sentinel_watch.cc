@@ -175,6 +175,10 @@ class SentinelWatch::Conn {
       fail("error reply: " + v.str);
       return;
     }
+    if (v.type == resp::ValueType::kSimpleString && v.str == "PONG") {  // outside pub/sub mode
+      ping_outstanding_ = false;
+      return;
+    }
     if (!isPubSubFrame(v)) {
       fail("unexpected reply in subscribed mode");
       return;
@@ -183,7 +187,7 @@ class SentinelWatch::Conn {
     if (kind == "message" && v.elements.size() == 3) {
       if (!subscribed_) return;  // cannot happen: confirmations come first
       ++watch_->stats_.events;
-      watch_->on_event_(v.elements[1].str, v.elements[2].str);
+      if (watch_->on_event_) watch_->on_event_(v.elements[1].str, v.elements[2].str);
     } else if (kind == "subscribe") {
       if (subscribe_pending_ > 0 && --subscribe_pending_ == 0) {
         subscribed_ = true;

@@ -42,6 +42,7 @@ struct SentinelWatchOptions {
   // 0 disables PINGs.
   std::chrono::milliseconds ping_interval{1000};
   // Channels to SUBSCRIBE to (Sentinel publishes each event type on the channel of its name).
+  // REQUIRES: not empty.
   std::vector<std::string> channels = {
       "+switch-master",    "+sdown", "-sdown", "+odown", "-odown", "+failover-end",
       "+convert-to-slave", "+slave", "+reboot"};

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "proxy/control/sentinel_watch.h"
+#include "tests/support/fake_redis_node.h"
 #include "tests/support/quiet_test.h"
 #include "tests/support/redis_sentinel_harness.h"
 
@@ -26,12 +27,10 @@ struct Event {
   std::string payload;
 };
 
-class SentinelWatchTest : public QuietTest {
+// A uv loop driven by the test thread, and the watches under test.
+class WatchLoopTest : public QuietTest {
  protected:
   void SetUp() override {
-    if (!redisSentinelAvailable()) {
-      GTEST_SKIP() << "redis-sentinel not installed (apt-get install redis-sentinel)";
-    }
     ASSERT_EQ(uv_loop_init(&loop_), 0);
     loop_ready_ = true;
     // Wakes uv_run(UV_RUN_ONCE) at least every 10ms so runUntil() can check its condition.
@@ -116,6 +115,85 @@ class SentinelWatchTest : public QuietTest {
   std::vector<std::vector<Event>> events_;
   std::vector<int> subscribed_;
 };
+
+// Against real Sentinels.
+class SentinelWatchTest : public WatchLoopTest {
+ protected:
+  void SetUp() override {
+    if (!redisSentinelAvailable()) {
+      GTEST_SKIP() << "redis-sentinel not installed (apt-get install redis-sentinel)";
+    }
+    WatchLoopTest::SetUp();
+  }
+};
+
+// Against a scripted FakeRedisNode playing a Sentinel: exact bytes and timings.
+using SentinelWatchFakeTest = WatchLoopTest;
+
+// RESP2 pub/sub frames as Redis writes them.
+std::string pubsubFrame(std::initializer_list<std::string> parts) {
+  std::string out = "*" + std::to_string(parts.size()) + "\r\n";
+  for (const std::string& p : parts) out += "$" + std::to_string(p.size()) + "\r\n" + p + "\r\n";
+  return out;
+}
+
+// What Redis answers to SUBSCRIBE with the default channels: one [subscribe, channel, count]
+// per channel.
+std::string subscribeConfirmations() {
+  std::string out;
+  const std::vector<std::string> channels = proxy::SentinelWatchOptions{}.channels;
+  for (size_t i = 0; i < channels.size(); ++i) {
+    out += "*3\r\n$9\r\nsubscribe\r\n$" + std::to_string(channels[i].size()) + "\r\n" +
+           channels[i] + "\r\n:" + std::to_string(i + 1) + "\r\n";
+  }
+  return out;
+}
+
+TEST_F(SentinelWatchFakeTest, ReassemblesSplitFramesSendsAuthFirstAndDropsASilentSentinel) {
+  FakeRedisNode fake;
+  ASSERT_TRUE(fake.start()) << fake.error();
+  const std::string switch_payload = "mymaster 127.0.0.1 7000 127.0.0.1 7001";
+  // Every frame arrives in 3-byte pieces.
+  const auto subscribe_rule = FakeRedisNode::Rule::command("SUBSCRIBE")
+                                  .reply(subscribeConfirmations() +
+                                         pubsubFrame({"message", "+switch-master", switch_payload}))
+                                  .split(3, 1ms);
+  fake.add(subscribe_rule);
+  fake.add(FakeRedisNode::Rule::command("PING").reply(pubsubFrame({"pong", ""})));
+
+  SentinelWatch& watch = startWatch({fake.address()}, {"AUTH", "user", "secret"});
+  ASSERT_TRUE(runUntil([&] { return events_[0].size() == 1; }, 5s)) << watch.lastError();
+  EXPECT_EQ(events_[0][0].channel, "+switch-master");
+  EXPECT_EQ(events_[0][0].payload, switch_payload);
+  EXPECT_EQ(watch.connectedCount(), 1u);
+  EXPECT_EQ(subscribed_[0], 1);
+  const std::vector<ReceivedCommand> commands = fake.commands();
+  ASSERT_GE(commands.size(), 2u);
+  EXPECT_EQ(commands[0].args, (Args{"AUTH", "user", "secret"}));
+  EXPECT_EQ(commands[1].name(), "SUBSCRIBE");
+  EXPECT_EQ(commands[1].args.size(), proxy::SentinelWatchOptions{}.channels.size() + 1);
+
+  // PINGs (every 300ms) are answered: the connection stays.
+  ASSERT_TRUE(runUntil([&] { return fake.count("PING") >= 3; }, 3s)) << watch.lastError();
+  EXPECT_EQ(watch.stats().disconnects, 0u);
+
+  // A Sentinel that stops answering is dropped after one unanswered PING, then reconnected.
+  fake.clearRules();
+  fake.add(subscribe_rule);
+  fake.add(FakeRedisNode::Rule::command("PING").noReply());
+  ASSERT_TRUE(runUntil([&] { return watch.stats().disconnects == 1; }, 3s)) << watch.lastError();
+  EXPECT_NE(watch.lastError().find("PING"), std::string::npos) << watch.lastError();
+  ASSERT_TRUE(runUntil([&] { return subscribed_[0] == 2; }, 3s)) << watch.lastError();
+
+  // A malformed reply closes the connection too.
+  fake.clearRules();
+  fake.add(FakeRedisNode::Rule::command("SUBSCRIBE").reply("*2\r\n%garbage\r\n"));
+  fake.resetConnections();
+  ASSERT_TRUE(
+      runUntil([&] { return watch.lastError().find("bad reply") != std::string::npos; }, 3s))
+      << watch.lastError();
+  EXPECT_EQ(watch.connectedCount(), 0u);
+}
 
 TEST(ParseSwitchMasterTest, ParsesSentinelPayload) {
   const auto e = proxy::parseSwitchMaster("mymaster 127.0.0.1 6379 10.0.0.2 6380");
