@@ -86,6 +86,24 @@ TEST_F(SentinelHarnessTest, SentinelFailoverPromotesTheReplica) {
   EXPECT_NE(group.error().find("no-such-group"), std::string::npos) << group.error();
 }
 
+TEST_F(SentinelHarnessTest, DestructorStopsEveryProcess) {
+  std::vector<uint16_t> ports;
+  {
+    RedisSentinelGroup group;
+    RedisSentinelGroup::Options options;
+    options.sentinels = 2;
+    options.quorum = 1;
+    ASSERT_TRUE(group.start(options)) << group.error();
+    ports = group.nodePorts("mymaster");
+    for (const uint16_t s : group.sentinelPorts()) ports.push_back(s);
+  }
+  ASSERT_EQ(ports.size(), 4u);
+  for (const uint16_t port : ports) {
+    SyncRedisClient probe;
+    EXPECT_FALSE(probe.connect("127.0.0.1", port, 200ms)) << "still listening: " << port;
+  }
+}
+
 TEST_F(SentinelHarnessTest, KillNineOfTheMasterFailsOverAndTheOldMasterRejoinsAsReplica) {
   RedisSentinelGroup group;
   ASSERT_TRUE(group.start()) << group.error();
