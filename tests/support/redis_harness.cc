@@ -145,6 +145,8 @@ bool RedisServerProcess::start(uint16_t port, const std::string& dir,
                                    "--save",     "",       "--appendonly", "no", "--dir",
                                    dir,          "--dbfilename", "dump-" + p + ".rdb",
                                    "--daemonize", "no", "--logfile", logPath()};
+  if (!launch_.program.empty()) argv[0] = launch_.program;
+  if (!launch_.config_file.empty()) argv.insert(argv.begin() + 1, launch_.config_file);
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   pid_ = spawnChild(argv, dir + "/redis-" + p + ".out", &error_);
   if (pid_ < 0) return false;
@@ -165,7 +167,15 @@ bool RedisServerProcess::waitForPing(std::chrono::milliseconds timeout) {
       pid_ = -1;
       return false;
     }
-    if (client.connected() || client.connect("127.0.0.1", port_, std::chrono::milliseconds(200))) {
+    if (!client.connected() && client.connect("127.0.0.1", port_, std::chrono::milliseconds(200)) &&
+        !launch_.auth.empty()) {
+      const resp::RespValue auth = client.command(launch_.auth);
+      if (auth.isError()) {
+        if (auth.str.rfind("IOERR", 0) != 0) error_ = "AUTH: " + auth.str;
+        client.close();
+      }
+    }
+    if (client.connected()) {
       const resp::RespValue reply = client.command({"PING"});
       if (reply.isString() && reply.str == "PONG") return answeredByChild(client);
       if (reply.isError() && reply.str.rfind("LOADING", 0) != 0) error_ = reply.str;

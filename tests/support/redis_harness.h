@@ -133,6 +133,15 @@ class RedisServerProcess {
   bool start(uint16_t port, const std::string& dir,
              const std::vector<std::string>& extra_args = {});
 
+  // Optional launch settings for later start() calls (a restart keeps them). Defaults: none.
+  struct Launch {
+    std::string program;            // run instead of /usr/bin/redis-server (e.g. redis-sentinel)
+    std::string config_file;        // passed first, before the options above: Redis reads a config
+                                    // file only there, and Sentinel needs a writable one
+    std::vector<std::string> auth;  // command sent before the readiness PING (AUTH [user] pass)
+  };
+  void setLaunch(Launch launch) { launch_ = std::move(launch); }
+
   // SIGTERM, then SIGKILL after 3s; reaps the child. No-op if not running.
   void stop();
   // Sends `sig` to the child (by PID). SIGKILL/SIGTERM/SIGINT also wait (up to 5s) and reap it.
@@ -156,6 +165,7 @@ class RedisServerProcess {
   uint16_t port_ = 0;
   std::string dir_;
   std::string error_;
+  Launch launch_;
 };
 
 // A real Redis Cluster of redis-server children in its own TempDir (/tmp/slotwise-it-XXXXXX).
