@@ -236,16 +236,13 @@ uint32_t jenkins(std::string_view data) {
   return c;
 }
 
-// twemproxy's ketama point name: snprintf("%.*s-%u") into a zeroed char[86] (KETAMA_MAX_HOSTLEN)
-// and md5 over snprintf's return value, i.e. the untruncated length. A name too long for the
-// buffer is therefore hashed as its first 85 bytes followed by zero bytes up to that length
-// (exact when it overflows by one byte; beyond that nutcracker reads past its buffer).
+// Debian's nutcracker 0.5.0 names ketama points "<name>-<index>" in a char[273] and hashes at
+// most 272 bytes of it: a longer point name is cut to its first 272 bytes. (Older twemproxy
+// sources use a char[86] and hash past the cut; the binary does not.)
 std::string ketamaPointKey(const std::string& name, uint32_t index) {
-  constexpr size_t kMaxHostLen = 86;
+  constexpr size_t kMaxPointKey = 272;
   std::string key = name + "-" + std::to_string(index);
-  if (key.size() >= kMaxHostLen) {
-    std::fill(key.begin() + static_cast<std::ptrdiff_t>(kMaxHostLen - 1), key.end(), '\0');
-  }
+  if (key.size() > kMaxPointKey) key.resize(kMaxPointKey);
   return key;
 }
 

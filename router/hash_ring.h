@@ -7,7 +7,7 @@
 // Facts about nutcracker this module reproduces (see hash_ring.cc for the details):
 //  - servers are ordered by name (shorter names first, then bytewise), not as configured;
 //  - ketama gives each live server floor(weight share * 40 * live servers) * 4 points computed
-//    in float arithmetic, each point being 4 bytes of md5("<name>-<i>");
+//    in float arithmetic, each point being 4 bytes of md5("<name>-<i>") (cut to 272 bytes);
 //  - modula picks hash % (total live weight) over the servers repeated weight times;
 //  - random picks any live server uniformly, ignoring weights;
 //  - an empty hashed part hashes to 0; an ejected server is left out of the rebuilt ring.
