@@ -17,11 +17,15 @@ constexpr std::array<std::string_view, 12> kHashNames = {
     "fnv1a_64",      "fnv1_32", "fnv1a_32", "hsieh", "murmur", "jenkins"};
 constexpr std::array<std::string_view, 3> kDistributionNames = {"ketama", "modula", "random"};
 
-// Several twemproxy hashes read the key through `const char*`, which is signed on x86-64: a
-// byte >= 0x80 enters the arithmetic sign-extended (0xE4 as 0xFFFFFFE4). These two helpers
-// make that explicit.
-uint32_t signExtended32(char byte) { return static_cast<uint32_t>(static_cast<int32_t>(byte)); }
-uint64_t signExtended64(char byte) { return static_cast<uint64_t>(static_cast<int64_t>(byte)); }
+// Several twemproxy hashes read the key through `const char*`, which is signed on x86-64 (where
+// nutcracker runs): a byte >= 0x80 enters the arithmetic sign-extended (0xE4 as 0xFFFFFFE4).
+// The signExtended helpers reproduce that whatever the signedness of char here.
+uint32_t signExtended32(char byte) {
+  return static_cast<uint32_t>(static_cast<int32_t>(static_cast<signed char>(byte)));
+}
+uint64_t signExtended64(char byte) {
+  return static_cast<uint64_t>(static_cast<int64_t>(static_cast<signed char>(byte)));
+}
 uint32_t unsignedByte(char byte) { return static_cast<uint8_t>(byte); }
 
 // Little-endian 32-bit word from 4 bytes (the byte order of every twemproxy hash on x86-64).
@@ -317,7 +321,7 @@ HashRing::HashRing(HashKind hash, Distribution dist, std::string hash_tag,
   if (hash_tag_.size() != 2) hash_tag_.clear();
   uint32_t total_weight = 0;
   for (uint32_t i = 0; i < servers_.size(); ++i) {
-    if (!servers_[i].live) continue;
+    if (!servers_[i].live || servers_[i].weight == 0) continue;
     live_order_.push_back(i);
     total_weight += servers_[i].weight;
   }

@@ -70,7 +70,8 @@ class HashRing {
  public:
   // `hash_tag` is "" (none) or two characters, e.g. "{}"; any other length counts as none
   // (nutcracker refuses it). Names should be unique (nutcracker refuses duplicates; here equal
-  // names keep their order in `servers`). Weights must be >= 1.
+  // names keep their order in `servers`). nutcracker refuses weight 0; here such a server is
+  // left out like an ejected one.
   HashRing(HashKind hash, Distribution dist, std::string hash_tag, std::vector<RingServer> servers);
 
   // Index into servers() of the server twemproxy would pick for this key; only live servers
@@ -78,7 +79,7 @@ class HashRing {
   int serverFor(std::string_view key) const;
 
   const std::vector<RingServer>& servers() const { return servers_; }
-  size_t liveCount() const { return live_count_; }
+  size_t liveCount() const { return live_count_; }  // live servers of weight >= 1
   HashKind hash() const { return hash_; }
   Distribution distribution() const { return dist_; }
   const std::string& hashTag() const { return hash_tag_; }

@@ -253,6 +253,16 @@ TEST(HashRingTest, NoLiveServerGivesMinusOne) {
   }
 }
 
+TEST(HashRingTest, WeightZeroCountsAsEjected) {
+  for (Distribution dist : {Distribution::kKetama, Distribution::kModula, Distribution::kRandom}) {
+    const HashRing ring(HashKind::kMd5, dist, "", {{"a", 0, true}, {"b", 1, true}});
+    EXPECT_EQ(ring.liveCount(), 1u);
+    for (const std::string& key : sampleKeys(100)) ASSERT_EQ(ring.serverFor(key), 1);
+    const HashRing none(HashKind::kMd5, dist, "", {{"a", 0, true}});
+    EXPECT_EQ(none.serverFor("k"), -1);
+  }
+}
+
 TEST(HashRingTest, OneServerTakesEveryKey) {
   for (Distribution dist : {Distribution::kKetama, Distribution::kModula, Distribution::kRandom}) {
     for (HashKind hash : kAllHashes) {
