@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """Slotwise benchmark driver (see bench/run.sh).
 
-Measures, in one run and interleaved, redis-benchmark against the cluster directly
-(`--cluster`) and against Slotwise, and reports throughput, the proxy/direct ratio, p50/p99
-latency, the proxy's CPU-seconds per 100k requests (utime+stime from /proc) and its RSS per
-idle client connection.
+Measures, in one run and interleaved, redis-benchmark against a reference and against
+Slotwise, and reports throughput, the ratio to the reference, p50/p99 latency, CPU-seconds per
+100k requests of each proxy process (utime+stime from /proc) and Slotwise's RSS per idle client.
+
+  --mode cluster   3-master Redis Cluster; reference: redis-benchmark --cluster (direct)
+  --mode static    3 standalone servers, fnv1a_64/ketama; references: twemproxy (nutcracker, the
+                   same pool) and, for SET/GET, one server directly
 """
 import argparse
 import os
@@ -86,21 +89,71 @@ class Cluster:
                 proc.kill()
 
 
+class Servers:
+    """Standalone redis-servers (the static-sharding deployment)."""
+
+    def __init__(self, workdir, count, used):
+        self.dir = workdir
+        self.ports = [free_port(used) for _ in range(count)]
+        self.procs = []
+
+    def start(self):
+        for p in self.ports:
+            args = ["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--dir", self.dir, "--logfile", f"{self.dir}/redis-{p}.log"]
+            self.procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for p in self.ports:
+            wait_until(lambda p=p: redis_cli(p, "ping") == "PONG", 10, f"redis {p}")
+
+    flush = Cluster.flush
+    stop = Cluster.stop
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class Nutcracker:
+    """twemproxy 0.5 (Debian's nutcracker) over the same servers and placement as Slotwise."""
+
+    def __init__(self, workdir, port, servers):
+        self.port = port
+        cfg = os.path.join(workdir, "nutcracker.yml")
+        with open(cfg, "w") as f:
+            f.write(f"bench:\n  listen: 127.0.0.1:{port}\n  hash: fnv1a_64\n  distribution: ketama\n"
+                    "  redis: true\n  auto_eject_hosts: false\n  servers:\n")
+            for s in servers:
+                f.write(f"    - {s}:1\n")
+        self.proc = subprocess.Popen(["/usr/sbin/nutcracker", "-c", cfg, "-v", "2",
+                                      "-o", os.path.join(workdir, "nutcracker.log")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: redis_cli(port, "set", "bench:probe", "1") == "OK", 10, "nutcracker")
+
+    def cpu_seconds(self):
+        return cpu_seconds(self.proc.pid)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 class Proxy:
-    def __init__(self, binary, workdir, port, seeds, workers):
+    def __init__(self, binary, workdir, port, backend_yaml, workers):
         self.port = port
         cfg = os.path.join(workdir, "slotwise.yaml")
         with open(cfg, "w") as f:
-            f.write(f"listen: 127.0.0.1:{port}\nworkers: {workers}\ncluster:\n  seeds: [{', '.join(seeds)}]\n"
-                    "log:\n  level: warn\n")
+            f.write(f"listen: 127.0.0.1:{port}\nworkers: {workers}\n{backend_yaml}log:\n  level: warn\n")
         self.log = open(os.path.join(workdir, "slotwise.log"), "w")
         self.proc = subprocess.Popen([binary, "--config", cfg], stdout=self.log, stderr=self.log)
         wait_until(lambda: redis_cli(port, "set", "bench:probe", "1") == "OK", 10, "proxy")
 
     def cpu_seconds(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return cpu_seconds(self.proc.pid)
 
     def rss_kib(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -150,77 +203,106 @@ def idle_clients_rss(proxy, count):
     return before, after
 
 
+class Target:
+    """One endpoint redis-benchmark is pointed at; `cpu` reads its process's CPU-seconds."""
+
+    def __init__(self, name, port, cluster=False, cpu=None, tests=None):
+        self.name, self.port, self.cluster, self.cpu, self.tests = name, port, cluster, cpu, tests
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
+    ap.add_argument("--mode", choices=("cluster", "static"), default="cluster")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="fewer requests (smoke run)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    for tool in ("redis-server", "redis-cli", "redis-benchmark"):
+    tools = ["redis-server", "redis-cli", "redis-benchmark"]
+    if args.mode == "static":
+        tools.append("/usr/sbin/nutcracker")
+    for tool in tools:
         if not shutil.which(tool):
-            sys.exit(f"{tool} not found: apt-get install redis-server redis-tools")
+            sys.exit(f"{tool} not found: apt-get install redis-server redis-tools nutcracker")
 
     scale = 0.1 if args.quick else 1.0
     # (label, redis-benchmark tests, pipeline, requests). MSET sends 10 keys per command: across
-    # slots through the proxy (split and merged), one slot per command with --cluster directly.
+    # slots (servers) through a proxy, split and merged; one slot per command with --cluster.
     cases = [("P1", "set,get", 1, int(200_000 * scale)), ("P16", "set,get", 16, int(2_000_000 * scale)),
              ("P1", "mset", 1, int(100_000 * scale))]
     used = set()
     workdir = tempfile.mkdtemp(prefix="slotwise-bench-")
-    cluster = Cluster(workdir, 3, used)
-    proxy = None
+    backend = Cluster(workdir, 3, used) if args.mode == "cluster" else Servers(workdir, 3, used)
+    proxy = nutcracker = None
     rows = []
     try:
-        cluster.start()
-        proxy = Proxy(args.binary, workdir, free_port(used), [f"127.0.0.1:{p}" for p in cluster.ports],
-                      args.workers)
+        backend.start()
+        addresses = [f"127.0.0.1:{p}" for p in backend.ports]
+        if args.mode == "cluster":
+            backend_yaml = f"cluster:\n  seeds: [{', '.join(addresses)}]\n"
+        else:
+            backend_yaml = ("static:\n  hash: fnv1a_64\n  distribution: ketama\n  servers: [" +
+                            ", ".join(f'"{a}:1"' for a in addresses) + "]\n")
+        proxy = Proxy(args.binary, workdir, free_port(used), backend_yaml, args.workers)
+        if args.mode == "cluster":
+            reference = "direct (redis-benchmark --cluster)"
+            targets = [Target("direct", backend.ports[0], cluster=True)]
+        else:
+            nutcracker = Nutcracker(workdir, free_port(used), addresses)
+            reference = "twemproxy 0.5 (nutcracker), same servers and placement"
+            targets = [Target("one server", backend.ports[0], tests={"SET", "GET"}),
+                       Target("twemproxy", nutcracker.port, cpu=nutcracker.cpu_seconds)]
+        targets.append(Target("slotwise", proxy.port, cpu=proxy.cpu_seconds))
         samples = {}
         for rnd in range(args.rounds):
             for name, tests, pipeline, n in cases:
-                direct = redis_benchmark(cluster.ports[0], tests, pipeline, n, 50, cluster=True)
-                cpu0 = proxy.cpu_seconds()
-                via = redis_benchmark(proxy.port, tests, pipeline, n, 50)
-                cpu = proxy.cpu_seconds() - cpu0
-                total = sum(1 for t in via) * n
-                for test in via:
-                    s = samples.setdefault((name, test), {"direct": [], "proxy": [], "p50": [], "p99": [],
-                                                          "dp50": [], "dp99": [], "cpu": []})
-                    s["direct"].append(direct.get(test, {"rps": float("nan")})["rps"])
-                    s["proxy"].append(via[test]["rps"])
-                    s["p50"].append(via[test]["p50"])
-                    s["p99"].append(via[test]["p99"])
-                    s["dp50"].append(direct.get(test, {"p50": float("nan")})["p50"])
-                    s["dp99"].append(direct.get(test, {"p99": float("nan")})["p99"])
-                    s["cpu"].append(cpu / total * 100_000)
-                print(f"round {rnd + 1}/{args.rounds} {name}: proxy CPU {cpu:.2f}s for {total} requests",
-                      file=sys.stderr)
-            cluster.flush()
+                for t in targets:
+                    if t.tests is not None and not set(tests.upper().split(",")) <= t.tests:
+                        continue
+                    cpu0 = t.cpu() if t.cpu else 0.0
+                    res = redis_benchmark(t.port, tests, pipeline, n, 50, cluster=t.cluster)
+                    cpu = (t.cpu() - cpu0) if t.cpu else float("nan")
+                    for test, r in res.items():
+                        s = samples.setdefault((name, test), {}).setdefault(
+                            t.name, {"rps": [], "p50": [], "p99": [], "cpu": []})
+                        s["rps"].append(r["rps"])
+                        s["p50"].append(r["p50"])
+                        s["p99"].append(r["p99"])
+                        s["cpu"].append(cpu / (len(res) * n) * 100_000)
+                    if t.cpu:
+                        print(f"round {rnd + 1}/{args.rounds} {name} {tests} {t.name}: "
+                              f"CPU {cpu:.2f}s for {len(res) * n} requests", file=sys.stderr)
+            backend.flush()
         before, after = idle_clients_rss(proxy, 1000)
         med = statistics.median
-        for (name, test), s in samples.items():
-            label = f"{test} {name}" + (", cross-slot via proxy" if test.startswith("MSET") else "")
-            rows.append((label, med(s["direct"]), med(s["proxy"]), med(s["proxy"]) / med(s["direct"]),
-                         med(s["dp50"]), med(s["dp99"]), med(s["p50"]), med(s["p99"]), med(s["cpu"])))
+        ref_name = targets[0].name if args.mode == "cluster" else "twemproxy"
+        for (name, test), by_target in samples.items():
+            ref = by_target.get(ref_name)
+            for tname, s in by_target.items():
+                ratio = med(s["rps"]) / med(ref["rps"]) if ref else float("nan")
+                rows.append((f"{test} {name}", tname, med(s["rps"]), ratio, med(s["p50"]),
+                             med(s["p99"]), med(s["cpu"])))
         lines = [
-            f"# Slotwise benchmark ({time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} cores, "
-            f"{args.workers} proxy worker(s), {args.rounds} interleaved rounds, medians)",
+            f"# Slotwise benchmark, {args.mode} mode ({time.strftime('%Y-%m-%d %H:%M:%S')}, "
+            f"{os.cpu_count()} cores, {args.workers} proxy worker(s), {args.rounds} interleaved "
+            "rounds, medians)",
             "",
-            "redis-benchmark -t set,get -r 100000 -c 50 -d 64; direct = redis-benchmark --cluster",
+            "redis-benchmark -r 100000 -c 50 -d 64; 3 backends; ratio = ops/s relative to "
+            f"{reference}",
             "",
-            "| test | direct ops/s | proxy ops/s | ratio | direct p50/p99 ms | proxy p50/p99 ms | proxy CPU-s per 100k |",
-            "|---|---|---|---|---|---|---|",
+            "| test | target | ops/s | ratio | p50 / p99 ms | CPU-s per 100k |",
+            "|---|---|---|---|---|---|",
         ]
         for r in rows:
-            lines.append(f"| {r[0]} | {r[1]:,.0f} | {r[2]:,.0f} | {r[3]:.2f} | {r[4]:.3f} / {r[5]:.3f} | "
-                         f"{r[6]:.3f} / {r[7]:.3f} | {r[8]:.3f} |")
-        lines += ["", f"RSS: {before} KiB idle, {after} KiB with 1000 idle clients "
+            cpu = "-" if r[6] != r[6] else f"{r[6]:.3f}"
+            lines.append(f"| {r[0]} | {r[1]} | {r[2]:,.0f} | {r[3]:.2f} | {r[4]:.3f} / {r[5]:.3f} | {cpu} |")
+        lines += ["", f"Slotwise RSS: {before} KiB idle, {after} KiB with 1000 idle clients "
                       f"({(after - before) * 1024 / 1000 / 1024:.2f} KiB per idle client)"]
         text = "\n".join(lines)
         print(text)
         out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                       time.strftime("bench-%Y%m%d-%H%M%S.md"))
+                                       time.strftime(f"bench-{args.mode}-%Y%m%d-%H%M%S.md"))
         os.makedirs(os.path.dirname(out), exist_ok=True)
         with open(out, "w") as f:
             f.write(text + "\n")
@@ -228,7 +310,9 @@ def main():
     finally:
         if proxy:
             proxy.stop()
-        cluster.stop()
+        if nutcracker:
+            nutcracker.stop()
+        backend.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

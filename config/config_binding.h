@@ -506,4 +506,86 @@ Field<Cfg> section(std::string_view key, Sub Cfg::*member, const Fields<Sub>& (*
   return {key, parse, check, list, emit};
 }
 
+// The fields of sub-struct `member` as if they were `Cfg`'s own (no nested YAML mapping): e.g.
+// static.hash and sentinel.hash are both PlacementConfig::hash.
+template <typename Cfg, typename Sub>
+Fields<Cfg> flattened(Sub Cfg::*member, const Fields<Sub>& sub) {
+  Fields<Cfg> out;
+  for (const Field<Sub>& f : sub) {
+    out.push_back({f.key,
+                   [f, member](const YAML::Node& node, const std::string& path, Cfg& cfg,
+                               Errors& errors) { f.parse(node, path, cfg.*member, errors); },
+                   [f, member](const Cfg& cfg, const std::string& path, Errors& errors) {
+                     f.check(cfg.*member, path, errors);
+                   },
+                   f.list,
+                   [f, member](const Cfg& cfg, size_t indent, std::string& text) {
+                     f.emit(cfg.*member, indent, text);
+                   }});
+  }
+  return out;
+}
+
+template <typename Cfg>
+Fields<Cfg> concat(Fields<Cfg> a, const Fields<Cfg>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// An enum whose names belong to another module: `parse` and `name` are its own functions,
+// `choices` lists the names for the error message.
+template <typename Cfg, typename E>
+Field<Cfg> named(std::string_view key, E Cfg::*member,
+                 std::optional<E> (*parse_name)(std::string_view), std::string_view (*name)(E),
+                 std::string_view choices) {
+  auto parse = [=](const YAML::Node& node, const std::string& path, Cfg& cfg, Errors& errors) {
+    auto text = scalarText(node, path, "a string", errors);
+    if (!text) return;
+    if (auto value = parse_name(*text)) {
+      cfg.*member = *value;
+    } else {
+      addError(errors, path, strCat("invalid value '", *text, "' (expected one of ", choices, ")"));
+    }
+  };
+  auto check = [](const Cfg&, const std::string&, Errors&) {};
+  auto show = [=](const Cfg& cfg) { return std::string(name(cfg.*member)); };
+  return leaf<Cfg>(key, parse, check, show);
+}
+
+// A sequence of non-empty strings without duplicates (e.g. sentinel.masters).
+template <typename Cfg>
+Field<Cfg> nameList(std::string_view key, std::vector<std::string> Cfg::*member) {
+  auto parse = [=](const YAML::Node& node, const std::string& path, Cfg& cfg, Errors& errors) {
+    if (!node.IsSequence()) {
+      return addError(errors, path, strCat("expected a sequence of strings, got ", kindOf(node)));
+    }
+    std::vector<std::string> list;
+    const size_t errors_before = errors.size();
+    for (size_t i = 0; i < node.size(); ++i) {
+      if (auto text = scalarText(node[i], indexPath(path, i), "a string", errors)) {
+        list.emplace_back(*text);
+      }
+    }
+    if (errors.size() == errors_before) cfg.*member = std::move(list);
+  };
+  auto check = [=](const Cfg& cfg, const std::string& path, Errors& errors) {
+    const auto& list = cfg.*member;
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (list[i].empty()) addError(errors, indexPath(path, i), "must not be empty");
+      const auto first =
+          std::find(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(i), list[i]);
+      if (first != list.begin() + static_cast<std::ptrdiff_t>(i)) {
+        addError(errors, indexPath(path, i),
+                 strCat("duplicate of ", indexPath(path, first - list.begin())));
+      }
+    }
+  };
+  auto show = [=](const Cfg& cfg) {
+    std::string out;
+    for (const std::string& s : cfg.*member) out += (out.empty() ? "" : ", ") + quotedString(s);
+    return "[" + out + "]";
+  };
+  return leaf<Cfg>(key, parse, check, show);
+}
+
 }  // namespace slotwise::config::binding

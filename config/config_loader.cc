@@ -47,6 +47,9 @@ constexpr EnumName<ReadFrom> kReadFroms[] = {
     {"prefer-replica", ReadFrom::kPreferReplica},
     {"replica", ReadFrom::kReplica},
 };
+constexpr uint64_t kMaxServerWeight = 10000;
+constexpr size_t kMaxStaticServers = 4096;  // well below router::KeyPlacement::kMaxServers
+
 constexpr EnumName<bool> kBools[] = {{"false", false}, {"true", true}};
 constexpr EnumName<AcceptMode> kAcceptModes[] = {
     {"handoff", AcceptMode::kHandoff},
@@ -59,13 +62,158 @@ constexpr EnumName<AcceptMode> kAcceptModes[] = {
 const Fields<ClusterConfig>& clusterFields() {
   using C = ClusterConfig;
   static const Fields<C> kFields = {
-      addressList("seeds", &C::seeds, 1),
+      addressList("seeds", &C::seeds, 0),  // required unless static or sentinel is used
       millis("refresh_interval_ms", &C::refresh_interval, 100, kDayMs),
       millis("min_refresh_interval_ms", &C::min_refresh_interval, 0, kHourMs),
       count("redirect_refresh_threshold", &C::redirect_refresh_threshold, 1, 1000000),
       count("failure_refresh_threshold", &C::failure_refresh_threshold, 1, 1000000),
       millis("query_timeout_ms", &C::query_timeout, 10, kMinuteMs),
   };
+  return kFields;
+}
+
+// twemproxy's hash_tag: "" or exactly two characters.
+Field<PlacementConfig> hashTag() {
+  Field<PlacementConfig> field = secret("hash_tag", &PlacementConfig::hash_tag);
+  field.check = [](const PlacementConfig& cfg, const std::string& path, Errors& errors) {
+    if (!cfg.hash_tag.empty() && cfg.hash_tag.size() != 2) {
+      addError(errors, path, "must be empty or two characters, e.g. \"{}\"");
+    }
+  };
+  return field;
+}
+
+const Fields<PlacementConfig>& placementFields() {
+  using C = PlacementConfig;
+  static const Fields<C> kFields = {
+      named("hash", &C::hash, router::parseHashKind, router::hashKindName,
+            "one_at_a_time, md5, crc16, crc32, crc32a, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32, "
+            "hsieh, murmur, jenkins"),
+      named("distribution", &C::distribution, router::parseDistribution, router::distributionName,
+            "ketama, modula, random"),
+      hashTag(),
+  };
+  return kFields;
+}
+
+// twemproxy's server line, parsed from the end as twemproxy does: "host:port:weight [name]".
+Result<StaticServer> parseStaticServer(std::string_view text) {
+  StaticServer server;
+  std::string_view rest = text;
+  if (const size_t space = rest.rfind(' '); space != std::string_view::npos) {
+    server.name = std::string(rest.substr(space + 1));
+    rest = rest.substr(0, space);
+    while (!rest.empty() && rest.back() == ' ') rest.remove_suffix(1);
+    if (server.name.empty())
+      return Result<StaticServer>::error(strCat("empty name in '", text, "'"));
+  }
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string_view::npos) {
+    return Result<StaticServer>::error(
+        strCat("expected \"host:port:weight [name]\", got '", text, "'"));
+  }
+  if (rest.substr(0, colon).find(':') == std::string_view::npos) {
+    return Result<StaticServer>::error(
+        strCat("missing weight: expected \"host:port:weight [name]\" (twemproxy's format), got '",
+               text, "'"));
+  }
+  auto weight = parseUnsigned(rest.substr(colon + 1));
+  if (!weight || *weight == 0 || *weight > kMaxServerWeight) {
+    return Result<StaticServer>::error(strCat("invalid weight '", rest.substr(colon + 1), "' in '",
+                                              text, "' (1..", kMaxServerWeight, ")"));
+  }
+  server.weight = static_cast<uint32_t>(*weight);
+  auto address = parseHostPort(rest.substr(0, colon));
+  if (!address) return Result<StaticServer>::error(strCat(address.error(), " in '", text, "'"));
+  server.address = std::move(address).value();
+  return server;
+}
+
+std::string formatStaticServer(const StaticServer& s) {
+  return strCat(s.address.toString(), ":", s.weight, s.name.empty() ? "" : " ", s.name);
+}
+
+void checkStaticServers(const std::vector<StaticServer>& servers, const std::string& path,
+                        Errors& errors) {
+  if (servers.size() > kMaxStaticServers) {
+    addError(errors, path, strCat("at most ", kMaxStaticServers, " servers"));
+  }
+  for (size_t i = 0; i < servers.size(); ++i) {
+    const StaticServer& s = servers[i];
+    checkAddress(s.address, indexPath(path, i), errors);
+    for (size_t j = 0; j < i; ++j) {
+      if (servers[j].address == s.address) {
+        addError(errors, indexPath(path, i), strCat("duplicate address of ", indexPath(path, j)));
+      }
+      if (!s.name.empty() && servers[j].name == s.name) {
+        addError(errors, indexPath(path, i), strCat("duplicate name of ", indexPath(path, j)));
+      }
+    }
+  }
+}
+
+Field<StaticConfig> staticServers() {
+  using C = StaticConfig;
+  auto parse = [](const YAML::Node& node, const std::string& path, C& cfg, Errors& errors) {
+    if (!node.IsSequence()) {
+      return addError(
+          errors, path,
+          strCat("expected a sequence of \"host:port:weight [name]\" strings, got ", kindOf(node)));
+    }
+    std::vector<StaticServer> list;
+    const size_t errors_before = errors.size();
+    for (size_t i = 0; i < node.size(); ++i) {
+      auto text = scalarText(node[i], indexPath(path, i), "a string", errors);
+      if (!text) continue;
+      auto server = parseStaticServer(*text);
+      if (server) {
+        list.push_back(std::move(server).value());
+      } else {
+        addError(errors, indexPath(path, i), server.error());
+      }
+    }
+    if (errors.size() == errors_before) cfg.servers = std::move(list);
+  };
+  auto check = [](const C& cfg, const std::string& path, Errors& errors) {
+    checkStaticServers(cfg.servers, path, errors);
+  };
+  auto show = [](const C& cfg) {
+    std::string out;
+    for (const StaticServer& s : cfg.servers) {
+      out += (out.empty() ? "" : ", ") + quotedString(formatStaticServer(s));
+    }
+    return "[" + out + "]";
+  };
+  return leaf<C>("servers", parse, check, show);
+}
+
+const Fields<StaticConfig>& staticFields() {
+  using C = StaticConfig;
+  static const Fields<C> kFields =
+      concat(flattened(&C::placement, placementFields()),
+             {
+                 staticServers(),
+                 choice("auto_eject_hosts", &C::auto_eject_hosts, kBools),
+                 millis("server_retry_timeout_ms", &C::server_retry_timeout, 1, kDayMs),
+                 count("server_failure_limit", &C::server_failure_limit, 1, 1000000),
+             });
+  return kFields;
+}
+
+const Fields<SentinelConfig>& sentinelFields() {
+  using C = SentinelConfig;
+  static const Fields<C> kFields = concat(
+      Fields<C>{
+          addressList("sentinels", &C::sentinels, 0),
+          nameList("masters", &C::masters),
+          secret("username", &C::username),
+          secret("password", &C::password),
+      },
+      concat(flattened(&C::placement, placementFields()),
+             {
+                 millis("poll_interval_ms", &C::poll_interval, 10, kHourMs),
+                 millis("query_timeout_ms", &C::query_timeout, 10, kMinuteMs),
+             }));
   return kFields;
 }
 
@@ -169,6 +317,8 @@ const Fields<ProxyConfig>& rootFields() {
       optionalAddress("advertise", &C::advertise),
       choice("allow_admin_commands", &C::allow_admin_commands, kBools),
       section("cluster", &C::cluster, clusterFields),
+      section("static", &C::static_servers, staticFields),
+      section("sentinel", &C::sentinel, sentinelFields),
       section("backend", &C::backend, backendFields),
       section("limits", &C::limits, limitsFields),
       section("auth", &C::auth, authFields),
@@ -201,7 +351,31 @@ void checkUsers(const AuthConfig& auth, Errors& errors) {
   }
 }
 
+// Exactly one backend kind: cluster.seeds, static.servers or sentinel.sentinels.
+void checkBackendKind(const ProxyConfig& config, Errors& errors) {
+  const bool cluster = !config.cluster.seeds.empty();
+  const bool fixed = config.static_servers.enabled();
+  const bool sentinel = config.sentinel.enabled();
+  if (!cluster && !fixed && !sentinel) {
+    addError(errors, "cluster.seeds",
+             "must list at least 1 host:port address (or use static.servers or "
+             "sentinel.sentinels instead of a cluster)");
+  }
+  if (static_cast<int>(cluster) + static_cast<int>(fixed) + static_cast<int>(sentinel) > 1) {
+    addError(errors, "",
+             "cluster.seeds, static.servers and sentinel.sentinels exclude each other: "
+             "configure one kind of backend");
+  }
+  if (sentinel && config.sentinel.masters.empty()) {
+    addError(errors, "sentinel.masters", "must name at least 1 master");
+  }
+  if (config.sentinel.masters.size() > kMaxStaticServers) {
+    addError(errors, "sentinel.masters", strCat("at most ", kMaxStaticServers, " masters"));
+  }
+}
+
 void checkCrossField(const ProxyConfig& config, Errors& errors) {
+  checkBackendKind(config, errors);
   const ClusterConfig& c = config.cluster;
   checkNotAbove(c.min_refresh_interval.count(), c.refresh_interval.count(),
                 "cluster.min_refresh_interval_ms", "cluster.refresh_interval_ms", errors);
@@ -223,12 +397,16 @@ std::string yamlError(std::string_view source, const YAML::Exception& e) {
   return strCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML syntax error: ", e.msg);
 }
 
-// Appends to `errors` each validation error whose key path no existing error already covers.
+// Appends to `errors` each validation error whose key path no existing error already covers. A
+// static or sentinel section that failed to parse also covers "no backend configured".
 void appendValidation(const ProxyConfig& config, Errors& errors) {
   const Errors parse_errors = errors;
   for (std::string& error : validateConfig(config)) {
     bool covered = std::any_of(parse_errors.begin(), parse_errors.end(), [&](const auto& p) {
-      return pathsOverlap(errorPath(p), errorPath(error));
+      const std::string_view path = errorPath(p);
+      return pathsOverlap(path, errorPath(error)) ||
+             (errorPath(error) == "cluster.seeds" &&
+              (path.starts_with("static.") || path.starts_with("sentinel.")));
     });
     if (!covered) errors.push_back(std::move(error));
   }

@@ -60,6 +60,8 @@ ReloadPlan planReload(const ProxyConfig& running, const ProxyConfig& loaded) {
   w.live("cluster.redirect_refresh_threshold", &P::cluster, &C::redirect_refresh_threshold);
   w.live("cluster.failure_refresh_threshold", &P::cluster, &C::failure_refresh_threshold);
   w.restartOnly("cluster.query_timeout_ms", &P::cluster, &C::query_timeout);
+  w.restartOnly("static", &P::static_servers);
+  w.restartOnly("sentinel", &P::sentinel);
   w.restartOnly("backend.connections_per_node", &P::backend, &B::connections_per_node);
   w.live("backend.connect_timeout_ms", &P::backend, &B::connect_timeout);
   w.live("backend.request_timeout_ms", &P::backend, &B::request_timeout);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/host_port.h"
+#include "router/hash_ring.h"
 
 namespace slotwise::config {
 
@@ -31,6 +32,45 @@ struct ClusterConfig {                                  // YAML key: cluster
   uint32_t failure_refresh_threshold = 1;               // failure_refresh_threshold: backend failures before a refresh
   Millis query_timeout{2000};                           // query_timeout_ms: one CLUSTER SLOTS query
   bool operator==(const ClusterConfig&) const = default;
+};
+
+// Key placement over servers (or Sentinel groups), twemproxy-compatible (router/hash_ring.h).
+struct PlacementConfig {
+  router::HashKind hash = router::HashKind::kFnv1a_64;  // hash: twemproxy's names
+  router::Distribution distribution =
+      router::Distribution::kKetama;  // distribution: ketama|modula|random
+  std::string hash_tag;               // hash_tag: "" or two characters, e.g. "{}"
+  bool operator==(const PlacementConfig&) const = default;
+};
+
+// One server of a static pool: twemproxy's "host:port:weight [name]".
+struct StaticServer {
+  HostPort address;
+  uint32_t weight = 1;
+  std::string name;  // "" = twemproxy's default (router::ringName)
+  bool operator==(const StaticServer&) const = default;
+};
+
+struct StaticConfig {                  // YAML key: static (twemproxy-style sharding)
+  PlacementConfig placement;           // hash, distribution, hash_tag (flattened)
+  std::vector<StaticServer> servers;   // servers: "host:port:weight [name]" (>= 1)
+  bool auto_eject_hosts = false;       // auto_eject_hosts: take failing servers out of the ring
+  Millis server_retry_timeout{30000};  // server_retry_timeout_ms: an ejected server's time out
+  uint32_t server_failure_limit = 2;   // server_failure_limit: failures in a row that eject
+  bool enabled() const { return !servers.empty(); }
+  bool operator==(const StaticConfig&) const = default;
+};
+
+struct SentinelConfig {              // YAML key: sentinel (Sentinel-managed groups)
+  std::vector<HostPort> sentinels;   // sentinels: "host:port" of the sentinels (>= 1)
+  std::vector<std::string> masters;  // masters: master names; several = groups sharded by placement
+  std::string username;              // username: ACL user for the sentinels ("" = default)
+  std::string password;              // password: the sentinels' password ("" = none)
+  PlacementConfig placement;         // hash, distribution, hash_tag over the groups (flattened)
+  Millis poll_interval{1000};        // poll_interval_ms: sentinels asked at least this often
+  Millis query_timeout{1000};        // query_timeout_ms: one sentinel or ROLE query
+  bool enabled() const { return !sentinels.empty(); }
+  bool operator==(const SentinelConfig&) const = default;
 };
 
 struct BackendConfig {                                  // YAML key: backend
@@ -107,7 +147,9 @@ struct ProxyConfig {
   uint32_t tcp_backlog = 511;                           // tcp_backlog
   HostPort advertise;                                   // advertise: address named in CLUSTER SLOTS/NODES ("" = listen)
   bool allow_admin_commands = false;                    // allow_admin_commands: CONFIG SET/RESETSTAT to every master
-  ClusterConfig cluster;
+  ClusterConfig cluster;                                // exactly one of cluster, static, sentinel
+  StaticConfig static_servers;                          // YAML key: static
+  SentinelConfig sentinel;
   BackendConfig backend;
   LimitsConfig limits;
   AuthConfig auth;

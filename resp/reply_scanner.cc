@@ -49,6 +49,7 @@ ErrorKind classifyError(std::string_view message) {
   if (word == "ASK") return ErrorKind::kAsk;
   if (word == "TRYAGAIN") return ErrorKind::kTryAgain;
   if (word == "CLUSTERDOWN") return ErrorKind::kClusterDown;
+  if (word == "READONLY") return ErrorKind::kReadOnly;
   return ErrorKind::kOther;
 }
 

@@ -19,7 +19,9 @@ namespace slotwise::resp {
 enum class ScanStatus { kNeedMore, kOk, kError };
 
 // Cluster-relevant class of an error reply, from its first word.
-enum class ErrorKind : uint8_t { kNone, kMoved, kAsk, kTryAgain, kClusterDown, kOther };
+// kReadOnly: "-READONLY You can't write against a read only replica." (a write that reached a
+// demoted master; it was not applied).
+enum class ErrorKind : uint8_t { kNone, kMoved, kAsk, kTryAgain, kClusterDown, kReadOnly, kOther };
 
 struct ReplyInfo {
   size_t frame_len = 0;  // bytes of the whole reply, attributes included
@@ -28,7 +30,7 @@ struct ReplyInfo {
 };
 
 // Classifies an error message (without the leading '-') by its first word: "MOVED", "ASK",
-// "TRYAGAIN", "CLUSTERDOWN" (exact, case-sensitive, as Redis sends them), else kOther.
+// "TRYAGAIN", "CLUSTERDOWN", "READONLY" (exact, case-sensitive, as Redis sends them), else kOther.
 ErrorKind classifyError(std::string_view message);
 
 class ReplyScanner {

@@ -41,10 +41,10 @@ RouteDecision unknownCommand(const resp::Command& cmd, const CommandInfo* contai
 }
 
 RouteDecision routeKeyed(const resp::Command& cmd, const CommandInfo* info,
-                         std::vector<uint32_t>* keys) {
+                         std::vector<uint32_t>* keys, const KeyPlacement& placement) {
   RouteDecision d;
   d.info = info;
-  int32_t slot = keysSlot(*info, cmd, keys);
+  int32_t slot = keysSlot(*info, cmd, keys, placement);
   if (slot == kNoKeys) {
     d.kind = RouteDecision::Kind::kAnyMaster;
   } else if (slot != kCrossSlot) {
@@ -60,13 +60,14 @@ RouteDecision routeKeyed(const resp::Command& cmd, const CommandInfo* info,
 
 }  // namespace
 
-int32_t keysSlot(const CommandInfo& info, const resp::Command& cmd, std::vector<uint32_t>* keys) {
+int32_t keysSlot(const CommandInfo& info, const resp::Command& cmd, std::vector<uint32_t>* keys,
+                 const KeyPlacement& placement) {
   keys->clear();
   // NOT_KEY positions count too: they carry the shard channel of SPUBLISH and friends.
   if (!extractKeys(info, cmd, keys, KeyFilter::kIncludeNotKeys) || keys->empty()) return kNoKeys;
-  uint16_t slot = keyHashSlot(cmd.arg((*keys)[0]));
+  uint16_t slot = placement.slotOf(cmd.arg((*keys)[0]));
   for (size_t i = 1; i < keys->size(); ++i) {
-    if (keyHashSlot(cmd.arg((*keys)[i])) != slot) return kCrossSlot;
+    if (placement.slotOf(cmd.arg((*keys)[i])) != slot) return kCrossSlot;
   }
   return slot;
 }
@@ -78,7 +79,8 @@ bool splittable(const CommandInfo& info) {
          std::end(kSplittable);
 }
 
-RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys) {
+RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys,
+                    const KeyPlacement& placement) {
   const CommandInfo* container = nullptr;
   const CommandInfo* info = resolveCommand(cmd, &container);
   if (info == nullptr && container != nullptr && cmd.argc() == 1 && arityOk(*container, 1)) {
@@ -111,7 +113,7 @@ RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys) {
     case ProxyClass::kKeyed:
       break;
   }
-  return routeKeyed(cmd, info, keys);
+  return routeKeyed(cmd, info, keys, placement);
 }
 
 }  // namespace slotwise::router

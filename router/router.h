@@ -8,6 +8,7 @@
 
 #include "resp/command.h"
 #include "router/command_table.h"
+#include "router/key_placement.h"
 
 namespace slotwise::router {
 
@@ -31,7 +32,8 @@ struct RouteDecision {
 // Routes `cmd` (argc >= 1). Outcomes, in the order they are checked:
 //   - unknown command                      -> kReject "ERR unknown or unsupported command 'x'"
 //   - container with unknown subcommand    -> kReject "ERR unknown subcommand 'x'. Try C HELP."
-//   - wrong argument count                 -> kReject "ERR wrong number of arguments for 'x' command"
+//   - wrong argument count                 -> kReject "ERR wrong number of arguments for 'x'
+//   command"
 //   - ProxyClass kUnsupported              -> kReject "ERR unknown or unsupported command 'x'"
 //   - ProxyClass kLocal / kAllMasters / kTransaction / kPubSub -> the matching kind
 //   - ProxyClass kKeyless                  -> kAnyMaster
@@ -41,14 +43,18 @@ struct RouteDecision {
 //   - keyed, all keys in one slot          -> kSlot
 //   - keyed, keys in several slots         -> kMultiSlot when the command can be split
 //                                             (`splittable`), else kReject CROSSSLOT
-// `keys` is scratch space reused across calls (no allocation in the steady state).
-RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys);
+// `keys` is scratch space reused across calls (no allocation in the steady state). Slots are
+// `placement`'s (CRC16 for a cluster; a server index for Sentinel groups and static servers, so
+// that CROSSSLOT there means "keys on different servers").
+RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys,
+                    const KeyPlacement& placement = KeyPlacement{});
 
 // The slot every key of `cmd` hashes to; kNoKeys when it has none (or they cannot be
 // extracted), kCrossSlot when they span slots. `keys` receives the key argument indexes.
 inline constexpr int32_t kNoKeys = -1;
 inline constexpr int32_t kCrossSlot = -2;
-int32_t keysSlot(const CommandInfo& info, const resp::Command& cmd, std::vector<uint32_t>* keys);
+int32_t keysSlot(const CommandInfo& info, const resp::Command& cmd, std::vector<uint32_t>* keys,
+                 const KeyPlacement& placement = KeyPlacement{});
 
 // True for the multi-key commands whose per-slot parts can run separately and be merged
 // (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH).

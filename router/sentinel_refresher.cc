@@ -137,8 +137,20 @@ SentinelRefresher::SentinelRefresher(NodeQuery& sentinels_query, NodeQuery& node
 SentinelRefresher::~SentinelRefresher() = default;
 
 void SentinelRefresher::tick() {
-  if (policy_.inFlight()) return;
   const TimePoint now = clock_.now();
+  bool expired = false;
+  for (size_t group = 0; group < paused_.size(); ++group) {
+    if (!paused_[group]) continue;
+    if (now >= paused_[group]->until) {
+      paused_[group].reset();
+      expired = true;
+    } else {
+      stale_[group] = true;
+      policy_.requestRefresh();
+    }
+  }
+  if (expired) publishMasked();
+  if (policy_.inFlight()) return;
   const bool switched = std::any_of(switch_target_.begin(), switch_target_.end(),
                                     [](const std::string& target) { return !target.empty(); });
   if (switched || policy_.shouldStart(now)) startRefresh(now);
@@ -187,13 +199,50 @@ void SentinelRefresher::onSentinelEvent(std::string_view channel, std::string_vi
   } else {
     return;
   }
-  bool any = false;
+  std::vector<size_t> groups;
   for (size_t group = 0; group < names_.size(); ++group) {
     if (names_[group] != master) continue;
     stale_[group] = true;
-    any = true;
+    groups.push_back(group);
   }
-  if (any) policy_.requestRefresh();
+  if (groups.empty()) return;
+  policy_.requestRefresh();
+  onFailoverEvent(channel, groups);
+}
+
+void SentinelRefresher::onFailoverEvent(std::string_view channel,
+                                        const std::vector<size_t>& groups) {
+  const bool begins = channel == "+failover-state-send-slaveof-noone";
+  // Not +failover-end: the sentinels may still name the old master for a moment, and it still
+  // accepts writes; the pause ends when a refresh confirms the new one.
+  const bool ends = channel.starts_with("-failover-abort");
+  if (channel == "+promoted-slave") {  // the new master is up: look now, not at min_interval
+    if (!policy_.inFlight()) startRefresh(clock_.now());
+    return;
+  }
+  if (!begins && !ends) return;
+  for (size_t group : groups) {
+    if (ends) {
+      paused_[group].reset();
+    } else if (current_ && !(*current_)[group].master.empty()) {
+      paused_[group] = Pause{(*current_)[group].master, clock_.now() + options_.failover_pause};
+    }
+  }
+  publishMasked();
+}
+
+void SentinelRefresher::publishMasked() {
+  if (!current_) return;
+  std::vector<ShardGroup> masked = *current_;
+  for (size_t group = 0; group < masked.size(); ++group) {
+    if (paused_[group] && masked[group].master == paused_[group]->master) {
+      masked[group].master.clear();
+    }
+  }
+  if (published_ && masked == *published_) return;
+  published_ = std::move(masked);
+  ++stats_.published;
+  publish_(*published_);  // last: the callback may re-enter tick()/requestRefresh()
 }
 
 std::vector<size_t> SentinelRefresher::groupsHolding(std::string_view address) const {
@@ -530,15 +579,19 @@ void SentinelRefresher::finishRefresh() {
   for (size_t group = 0; group < groups.size(); ++group) {
     if (groups[group].master == switch_target_[group]) switch_target_[group].clear();
   }
-  const bool changed =
-      current_
-          ? groups != *current_
-          : groups.empty() || std::any_of(groups.begin(), groups.end(),
-                                          [](const ShardGroup& g) { return !g.master.empty(); });
-  if (!changed) return;
+  const bool first =
+      !current_ &&
+      (groups.empty() || std::any_of(groups.begin(), groups.end(),
+                                     [](const ShardGroup& g) { return !g.master.empty(); }));
+  if (!current_ && !first) return;
   current_ = std::move(groups);
-  ++stats_.published;
-  publish_(*current_);  // last: the callback may re-enter tick()/requestRefresh()
+  for (size_t group = 0; group < current_->size(); ++group) {
+    const std::string& master = (*current_)[group].master;
+    if (paused_[group] && !master.empty() && master != paused_[group]->master) {
+      paused_[group].reset();  // the new master is confirmed
+    }
+  }
+  publishMasked();
 }
 
 }  // namespace slotwise::router

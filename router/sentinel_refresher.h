@@ -46,6 +46,14 @@
 // naming a configured master (+sdown, -odown, +failover-end, +slave, +convert-to-slave ...,
 // "<type> <name> <ip> <port> [@ <master> <ip> <port>]") request a refresh of that group at
 // min_interval. Events about sentinel instances or naming no configured master are ignored.
+//
+// Failover pause: a sentinel that starts promoting a replica (+failover-state-send-slaveof-noone)
+// does not stop the old master, which accepts writes until it is converted, seconds later; those
+// writes are lost. So from that event on, the group is published with master "" (requests wait,
+// up to the proxy's retry deadline, instead of going to the old master) until a refresh confirms
+// a different master, the failover is aborted or ends (-failover-abort-*, +failover-end), or
+// failover_pause passes; meanwhile the group is asked again every min_interval. current() shows
+// what the sentinels said; the pause only changes what is published.
 #pragma once
 
 #include <chrono>
@@ -62,6 +70,7 @@
 #include "router/clock.h"
 #include "router/node_query.h"
 #include "router/refresh_policy.h"
+#include "router/topology_source.h"
 
 namespace slotwise::router {
 
@@ -96,22 +105,15 @@ class SentinelRefresher {
     // Minimum time between two refresh starts (except for +switch-master), and between a
     // failed refresh and its retry.
     std::chrono::milliseconds min_interval{100};
+    // Longest write pause of a group whose failover began (see "Failover pause" above).
+    std::chrono::milliseconds failover_pause{5000};
   };
   // Receives every group, in configuration order. Called after the refresher's own state is
   // updated, so it may call any method except the destructor.
   using PublishCallback = std::function<void(const std::vector<ShardGroup>&)>;
 
-  // Same counters as RefreshStats (router/topology_source.h, not on this branch yet); once
-  // both meet this becomes `using Stats = RefreshStats;`.
-  struct Stats {
-    uint64_t ok = 0;         // refreshes that resolved every group they covered
-    uint64_t failed = 0;     // refreshes that left a group unresolved
-    uint64_t published = 0;  // group lists handed to PublishCallback
-    uint64_t queries = 0;    // queries sent (SENTINEL ... and ROLE)
-  };
+  using Stats = RefreshStats;  // ok: every group covered was resolved; failed: one was not
 
-  // `sentinels_query`, `nodes_query` and `clock` must outlive the refresher. Nothing happens
-  // until the first tick().
   SentinelRefresher(NodeQuery& sentinels_query, NodeQuery& nodes_query, const Clock& clock,
                     Options opts, std::vector<std::string> sentinel_addresses,
                     std::vector<std::string> master_names, PublishCallback publish);
@@ -182,6 +184,8 @@ class SentinelRefresher {
   void onReply(ReplyKind kind, size_t group, size_t pos, uint64_t id,
                Result<resp::RespValue> reply);
   void finishRefresh();
+  void onFailoverEvent(std::string_view channel, const std::vector<size_t>& groups);
+  void publishMasked();
   void send(NodeQuery& query, const std::string& address, std::vector<std::string> args,
             ReplyKind kind, size_t group, size_t pos, uint64_t id);
   const ShardGroup* previous(size_t group) const;
@@ -198,6 +202,12 @@ class SentinelRefresher {
   PublishCallback publish_;
 
   std::optional<std::vector<ShardGroup>> current_;
+  std::optional<std::vector<ShardGroup>> published_;  // current_ with paused masters hidden
+  struct Pause {
+    std::string master;  // the master being replaced
+    TimePoint until;
+  };
+  std::vector<std::optional<Pause>> paused_{names_.size()};  // per group
   Stats stats_;
   std::string last_error_;
 

@@ -65,7 +65,7 @@ bool SlotMap::sameNodes(const SlotMap& other, std::vector<uint16_t>* to_other) c
 }
 
 bool SlotMap::sameTopology(const SlotMap& other) const {
-  if (covered_ != other.covered_) return false;
+  if (covered_ != other.covered_ || placement_.ring() != other.placement_.ring()) return false;
   std::vector<uint16_t> to_other;
   if (!sameNodes(other, &to_other)) return false;
   for (size_t slot = 0; slot < kNumSlots; ++slot) {
@@ -139,6 +139,7 @@ SlotMapPtr SlotMapBuilder::build(uint64_t version) const {
   map->version_ = version;
   map->nodes_ = nodes_;
   map->owners_ = owners_;
+  map->placement_ = placement_;
   map->replicas_.resize(nodes_.size());
   std::vector<bool> owns_slot(nodes_.size(), false);
   for (const uint16_t owner : owners_) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "router/key_placement.h"
 
 namespace slotwise::router {
 
@@ -68,8 +69,14 @@ class SlotMap {
   // left out. Allocates; meant for admin/debug output and tests, not the data path.
   std::vector<SlotRange> ranges() const;
 
-  // True if both maps have the same nodes (address, id, role, master address) and every slot
-  // has the same owner address. Node order and version() are ignored.
+  // How keys map to slots: CRC16 for a Redis Cluster, a twemproxy-compatible ring for Sentinel
+  // groups and static servers (slot i = server i; see key_placement.h).
+  const KeyPlacement& placement() const { return placement_; }
+  // True when every key has a home: all 16384 slots for a cluster, every server's slot for a ring.
+  bool complete() const { return covered_ == placement_.slotCount(); }
+
+  // True if both maps have the same nodes (address, id, role, master address), every slot
+  // has the same owner address and the same placement ring. Node order and version() are ignored.
   bool sameTopology(const SlotMap& other) const;
 
  private:
@@ -85,6 +92,7 @@ class SlotMap {
   std::vector<std::vector<uint16_t>> replicas_;  // indexed like nodes_
   std::map<std::string, uint16_t, std::less<>> by_address_;
   size_t covered_ = 0;
+  KeyPlacement placement_;
 };
 
 using SlotMapPtr = std::shared_ptr<const SlotMap>;
@@ -110,6 +118,9 @@ class SlotMapBuilder {
   // first > last, last >= 16384, the index is not a master, or any slot is already assigned.
   Status assignRange(uint16_t first, uint16_t last, uint16_t master_index);
 
+  // The key placement of the maps built from now on (default: Redis Cluster's CRC16).
+  void setPlacement(KeyPlacement placement) { placement_ = std::move(placement); }
+
   // Snapshot of everything added so far, stamped with `version`. Never null.
   SlotMapPtr build(uint64_t version) const;
 
@@ -119,6 +130,7 @@ class SlotMapBuilder {
 
   std::vector<NodeInfo> nodes_;
   std::array<uint16_t, SlotMap::kNumSlots> owners_;
+  KeyPlacement placement_;
 };
 
 }  // namespace slotwise::router

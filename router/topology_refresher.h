@@ -20,51 +20,48 @@
 #include "router/node_query.h"
 #include "router/refresh_policy.h"
 #include "router/slot_map.h"
+#include "router/topology_source.h"
 
 namespace slotwise::router {
 
-class TopologyRefresher {
+class TopologyRefresher final : public TopologySource {
  public:
   // Receives each new map (never null). Called on the thread that drives the refresher,
   // after the refresher's own state is updated, so it may call any method except the
   // destructor.
-  using PublishCallback = std::function<void(SlotMapPtr)>;
+  using PublishCallback = TopologySource::PublishCallback;
 
   // `query` and `clock` must outlive the refresher. `seeds` are "host:port" addresses tried
   // after the known nodes. Nothing happens until the first tick().
   TopologyRefresher(NodeQuery& query, const Clock& clock, RefreshPolicy::Options opts,
                     std::vector<std::string> seeds, PublishCallback publish);
   // Replies that arrive after destruction are ignored.
-  ~TopologyRefresher();
+  ~TopologyRefresher() override;
 
   TopologyRefresher(const TopologyRefresher&) = delete;
   TopologyRefresher& operator=(const TopologyRefresher&) = delete;
 
   // Call every ~50-100 ms from the control loop. Starts a refresh if the policy says one is
   // due; with a synchronous NodeQuery the whole refresh (and publish) may finish inside.
-  void tick();
+  void tick() override;
 
   // Events; they only take effect on a later tick().
-  void requestRefresh();  // force a refresh as soon as min_interval allows (startup, admin)
-  void reportRedirect();  // a worker saw MOVED
+  void requestRefresh()
+      override;  // force a refresh as soon as min_interval allows (startup, admin)
+  void reportRedirect() override;  // a worker saw MOVED
   // A worker's backend connection to `address` failed: counts towards the failure threshold
   // and skips that node as a refresh candidate for a while (see recentlyFailed()).
-  void reportFailure(std::string_view address);
+  void reportFailure(std::string_view address) override;
   // Replaces the refresh policy's intervals and thresholds (configuration reload).
   void setPolicyOptions(RefreshPolicy::Options opts) { policy_.setOptions(opts); }
 
   // Last published map, or nullptr before the first. Shared; never mutated.
-  SlotMapPtr current() const { return current_; }
+  SlotMapPtr current() const override { return current_; }
   bool refreshInFlight() const { return policy_.inFlight(); }
 
-  struct Stats {
-    uint64_t ok = 0;         // refreshes that got a valid map
-    uint64_t failed = 0;     // refreshes where every candidate failed
-    uint64_t published = 0;  // maps handed to PublishCallback
-    uint64_t queries = 0;    // CLUSTER SLOTS queries sent
-  };
+  using Stats = RefreshStats;
   // Counters since construction. The reference lives as long as the refresher.
-  const Stats& stats() const { return stats_; }
+  const Stats& stats() const override { return stats_; }
   // Why the most recent candidate failed ("" if none failed yet); for logs and admin output.
   const std::string& lastError() const { return last_error_; }
 

@@ -214,7 +214,7 @@ class SentinelWatch::Conn {
 };
 
 SentinelWatch::SentinelWatch(uv_loop_t* loop, std::vector<std::string> sentinel_addresses,
-                             std::vector<std::string> auth_args, EventCallback on_event,
+                             const std::vector<std::string>& auth_args, EventCallback on_event,
                              Options options)
     : loop_(loop),
       addresses_(std::move(sentinel_addresses)),

@@ -43,9 +43,21 @@ struct SentinelWatchOptions {
   std::chrono::milliseconds ping_interval{1000};
   // Channels to SUBSCRIBE to (Sentinel publishes each event type on the channel of its name).
   // REQUIRES: not empty.
-  std::vector<std::string> channels = {
-      "+switch-master",    "+sdown", "-sdown", "+odown", "-odown", "+failover-end",
-      "+convert-to-slave", "+slave", "+reboot"};
+  std::vector<std::string> channels = {"+switch-master",
+                                       "+sdown",
+                                       "-sdown",
+                                       "+odown",
+                                       "-odown",
+                                       "+failover-end",
+                                       "+failover-end-for-timeout",
+                                       "+convert-to-slave",
+                                       "+slave",
+                                       "+reboot",
+                                       "+failover-state-send-slaveof-noone",
+                                       "+promoted-slave",
+                                       "-failover-abort-not-elected",
+                                       "-failover-abort-no-good-slave",
+                                       "-failover-abort-slave-timeout"};
 };
 
 class SentinelWatch {
@@ -63,7 +75,8 @@ class SentinelWatch {
   // first on every connection, e.g. {"AUTH", "user", "pass"}, or empty. Nothing happens before
   // start().
   SentinelWatch(uv_loop_t* loop, std::vector<std::string> sentinel_addresses,
-                std::vector<std::string> auth_args, EventCallback on_event, Options options = {});
+                const std::vector<std::string>& auth_args, EventCallback on_event,
+                Options options = {});
   ~SentinelWatch();  // stop()
   SentinelWatch(const SentinelWatch&) = delete;
   SentinelWatch& operator=(const SentinelWatch&) = delete;

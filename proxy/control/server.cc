@@ -1,8 +1,5 @@
 #include "proxy/control/server.h"
 
-#include "config/config_loader.h"
-#include "config/config_reload.h"
-
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -13,11 +10,15 @@
 #include <thread>
 
 #include "common/host_port.h"
+#include "config/config_loader.h"
+#include "config/config_reload.h"
 #include "proxy/admin/admin_json.h"
 #include "proxy/admin/dashboard.h"
-#include "proxy/datapath/errors.h"
 #include "proxy/control/logging.h"
+#include "proxy/datapath/errors.h"
 #include "proxy/io/net_util.h"
+#include "router/sentinel_source.h"
+#include "router/static_shards.h"
 
 namespace slotwise::proxy {
 namespace {
@@ -25,6 +26,13 @@ constexpr uint64_t kTickMs = 50;
 constexpr uint64_t kDrainMs = 5000;
 constexpr uint64_t kProbeEveryTicks = 20;  // reachability probes once a second
 constexpr int kAcceptBatch = 64;  // accepts per readable event, so one burst cannot starve the loop
+
+// The AUTH command a control-plane query sends first; empty without a password.
+std::vector<std::string> authArgs(const std::string& username, const std::string& password) {
+  if (password.empty()) return {};
+  if (username.empty()) return {"AUTH", password};
+  return {"AUTH", username, password};
+}
 
 template <typename T>
 Server* serverOf(T* handle) {
@@ -75,7 +83,9 @@ void Server::reload() {
   config_ = std::move(plan.config);
   live_ = std::make_shared<const config::ProxyConfig>(config_);
   for (auto& w : workers_) w->setConfig(live_);
-  refresher_->setPolicyOptions(refreshOptions(config_.cluster));
+  if (cluster_refresher_ != nullptr) {
+    cluster_refresher_->setPolicyOptions(refreshOptions(config_.cluster));
+  }
   {
     std::lock_guard lock(config_json_mu_);
     config_json_ = renderConfigJson(config_);
@@ -108,31 +118,24 @@ int Server::run() {
     return 1;
   }
 
-  std::vector<std::string> auth;
-  if (!config_.backend.password.empty()) {
-    auth = {"AUTH"};
-    if (!config_.backend.username.empty()) auth.push_back(config_.backend.username);
-    auth.push_back(config_.backend.password);
-  }
-  node_query_ = std::make_unique<NodeQueryImpl>(&loop_, config_.cluster.query_timeout, auth);
-  const router::RefreshPolicy::Options opts = refreshOptions(config_.cluster);
-  std::vector<std::string> seeds;
-  for (const auto& s : config_.cluster.seeds) seeds.push_back(s.toString());
-  refresher_ = std::make_unique<router::TopologyRefresher>(
-      *node_query_, clock_, opts, seeds, [this](const router::SlotMapPtr& m) { publish(m); });
-  refresher_->requestRefresh();
-  refresher_->tick();
+  node_query_ =
+      std::make_unique<NodeQueryImpl>(&loop_, config_.cluster.query_timeout,
+                                      authArgs(config_.backend.username, config_.backend.password));
+  std::string backends;
+  source_ = makeSource(&backends);
+  source_->requestRefresh();
+  source_->tick();
 
   tick_.data = sigterm_.data = sigint_.data = sighup_.data = this;
   uv_timer_init(&loop_, &tick_);
   uv_timer_start(&tick_, [](uv_timer_t* t) {
     Server* self = serverOf(t);
-    self->refresher_->tick();
+    self->source_->tick();
     if (++self->ticks_ % kProbeEveryTicks == 0) {
       self->probeMasters();
       self->probeReplicas();
     }
-    const router::TopologyRefresher::Stats& stats = self->refresher_->stats();
+    const router::RefreshStats& stats = self->source_->stats();
     self->control_metrics_.refreshTotals(stats.ok, stats.failed);
   }, kTickMs, kTickMs);
   auto on_stop = [](uv_signal_t* s, int signum) {
@@ -146,10 +149,10 @@ int Server::run() {
   uv_signal_init(&loop_, &sighup_);
   uv_signal_start(&sighup_, [](uv_signal_t* s, int) { serverOf(s)->reload(); }, SIGHUP);
 
-  spdlog::info("slotwise {} listening on {} with {} workers ({} accept), seeds: {}",
-               SLOTWISE_VERSION, config_.listen.toString(), n,
+  spdlog::info("slotwise {} listening on {} with {} workers ({} accept), {}", SLOTWISE_VERSION,
+               config_.listen.toString(), n,
                config_.accept_mode == config::AcceptMode::kHandoff ? "handoff" : "reuseport",
-               fmt::join(seeds, ", "));
+               backends);
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& w : workers_) w->join();
   uv_loop_close(&loop_);
@@ -213,9 +216,71 @@ void Server::onAcceptable() {
   }
 }
 
+std::unique_ptr<router::TopologySource> Server::makeSource(std::string* described) {
+  auto publish_map = [this](const router::SlotMapPtr& m) { publish(m); };
+  const config::StaticConfig& fixed = config_.static_servers;
+  if (fixed.enabled()) {
+    std::vector<router::StaticShards::Server> servers;
+    std::vector<std::string> names;
+    for (const config::StaticServer& s : fixed.servers) {
+      const std::string name =
+          s.name.empty() ? router::ringName(s.address.host, s.address.port) : s.name;
+      servers.push_back({s.address.toNodeAddress(), name, s.weight});
+      names.push_back(fmt::format("{}:{} {}", s.address.toString(), s.weight, name));
+    }
+    router::StaticShards::Options opts;
+    opts.hash = fixed.placement.hash;
+    opts.distribution = fixed.placement.distribution;
+    opts.hash_tag = fixed.placement.hash_tag;
+    opts.auto_eject = fixed.auto_eject_hosts;
+    opts.retry_timeout = fixed.server_retry_timeout;
+    opts.failure_limit = fixed.server_failure_limit;
+    *described = fmt::format("static servers ({} x {}{}): {}", router::hashKindName(opts.hash),
+                             router::distributionName(opts.distribution),
+                             opts.auto_eject ? ", auto-eject" : "", fmt::join(names, ", "));
+    return std::make_unique<router::StaticShards>(clock_, std::move(opts), std::move(servers),
+                                                  publish_map);
+  }
+  const config::SentinelConfig& sentinel = config_.sentinel;
+  if (sentinel.enabled()) {
+    std::vector<std::string> sentinels;
+    for (const auto& s : sentinel.sentinels) sentinels.push_back(s.toNodeAddress());
+    const std::vector<std::string> auth = authArgs(sentinel.username, sentinel.password);
+    sentinel_query_ = std::make_unique<NodeQueryImpl>(&loop_, sentinel.query_timeout, auth);
+    router::SentinelRefresher::Options opts;
+    opts.poll_interval = sentinel.poll_interval;
+    const router::SentinelSource::Placement placement{
+        sentinel.placement.hash, sentinel.placement.distribution, sentinel.placement.hash_tag};
+    auto source = std::make_unique<router::SentinelSource>(*sentinel_query_, *node_query_, clock_,
+                                                           opts, sentinels, sentinel.masters,
+                                                           placement, publish_map);
+    router::SentinelSource* raw = source.get();
+    sentinel_watch_ = std::make_unique<SentinelWatch>(
+        &loop_, sentinels, auth, [raw](std::string_view channel, std::string_view payload) {
+          raw->onSentinelEvent(channel, payload);
+        });
+    // Events missed while a sentinel was unreachable: look again once it is back.
+    sentinel_watch_->setOnSubscribed([raw] { raw->requestRefresh(); });
+    sentinel_watch_->start();
+    *described =
+        fmt::format("sentinel masters [{}] ({} x {}) via sentinels {}",
+                    fmt::join(sentinel.masters, ", "), router::hashKindName(placement.hash),
+                    router::distributionName(placement.distribution), fmt::join(sentinels, ", "));
+    return source;
+  }
+  std::vector<std::string> seeds;
+  for (const auto& s : config_.cluster.seeds) seeds.push_back(s.toString());
+  *described = fmt::format("cluster seeds: {}", fmt::join(seeds, ", "));
+  auto refresher = std::make_unique<router::TopologyRefresher>(
+      *node_query_, clock_, refreshOptions(config_.cluster), seeds, publish_map);
+  cluster_refresher_ = refresher.get();
+  return refresher;
+}
+
 void Server::publish(const router::SlotMapPtr& map) {
-  spdlog::info("slot map version {}: {} nodes, {} masters, {}/16384 slots covered", map->version(),
-               map->nodes().size(), map->masters().size(), map->coveredSlots());
+  spdlog::info("slot map version {}: {} nodes, {} masters, {}/{} slots covered", map->version(),
+               map->nodes().size(), map->masters().size(), map->coveredSlots(),
+               map->placement().slotCount());
   control_metrics_.slotMapPublished(map->version(), map->coveredSlots());
   {
     std::lock_guard<std::mutex> lock(map_mu_);
@@ -242,6 +307,7 @@ router::SlotMapPtr Server::adminMap() const {
 HttpResponse Server::readiness() const {
   const router::SlotMapPtr map = adminMap();
   const uint64_t covered = map ? map->coveredSlots() : 0;
+  const uint64_t expected = map ? map->placement().slotCount() : router::SlotMap::kNumSlots;
   std::vector<std::string> unreachable;
   if (map) {
     for (uint16_t m : map->masters()) {
@@ -249,9 +315,9 @@ HttpResponse Server::readiness() const {
       if (!health_.reachable(address)) unreachable.push_back(address);
     }
   }
-  const bool ready = covered == router::SlotMap::kNumSlots && unreachable.empty();
-  std::string body = fmt::format("{}: {}/16384 slots covered", ready ? "ready" : "not ready",
-                                 covered);
+  const bool ready = map && map->complete() && unreachable.empty();
+  std::string body =
+      fmt::format("{}: {}/{} slots covered", ready ? "ready" : "not ready", covered, expected);
   if (!unreachable.empty()) {
     body += fmt::format("; unreachable masters: {}", fmt::join(unreachable, ", "));
   }
@@ -263,11 +329,13 @@ void Server::probeMasters() {
   if (!map || !node_query_ || stopping_) return;
   for (uint16_t m : map->masters()) {
     const std::string address = map->nodes()[m].address;
+    if (health_.connected(address)) source_->reportReachable(address);
     if (health_.connected(address) || !probing_.insert(address).second) continue;
     // The callback may run before query() returns; `probing_` already holds the address.
     node_query_->query(address, {"PING"}, [this, address](const Result<resp::RespValue>& reply) {
       probing_.erase(address);
       health_.record(address, reply ? BackendEvent::kProbeOk : BackendEvent::kProbeFailed);
+      if (reply && !stopping_) source_->reportReachable(address);
     });
   }
 }
@@ -351,13 +419,13 @@ bool Server::startAdmin() {
 
 void Server::onRedirectSeen() {
   mailbox_.post([this] {
-    if (refresher_) refresher_->reportRedirect();
+    if (source_) source_->reportRedirect();
   });
 }
 
 void Server::onBackendFailure(const std::string& address) {
   mailbox_.post([this, address] {
-    if (refresher_) refresher_->reportFailure(address);
+    if (source_) source_->reportFailure(address);
   });
 }
 
@@ -372,6 +440,7 @@ void Server::shutdown() {
   }
   for (auto& w : workers_) w->stop(kDrainMs);
   admin_.stop();
+  if (sentinel_watch_) sentinel_watch_->stop();
   auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
   close(&tick_);
   close(&sigterm_);

@@ -1,7 +1,7 @@
 // Server: owns the control loop (accepting, signals, topology refresh) and the worker threads.
 //
 //   control thread: listener ─► least-loaded worker (fd through its mailbox)
-//                   TopologyRefresher ─► new SlotMap ─► every worker's mailbox
+//                   TopologySource (cluster, static or sentinel) ─► new SlotMap ─► every worker
 //                   workers' MOVED / failure reports ─► control mailbox ─► RefreshPolicy
 #pragma once
 
@@ -17,15 +17,17 @@
 
 #include "config/proxy_config.h"
 #include "proxy/admin/admin_http.h"
+#include "proxy/control/node_query_impl.h"
+#include "proxy/control/sentinel_watch.h"
+#include "proxy/datapath/worker.h"
 #include "proxy/io/mailbox.h"
 #include "proxy/stats/metrics.h"
 #include "proxy/stats/process_metrics.h"
 #include "proxy/stats/proxy_metrics.h"
-#include "proxy/control/node_query_impl.h"
 #include "proxy/stats/slowlog.h"
-#include "proxy/datapath/worker.h"
 #include "router/clock.h"
 #include "router/topology_refresher.h"
+#include "router/topology_source.h"
 
 namespace slotwise::proxy {
 
@@ -50,11 +52,14 @@ class Server : public ControlSink {
   void onAcceptable();
   void shutdown();
   void publish(const router::SlotMapPtr& map);
+  // The topology source of the configured backend kind; its log line names the backends.
+  std::unique_ptr<router::TopologySource> makeSource(std::string* described);
   bool startAdmin();
   // Body of /api/slots for the current slot map (see renderSlotsJson). Any thread.
   std::string slotsJson() const;
-  // /readyz: 200 when the slot map covers all 16384 slots and every master is reachable (see
-  // BackendHealth for the rule), else 503 with the reason. Any thread.
+  // /readyz: 200 when the slot map is complete (all 16384 slots of a cluster, every server or
+  // group of the other kinds) and every master is reachable (see BackendHealth for the rule),
+  // else 503 with the reason. Any thread.
   HttpResponse readiness() const;
   // Control thread, about once a second: PINGs every master of the current map that no worker
   // holds an established connection to, so that BackendHealth learns whether it is reachable
@@ -89,9 +94,12 @@ class Server : public ControlSink {
   int listen_fd_ = -1;
   std::atomic<int> total_clients_{0};
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::unique_ptr<NodeQueryImpl> node_query_;
+  std::unique_ptr<NodeQueryImpl> node_query_;      // the data nodes (backend credentials)
+  std::unique_ptr<NodeQueryImpl> sentinel_query_;  // Sentinel deployments: the sentinels
   router::SteadyClock clock_;
-  std::unique_ptr<router::TopologyRefresher> refresher_;
+  std::unique_ptr<router::TopologySource> source_;
+  router::TopologyRefresher* cluster_refresher_ = nullptr;  // source_ when it is a cluster's
+  std::unique_ptr<SentinelWatch> sentinel_watch_;           // Sentinel deployments: events
   bool stopping_ = false;
 
   bool replica_round_ = false;                // a probeReplicas() round is in flight

@@ -85,7 +85,9 @@ BackendConn* BackendPool::open(const Node& node, uint8_t proto, uint16_t identit
     h.username = identities_[identity].username;
     h.password = identities_[identity].password;
   }
-  h.readonly = config().backend.read_from != config::ReadFrom::kMaster;
+  // READONLY is a cluster command; a Sentinel group's replicas serve reads without it.
+  h.readonly = config().backend.read_from != config::ReadFrom::kMaster &&
+               !config().static_servers.enabled() && !config().sentinel.enabled();
   return new BackendConn(context_, node.host, node.port, node.address, std::move(h));
 }
 

@@ -138,7 +138,8 @@ size_t ClientSession::consume(std::string_view data) {
 
 void ClientSession::dispatch(const resp::Command& cmd) {
   services_.stats.commands.inc();
-  router::RouteDecision d = router::route(cmd, &services_.scratch.keys);
+  router::RouteDecision d =
+      router::route(cmd, &services_.scratch.keys, services_.topology.placement());
   using Kind = router::RouteDecision::Kind;
   if (handleAuth(cmd, d)) return;
   if (refusedWhileSubscribed(cmd, d)) return;

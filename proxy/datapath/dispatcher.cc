@@ -122,6 +122,7 @@ void Dispatcher::countReply(const resp::ReplyInfo& info, const BackendConn& conn
       stats_.clusterdown.inc();
       reportFailure(conn.address());
       break;
+    case resp::ErrorKind::kReadOnly: reportFailure(conn.address()); break;
     default: break;
   }
 }

@@ -56,7 +56,7 @@ bool buildMultiKey(FanOutContext& w, Request* parent, const resp::Command& cmd,
   initParent(parent, merge, 0);
   FanOut& f = *parent->fanout;
   for (uint32_t k : keys) {
-    uint16_t slot = router::keyHashSlot(cmd.arg(k));
+    uint16_t slot = w.topology.placement().slotOf(cmd.arg(k));
     auto [it, fresh] = by_slot.try_emplace(slot, static_cast<uint32_t>(groups.size()));
     if (fresh) {
       groups.emplace_back();
@@ -160,7 +160,10 @@ bool buildScan(FanOutContext& w, Request* parent, const resp::Command& cmd, std:
       tainted = ((cursor >> kTaintShift) & 1) != 0;
     }
   }
-  initParent(parent, Merge::kScan, 2);
+  // A cluster's slots can move during a pass, so CLUSTER NODES rides along to detect it; the
+  // servers of a ring (static, Sentinel) own their slot for good.
+  const bool check_ownership = w.topology.placement().ring() == nullptr;
+  initParent(parent, Merge::kScan, check_ownership ? 2 : 1);
   parent->fanout->scan_fingerprint = fp;
   parent->fanout->scan_slot = slot;
   parent->fanout->scan_tainted = tainted;
@@ -169,10 +172,12 @@ bool buildScan(FanOutContext& w, Request* parent, const resp::Command& cmd, std:
   for (size_t i = 0; i < cmd.argc(); ++i) args.push_back(i == 1 ? node_cursor_text : cmd.arg(i));
   Request* scan = newPart(w, parent, 0, slot);
   resp::appendCommand(scan->payload, std::span<const std::string_view>(args));
-  Request* view = newPart(w, parent, 1, slot);  // same connection, right after the SCAN
-  resp::appendCommand(view->payload, {"CLUSTER", "NODES"});
   parts->push_back(scan);
-  parts->push_back(view);
+  if (check_ownership) {
+    Request* view = newPart(w, parent, 1, slot);  // same connection, right after the SCAN
+    resp::appendCommand(view->payload, {"CLUSTER", "NODES"});
+    parts->push_back(view);
+  }
   return true;
 }
 

@@ -152,19 +152,23 @@ std::string mergeScan(const FanOut& f, const Topology& topology, bool* drift) {
   if (!parseU64(stringContent(elems[0]), &node_cursor) || node_cursor > kMaxNodeCursor) {
     return protocolMismatch();
   }
-  std::string_view nodes_text = stringContent(f.parts[1]);
-  if (f.parts[1].starts_with("=")) nodes_text = verbatimContent(f.parts[1]);
-  NodeView view;
-  if (!parseClusterNodes(nodes_text, &view)) return protocolMismatch();
   const std::vector<uint16_t>& slots = topology.masterSlots();
-  const uint64_t proxy_fp = cursorFingerprint(topology.fingerprint());
-  if (cursorFingerprint(view.fingerprint) != f.scan_fingerprint) {
-    // Ownership changed since the pass began (or the proxy's map is behind the node's view):
-    // start over under the proxy's current map; its next check catches a map still behind.
-    *drift = cursorFingerprint(view.fingerprint) != proxy_fp;
-    return scanReply(encodeCursor(0, false, proxy_fp, slots.front()), "*0\r\n");
+  bool migrating = false;
+  if (f.parts.size() > 1) {  // a cluster node's CLUSTER NODES (see buildScan)
+    std::string_view nodes_text = stringContent(f.parts[1]);
+    if (f.parts[1].starts_with("=")) nodes_text = verbatimContent(f.parts[1]);
+    NodeView view;
+    if (!parseClusterNodes(nodes_text, &view)) return protocolMismatch();
+    const uint64_t proxy_fp = cursorFingerprint(topology.fingerprint());
+    if (cursorFingerprint(view.fingerprint) != f.scan_fingerprint) {
+      // Ownership changed since the pass began (or the proxy's map is behind the node's view):
+      // start over under the proxy's current map; its next check catches a map still behind.
+      *drift = cursorFingerprint(view.fingerprint) != proxy_fp;
+      return scanReply(encodeCursor(0, false, proxy_fp, slots.front()), "*0\r\n");
+    }
+    migrating = view.migrating;
   }
-  const bool tainted = f.scan_tainted || view.migrating;
+  const bool tainted = f.scan_tainted || migrating;
   uint64_t cursor = 0;
   if (node_cursor != 0) {
     cursor = encodeCursor(node_cursor, tainted, f.scan_fingerprint, f.scan_slot);

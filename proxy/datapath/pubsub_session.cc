@@ -71,7 +71,8 @@ void PubSubSession::handle(const resp::Command& cmd, const router::RouteDecision
     if (subs_.empty()) pushToClient("*3\r\n$12\r\nsunsubscribe\r\n$-1\r\n:0\r\n");
     return;
   }
-  int32_t slot = router::keysSlot(*d.info, cmd, &session_.services_.scratch.keys);
+  int32_t slot = router::keysSlot(*d.info, cmd, &session_.services_.scratch.keys,
+                                  session_.services_.topology.placement());
   if (slot < 0) {
     session_.replyError("CROSSSLOT Keys in request don't hash to the same slot");
     return;
@@ -205,7 +206,7 @@ void PubSubSession::resubscribe() {
     conn->sendRaw(bytes);
   }
   for (const std::string& ch : shard_channels_) {
-    BackendConn* conn = subscriberConn(router::keyHashSlot(ch), false);
+    BackendConn* conn = subscriberConn(session_.services_.topology.placement().slotOf(ch), false);
     if (conn == nullptr) {
       scheduleResubscribe();
       return;

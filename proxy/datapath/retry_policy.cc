@@ -100,6 +100,7 @@ Decision decideOnReply(Request& req, const resp::ReplyInfo& info, std::string_vi
     case resp::ErrorKind::kTryAgain:
       return tryAgain(req, limits, now);
     case resp::ErrorKind::kClusterDown:
+    case resp::ErrorKind::kReadOnly:  // a demoted master refused it: same as a node that is down
       return clusterDown(req, limits, now);
     default:
       if (info.type == '-' && bytes.starts_with("-NOSCRIPT")) return noScript(req, limits);

@@ -11,8 +11,10 @@
 //                           the map is kept. Same budget as MOVED.
 //   -TRYAGAIN               kRetryLater after backend.tryagain_backoff_ms << attempt; kDeliver
 //                           once backend.tryagain_retries are spent.
-//   -CLUSTERDOWN            node_failure = true; kRetryLater every kClusterDownRetryMs until the
-//                           retry deadline, then kDeliver.
+//   -CLUSTERDOWN, -READONLY node_failure = true; kRetryLater every kClusterDownRetryMs until the
+//                           retry deadline, then kDeliver. READONLY comes from a master that a
+//                           failover demoted (Sentinel): the write was refused, so it is safe to
+//                           send again once the topology names the new master.
 //   -NOSCRIPT (EVALSHA)     kReloadScript (SCRIPT LOAD + the request again on the same
 //                           connection) while the redirect budget lasts; kDeliver otherwise or
 //                           when the proxy does not know the script (the dispatcher checks).

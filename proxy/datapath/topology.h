@@ -1,8 +1,9 @@
 // Topology: which backend node serves a request, as one worker sees it. The data path asks it
 // "which node for this request (slot's master, a replica for a read, any master)" and "which
-// masters are there" and never reads a slot map itself, so a new kind of backend (a Sentinel
-// group, a static shard set) is a new implementation of this interface. ClusterTopology
-// (cluster_topology.h) is the Redis Cluster one. Owned by the worker; loop thread only.
+// masters are there" and never reads a slot map itself. SlotMapTopology (slot_map_topology.h)
+// serves all three backend kinds: a Redis Cluster's slot map, and the slot maps the control
+// thread builds for Sentinel groups and static servers (slot i = server i, keys placed by a
+// twemproxy-compatible ring: router/key_placement.h). Owned by the worker; loop thread only.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "proxy/datapath/request.h"
+#include "router/key_placement.h"
 #include "router/slot_map.h"
 
 namespace slotwise::proxy {
@@ -47,7 +49,10 @@ class Topology {
   virtual const std::vector<uint16_t>& masterSlots() const = 0;
   // Hash of the slot -> master assignment; equal on every proxy that sees the same topology.
   virtual uint64_t fingerprint() const = 0;
-  // The cluster slot map, or null (none yet, or a backend kind without one).
+  // How keys map to slots (router::route, multi-key split, shard channels). CRC16 before the first
+  // topology and for a cluster; a server index for Sentinel groups and static servers.
+  virtual const router::KeyPlacement& placement() const = 0;
+  // The slot map in effect, or null (none yet).
   virtual const router::SlotMap* slotMap() const = 0;
 };
 

@@ -30,7 +30,8 @@ void Transaction::handle(const resp::Command& cmd, const router::RouteDecision& 
       session_.replyError("ERR WATCH inside MULTI is not allowed");
       return;
     }
-    int32_t slot = router::keysSlot(*d.info, cmd, &session_.services_.scratch.keys);
+    int32_t slot = router::keysSlot(*d.info, cmd, &session_.services_.scratch.keys,
+                                    session_.services_.topology.placement());
     if (slot < 0 || (pinned_ && slot_ != slot)) {
       session_.replyError(errors::kTxnCrossSlot);
       return;

@@ -8,7 +8,7 @@
 // client: parse, dispatch, ordered replies; its transaction, blocking and pub/sub state in
 // transaction.h and pubsub_session.h), dispatcher + retry_policy (where a request goes and what a
 // reply or failure means for it), backend_pool + backend_conn (connections), topology +
-// cluster_topology (which node serves what), fanout (multi-node split and merge), request
+// slot_map_topology (which node serves what), fanout (multi-node split and merge), request
 // (the request object and its pool).
 //
 // Worker owns the client sessions it adopted, its own pipelined backend connections
@@ -26,10 +26,10 @@
 
 #include "config/proxy_config.h"
 #include "proxy/datapath/backend_pool.h"
-#include "proxy/datapath/cluster_topology.h"
 #include "proxy/datapath/dispatcher.h"
 #include "proxy/datapath/request.h"
 #include "proxy/datapath/session_host.h"
+#include "proxy/datapath/slot_map_topology.h"
 #include "proxy/io/mailbox.h"
 #include "proxy/io/uv_handle.h"
 #include "proxy/stats/proxy_metrics.h"
@@ -111,7 +111,7 @@ class Worker final : public SessionHost {
   // Declaration order is construction order: each component refers to those above it.
   RequestPool pool_;
   WorkerStats stats_;
-  ClusterTopology topology_;
+  SlotMapTopology topology_;
   Dispatcher dispatcher_;
   BackendPool backends_;
   SessionScratch scratch_;

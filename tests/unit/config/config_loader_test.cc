@@ -122,6 +122,24 @@ cluster:
   redirect_refresh_threshold: 3
   failure_refresh_threshold: 4
   query_timeout_ms: 1500
+static:
+  hash: murmur
+  distribution: modula
+  hash_tag: "{}"
+  servers: []
+  auto_eject_hosts: true
+  server_retry_timeout_ms: 5000
+  server_failure_limit: 3
+sentinel:
+  sentinels: []
+  masters: []
+  username: sentineluser
+  password: sentinelpw
+  hash: crc32a
+  distribution: random
+  hash_tag: "ab"
+  poll_interval_ms: 500
+  query_timeout_ms: 700
 backend:
   connections_per_node: 2
   connect_timeout_ms: 250
@@ -179,6 +197,15 @@ TEST(ConfigLoaderTest, EveryKeyIsParsed) {
   e.backend = {2,  Millis(250), Millis(0),   3,      7,
                Millis(15), Millis(4000), 77, "proxyuser", "p@ss", ReadFrom::kPreferReplica,
                Millis(3000)};
+  e.static_servers.placement = {router::HashKind::kMurmur, router::Distribution::kModula, "{}"};
+  e.static_servers.auto_eject_hosts = true;
+  e.static_servers.server_retry_timeout = Millis(5000);
+  e.static_servers.server_failure_limit = 3;
+  e.sentinel.username = "sentineluser";
+  e.sentinel.password = "sentinelpw";
+  e.sentinel.placement = {router::HashKind::kCrc32a, router::Distribution::kRandom, "ab"};
+  e.sentinel.poll_interval = Millis(500);
+  e.sentinel.query_timeout = Millis(700);
   e.limits = {500, 4096, 1 << 20, 16 << 10, 2 << 20, 8 << 20, 128, 1ull << 30, Millis(60000)};
   e.auth = {"clientpw", {{"app", "apppw", "appacl", "b\"pw"}, {"ro", "x", "", ""}}, 3};
   e.slowlog = {2500, 64, true};
@@ -232,10 +259,14 @@ log:
 
 TEST(ConfigLoaderTest, SeedsAreRequired) {
   EXPECT_THAT(errorsOf("listen: 127.0.0.1:6380\n"),
-              ElementsAre("cluster.seeds: must list at least 1 host:port address"));
+              ElementsAre("cluster.seeds: must list at least 1 host:port address (or use "
+                          "static.servers or sentinel.sentinels instead of a cluster)"));
   EXPECT_THAT(errorsOf("cluster:\n  seeds: []\n"),
-              ElementsAre("cluster.seeds: must list at least 1 host:port address"));
-  EXPECT_THAT(errorsOf(""), ElementsAre("cluster.seeds: must list at least 1 host:port address"));
+              ElementsAre("cluster.seeds: must list at least 1 host:port address (or use "
+                          "static.servers or sentinel.sentinels instead of a cluster)"));
+  EXPECT_THAT(errorsOf(""),
+              ElementsAre("cluster.seeds: must list at least 1 host:port address (or use "
+                          "static.servers or sentinel.sentinels instead of a cluster)"));
 }
 
 TEST(ConfigLoaderTest, ParseErrorsAreNotRepeatedByValidation) {
@@ -403,7 +434,8 @@ TEST(ConfigLoaderTest, LoadFileReportsPathInSyntaxErrorsAndMissingFiles) {
 TEST(ConfigLoaderTest, ValidateConfigChecksProgrammaticConfigs) {
   ProxyConfig config;
   EXPECT_THAT(validateConfig(config),
-              ElementsAre("cluster.seeds: must list at least 1 host:port address"));
+              ElementsAre("cluster.seeds: must list at least 1 host:port address (or use "
+                          "static.servers or sentinel.sentinels instead of a cluster)"));
   config.cluster.seeds = {{"", 7000}, {"h", 0}};
   config.backend.connect_timeout = Millis(-1);
   config.log.level = static_cast<LogLevel>(42);
@@ -488,6 +520,51 @@ TEST(ConfigLoaderTest, UsersAreCheckedOneByOne) {
                                    "set one or the other"));
   EXPECT_THAT(errorsOf(withSeeds("auth:\n  users: {name: a}\n")),
               UnorderedElementsAre("auth.users: expected a sequence of mappings, got a mapping"));
+}
+
+TEST(ConfigLoaderTest, StaticServersInTwemproxysFormat) {
+  auto result = loadConfigString(
+      "static:\n  hash: murmur\n  distribution: ketama\n  servers:\n"
+      "    - 127.0.0.1:7001:1 alpha\n    - \"10.0.0.2:7002:3\"\n    - \"[::1]:7003:2  g\"\n");
+  ASSERT_TRUE(result) << result.error();
+  const auto& servers = result->static_servers.servers;
+  ASSERT_EQ(servers.size(), 3u);
+  EXPECT_EQ(servers[0], (StaticServer{{"127.0.0.1", 7001}, 1, "alpha"}));
+  EXPECT_EQ(servers[1], (StaticServer{{"10.0.0.2", 7002}, 3, ""}));
+  EXPECT_EQ(servers[2], (StaticServer{{"::1", 7003}, 2, "g"}));
+  EXPECT_EQ(result->static_servers.placement.hash, router::HashKind::kMurmur);
+  EXPECT_TRUE(result->cluster.seeds.empty());
+  const auto reparsed = loadConfigString(formatConfig(*result));
+  ASSERT_TRUE(reparsed) << reparsed.error();
+  EXPECT_EQ(*reparsed, *result);
+}
+
+TEST(ConfigLoaderTest, StaticAndSentinelMistakesNameTheKey) {
+  EXPECT_THAT(errorsOf("static:\n  hash: sha1\n  distribution: ring\n  hash_tag: \"{\"\n"
+                       "  servers: [127.0.0.1:7001:1]\n"),
+              UnorderedElementsAre(
+                  "static.hash: invalid value 'sha1' (expected one of one_at_a_time, md5, crc16, "
+                  "crc32, crc32a, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32, hsieh, murmur, jenkins)",
+                  "static.distribution: invalid value 'ring' (expected one of ketama, modula, "
+                  "random)",
+                  "static.hash_tag: must be empty or two characters, e.g. \"{}\""));
+  EXPECT_THAT(errorsOf("static:\n  servers: [127.0.0.1:7001, \"127.0.0.1:7002:0\"]\n"),
+              UnorderedElementsAre(
+                  "static.servers[0]: missing weight: expected \"host:port:weight [name]\" "
+                  "(twemproxy's format), got '127.0.0.1:7001'",
+                  "static.servers[1]: invalid weight '0' in '127.0.0.1:7002:0' (1..10000)"));
+  EXPECT_THAT(errorsOf("static:\n  servers: [\"127.0.0.1:7001:1 a\", \"127.0.0.1:7001:1 b\","
+                       " \"127.0.0.1:7003:1 a\"]\n"),
+              UnorderedElementsAre("static.servers[1]: duplicate address of static.servers[0]",
+                                   "static.servers[2]: duplicate name of static.servers[0]"));
+  EXPECT_THAT(errorsOf(withSeeds("static:\n  servers: [127.0.0.1:7001:1]\n")),
+              ElementsAre("(root): cluster.seeds, static.servers and sentinel.sentinels exclude "
+                          "each other: configure one kind of backend"));
+  EXPECT_THAT(errorsOf("sentinel:\n  sentinels: [127.0.0.1:26379]\n"),
+              ElementsAre("sentinel.masters: must name at least 1 master"));
+  EXPECT_THAT(errorsOf("sentinel:\n  sentinels: [127.0.0.1:26379]\n  masters: [a, \"\", a]\n"),
+              UnorderedElementsAre("sentinel.masters[1]: must not be empty",
+                                   "sentinel.masters[2]: duplicate of sentinel.masters[0]"));
 }
 
 }  // namespace

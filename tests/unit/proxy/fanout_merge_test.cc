@@ -23,8 +23,10 @@ class FixedTopology final : public Topology {
   const std::vector<uint16_t>& masterSlots() const override { return master_slots_; }
   uint64_t fingerprint() const override { return fingerprint_; }
   const router::SlotMap* slotMap() const override { return nullptr; }
+  const router::KeyPlacement& placement() const override { return placement_; }
 
   std::vector<router::NodeInfo> nodes_;
+  router::KeyPlacement placement_;
   std::vector<uint16_t> master_slots_{0, 5461, 10923};
   uint64_t fingerprint_ = 42;
 };

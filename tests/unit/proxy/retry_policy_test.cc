@@ -107,6 +107,16 @@ TEST(RetryPolicyTest, TryAgainBacksOffExponentiallyThenDelivers) {
   EXPECT_EQ(reply(req, "-TRYAGAIN x\r\n", 1030).next, Next::kDeliver);
 }
 
+TEST(RetryPolicyTest, ReadOnlyFromADemotedMasterIsRetriedUntilTheDeadline) {
+  Request req = slotRequest();
+  Decision d = reply(req, "-READONLY You can't write against a read only replica.\r\n", 1000);
+  EXPECT_EQ(d.next, Next::kRetryLater);
+  EXPECT_TRUE(d.node_failure);
+  EXPECT_EQ(req.not_before_ms, 1000 + kClusterDownRetryMs);
+  d = reply(req, "-READONLY You can't write against a read only replica.\r\n", 1000 + 1000);
+  EXPECT_EQ(d.next, Next::kDeliver);
+}
+
 TEST(RetryPolicyTest, TryAgainInsideATransactionIsDelivered) {
   Request req = slotRequest();
   req.pinned = true;

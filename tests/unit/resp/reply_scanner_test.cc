@@ -278,6 +278,8 @@ TEST(ClassifyErrorTest, FirstWordOnly) {
   EXPECT_EQ(classifyError("ASK 1 h:1"), ErrorKind::kAsk);
   EXPECT_EQ(classifyError("TRYAGAIN x"), ErrorKind::kTryAgain);
   EXPECT_EQ(classifyError("CLUSTERDOWN x"), ErrorKind::kClusterDown);
+  EXPECT_EQ(classifyError("READONLY You can't write against a read only replica."),
+            ErrorKind::kReadOnly);
   EXPECT_EQ(classifyError("moved 1 h:1"), ErrorKind::kOther);
   EXPECT_EQ(classifyError("ERR MOVED"), ErrorKind::kOther);
   EXPECT_EQ(classifyError(""), ErrorKind::kOther);

@@ -737,6 +737,52 @@ TEST_F(SentinelRefresherTest, SwitchMasterRefreshesAtOnceAndSwitches) {
   EXPECT_EQ(callCount(), 0u);
 }
 
+// The old master keeps accepting writes while a replica is promoted: the group is published
+// without a master from the start of the promotion until the new master is confirmed.
+TEST_F(SentinelRefresherTest, FailoverPausesTheGroupUntilTheNewMasterIsConfirmed) {
+  bootstrap();
+  refresher_->onSentinelEvent("+failover-state-send-slaveof-noone",
+                              "slave 10.1.0.2:6379 10.1.0.2 6379 @ alpha 10.1.0.1 6379");
+  ASSERT_EQ(published_.size(), 2u);
+  EXPECT_EQ(last()[0].master, "");
+  EXPECT_EQ(refresher_->current()->at(0).master, kM1);  // what the sentinels said
+  // Promotion under way: the sentinels still name the old master, which still says master.
+  clock_.advance(milliseconds(150));
+  refresher_->tick();
+  EXPECT_EQ(published_.size(), 2u);
+  EXPECT_EQ(last()[0].master, "");
+  // Promoted: refreshed at once, and the pause ends with the new master.
+  sentinelsSay("alpha", kR1, {{"10.1.0.3", 6379}});
+  isMaster(kR1);
+  refresher_->onSentinelEvent("+promoted-slave",
+                              "slave 10.1.0.2:6379 10.1.0.2 6379 @ alpha 10.1.0.1 6379");
+  ASSERT_EQ(published_.size(), 3u);
+  EXPECT_EQ(last()[0].master, kR1);
+}
+
+TEST_F(SentinelRefresherTest, AbortedOrTimedOutFailoverEndsThePause) {
+  bootstrap();
+  const std::string payload = "slave 10.1.0.2:6379 10.1.0.2 6379 @ alpha 10.1.0.1 6379";
+  refresher_->onSentinelEvent("+failover-state-send-slaveof-noone", payload);
+  EXPECT_EQ(last()[0].master, "");
+  refresher_->onSentinelEvent("-failover-abort-slave-timeout", "master alpha 10.1.0.1 6379");
+  EXPECT_EQ(last()[0].master, kM1);
+  // No end event: the pause ends after failover_pause.
+  refresher_->onSentinelEvent("+failover-state-send-slaveof-noone", payload);
+  EXPECT_EQ(last()[0].master, "");
+  clock_.advance(options_.failover_pause - milliseconds(1));
+  refresher_->tick();
+  EXPECT_EQ(last()[0].master, "");
+  clock_.advance(milliseconds(1));
+  refresher_->tick();
+  EXPECT_EQ(last()[0].master, kM1);
+  // Another group's failover or an unknown name pauses nothing.
+  const size_t count = published_.size();
+  refresher_->onSentinelEvent("+failover-state-send-slaveof-noone",
+                              "slave 10.9.0.2:6379 10.9.0.2 6379 @ other 10.9.0.1 6379");
+  EXPECT_EQ(published_.size(), count);
+}
+
 TEST_F(SentinelRefresherTest, SwitchMasterDuringARefreshRunsAnotherRightAfter) {
   bootstrap();
   sentinel_net_.setDeferred(true);

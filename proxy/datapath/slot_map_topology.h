@@ -1,5 +1,6 @@
-// ClusterTopology: the Topology of a Redis Cluster, from the slot map the control thread publishes
-// (an immutable snapshot shared by every worker) plus the replicas judged unfit for reads.
+// SlotMapTopology: the Topology of every backend kind, from the slot map the control thread
+// publishes (an immutable snapshot shared by every worker: a cluster's CLUSTER SLOTS, or the map
+// of Sentinel groups / static servers) plus the replicas judged unfit for reads.
 #pragma once
 
 #include "config/proxy_config.h"
@@ -9,7 +10,7 @@
 
 namespace slotwise::proxy {
 
-class ClusterTopology final : public Topology {
+class SlotMapTopology final : public Topology {
  public:
   // Takes the new snapshot; recomputes the master slots and the fingerprint.
   void install(router::SlotMapPtr map);
@@ -26,11 +27,13 @@ class ClusterTopology final : public Topology {
   const std::vector<uint16_t>& masterSlots() const override { return master_slots_; }
   uint64_t fingerprint() const override { return fingerprint_; }
   const router::SlotMap* slotMap() const override { return map_.get(); }
+  const router::KeyPlacement& placement() const override { return placement_; }
 
  private:
   int replicaFor(uint16_t master, const Request& req, const NodeAvailability& availability) const;
 
   router::SlotMapPtr map_;
+  router::KeyPlacement placement_;
   router::UnfitReplicas unfit_;
   config::ReadFrom read_from_ = config::ReadFrom::kMaster;
   std::vector<uint16_t> master_slots_;

@@ -1,4 +1,4 @@
-#include "proxy/datapath/cluster_topology.h"
+#include "proxy/datapath/slot_map_topology.h"
 
 #include <algorithm>
 
@@ -6,8 +6,9 @@
 
 namespace slotwise::proxy {
 
-void ClusterTopology::install(router::SlotMapPtr map) {
+void SlotMapTopology::install(router::SlotMapPtr map) {
   map_ = std::move(map);
+  placement_ = map_->placement();
   master_slots_.clear();
   std::vector<OwnedRange> owned;
   std::vector<bool> seen(map_->nodes().size(), false);
@@ -21,17 +22,17 @@ void ClusterTopology::install(router::SlotMapPtr map) {
   fingerprint_ = ownershipFingerprint(std::move(owned));
 }
 
-const std::vector<router::NodeInfo>& ClusterTopology::nodes() const {
+const std::vector<router::NodeInfo>& SlotMapTopology::nodes() const {
   static const std::vector<router::NodeInfo> kNone;
   return map_ ? map_->nodes() : kNone;
 }
 
-bool ClusterTopology::slotServed(int32_t slot) const {
+bool SlotMapTopology::slotServed(int32_t slot) const {
   if (!map_) return false;
   return slot < 0 || map_->masterIndex(static_cast<uint16_t>(slot)) != router::SlotMap::kNoNode;
 }
 
-int ClusterTopology::select(const Request& req, const NodeAvailability& availability) const {
+int SlotMapTopology::select(const Request& req, const NodeAvailability& availability) const {
   if (!map_) return kNoNode;
   if (req.target == Request::Target::kAnyMaster) {
     const auto& masters = map_->masters();
@@ -46,7 +47,7 @@ int ClusterTopology::select(const Request& req, const NodeAvailability& availabi
 // A replica neither down nor unfit (lagging, offline), starting from the client's own (spreads
 // clients, keeps one client's reads on one replica while it is up). prefer-replica falls back to
 // the master; replica-only waits for one (its request is parked until the retry deadline).
-int ClusterTopology::replicaFor(uint16_t master, const Request& req,
+int SlotMapTopology::replicaFor(uint16_t master, const Request& req,
                                 const NodeAvailability& availability) const {
   const std::vector<uint16_t>& replicas = map_->replicasOf(master);
   for (size_t i = 0; i < replicas.size(); ++i) {
