@@ -8,6 +8,7 @@ Slotwise, and reports throughput, the ratio to the reference, p50/p99 latency, C
   --mode cluster   3-master Redis Cluster; reference: redis-benchmark --cluster (direct)
   --mode static    3 standalone servers, fnv1a_64/ketama; references: twemproxy (nutcracker, the
                    same pool) and, for SET/GET, one server directly
+  --mode sentinel  1 master + 1 replica watched by 1 redis-sentinel; reference: the master directly
 """
 import argparse
 import os
@@ -107,6 +108,38 @@ class Servers:
 
     flush = Cluster.flush
     stop = Cluster.stop
+
+
+class SentinelGroup:
+    """A master, one replica and one sentinel monitoring them as "bench"."""
+
+    def __init__(self, workdir, used):
+        self.servers = Servers(workdir, 2, used)
+        self.ports = self.servers.ports[:1]  # what flush() and the reference use: the master
+        self.sentinel_port = free_port(used)
+        self.dir = workdir
+        self.proc = None
+
+    def start(self):
+        self.servers.start()
+        redis_cli(self.servers.ports[1], "replicaof", "127.0.0.1", str(self.servers.ports[0]))
+        cfg = os.path.join(self.dir, "sentinel.conf")
+        with open(cfg, "w") as f:
+            f.write(f"port {self.sentinel_port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                    f"sentinel monitor bench 127.0.0.1 {self.servers.ports[0]} 1\n")
+        self.proc = subprocess.Popen(["redis-sentinel", cfg], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_until(lambda: redis_cli(self.sentinel_port, "sentinel", "get-master-addr-by-name",
+                                     "bench").startswith("127.0.0.1"), 10, "sentinel")
+
+    def flush(self):
+        self.servers.flush()
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.servers.stop()
 
 
 def cpu_seconds(pid):
@@ -213,18 +246,18 @@ class Target:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
-    ap.add_argument("--mode", choices=("cluster", "static"), default="cluster")
+    ap.add_argument("--mode", choices=("cluster", "static", "sentinel"), default="cluster")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="fewer requests (smoke run)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     tools = ["redis-server", "redis-cli", "redis-benchmark"]
-    if args.mode == "static":
-        tools.append("/usr/sbin/nutcracker")
+    tools += {"static": ["/usr/sbin/nutcracker"], "sentinel": ["redis-sentinel"]}.get(args.mode, [])
     for tool in tools:
         if not shutil.which(tool):
-            sys.exit(f"{tool} not found: apt-get install redis-server redis-tools nutcracker")
+            sys.exit(f"{tool} not found: apt-get install redis-server redis-tools nutcracker "
+                     "redis-sentinel")
 
     scale = 0.1 if args.quick else 1.0
     # (label, redis-benchmark tests, pipeline, requests). MSET sends 10 keys per command: across
@@ -233,7 +266,8 @@ def main():
              ("P1", "mset", 1, int(100_000 * scale))]
     used = set()
     workdir = tempfile.mkdtemp(prefix="slotwise-bench-")
-    backend = Cluster(workdir, 3, used) if args.mode == "cluster" else Servers(workdir, 3, used)
+    backend = {"cluster": lambda: Cluster(workdir, 3, used), "static": lambda: Servers(workdir, 3, used),
+               "sentinel": lambda: SentinelGroup(workdir, used)}[args.mode]()
     proxy = nutcracker = None
     rows = []
     try:
@@ -241,6 +275,9 @@ def main():
         addresses = [f"127.0.0.1:{p}" for p in backend.ports]
         if args.mode == "cluster":
             backend_yaml = f"cluster:\n  seeds: [{', '.join(addresses)}]\n"
+        elif args.mode == "sentinel":
+            backend_yaml = (f"sentinel:\n  sentinels: [127.0.0.1:{backend.sentinel_port}]\n"
+                            "  masters: [bench]\n")
         else:
             backend_yaml = ("static:\n  hash: fnv1a_64\n  distribution: ketama\n  servers: [" +
                             ", ".join(f'"{a}:1"' for a in addresses) + "]\n")
@@ -248,6 +285,9 @@ def main():
         if args.mode == "cluster":
             reference = "direct (redis-benchmark --cluster)"
             targets = [Target("direct", backend.ports[0], cluster=True)]
+        elif args.mode == "sentinel":
+            reference = "direct to the master"
+            targets = [Target("direct", backend.ports[0])]
         else:
             nutcracker = Nutcracker(workdir, free_port(used), addresses)
             reference = "twemproxy 0.5 (nutcracker), same servers and placement"
@@ -276,7 +316,7 @@ def main():
             backend.flush()
         before, after = idle_clients_rss(proxy, 1000)
         med = statistics.median
-        ref_name = targets[0].name if args.mode == "cluster" else "twemproxy"
+        ref_name = "twemproxy" if args.mode == "static" else "direct"
         for (name, test), by_target in samples.items():
             ref = by_target.get(ref_name)
             for tname, s in by_target.items():
@@ -288,7 +328,7 @@ def main():
             f"{os.cpu_count()} cores, {args.workers} proxy worker(s), {args.rounds} interleaved "
             "rounds, medians)",
             "",
-            "redis-benchmark -r 100000 -c 50 -d 64; 3 backends; ratio = ops/s relative to "
+            "redis-benchmark -r 100000 -c 50 -d 64; ratio = ops/s relative to "
             f"{reference}",
             "",
             "| test | target | ops/s | ratio | p50 / p99 ms | CPU-s per 100k |",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# One-command benchmark: Slotwise vs direct-to-cluster in the same run.
-#   bench/run.sh [--rounds N] [--quick] [--out FILE]
-# Builds Release if needed, starts its own 3-master cluster and the proxy on free loopback ports,
-# runs redis-benchmark against both, prints a table and writes it to bench/results/.
+# One-command benchmark: Slotwise vs its reference in the same run.
+#   bench/run.sh [--mode cluster|static|sentinel] [--workers N] [--rounds N] [--quick] [--out FILE]
+# Builds Release if needed, starts its own backends (3-master cluster; 3 servers + twemproxy;
+# master + replica + sentinel) and the proxy on free loopback ports, runs redis-benchmark against
+# each, prints a table and writes it to bench/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ ! -x build/slotwise ]] || [[ -n "$(find proxy router resp config -newer build/slotwise -name '*.cc' -o -newer build/slotwise -name '*.h' | head -1)" ]]; then

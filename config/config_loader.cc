@@ -213,6 +213,7 @@ const Fields<SentinelConfig>& sentinelFields() {
              {
                  millis("poll_interval_ms", &C::poll_interval, 10, kHourMs),
                  millis("query_timeout_ms", &C::query_timeout, 10, kMinuteMs),
+                 millis("failover_pause_ms", &C::failover_pause, 0, kMinuteMs),
              }));
   return kFields;
 }

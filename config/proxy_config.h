@@ -69,6 +69,7 @@ struct SentinelConfig {              // YAML key: sentinel (Sentinel-managed gro
   PlacementConfig placement;         // hash, distribution, hash_tag over the groups (flattened)
   Millis poll_interval{1000};        // poll_interval_ms: sentinels asked at least this often
   Millis query_timeout{1000};        // query_timeout_ms: one sentinel or ROLE query
+  Millis failover_pause{5000};       // failover_pause_ms: writes held while a replica is promoted
   bool enabled() const { return !sentinels.empty(); }
   bool operator==(const SentinelConfig&) const = default;
 };

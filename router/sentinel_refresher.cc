@@ -224,7 +224,8 @@ void SentinelRefresher::onFailoverEvent(std::string_view channel,
   for (size_t group : groups) {
     if (ends) {
       paused_[group].reset();
-    } else if (current_ && !(*current_)[group].master.empty()) {
+    } else if (current_ && !(*current_)[group].master.empty() &&
+               options_.failover_pause.count() > 0) {
       paused_[group] = Pause{(*current_)[group].master, clock_.now() + options_.failover_pause};
     }
   }

@@ -105,7 +105,8 @@ class SentinelRefresher {
     // Minimum time between two refresh starts (except for +switch-master), and between a
     // failed refresh and its retry.
     std::chrono::milliseconds min_interval{100};
-    // Longest write pause of a group whose failover began (see "Failover pause" above).
+    // Longest write pause of a group whose failover began (see "Failover pause" above); zero
+    // disables the pause.
     std::chrono::milliseconds failover_pause{5000};
   };
   // Receives every group, in configuration order. Called after the refresher's own state is

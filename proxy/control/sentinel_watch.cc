@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <span>
 #include <sstream>
 
@@ -185,7 +187,8 @@ class SentinelWatch::Conn {
     }
     const std::string& kind = v.elements[0].str;
     if (kind == "message" && v.elements.size() == 3) {
-      if (!subscribed_) return;  // cannot happen: confirmations come first
+      // A message can precede the confirmations of later SUBSCRIBEs of the handshake; it is
+      // on a channel already confirmed, so it counts.
       ++watch_->stats_.events;
       if (watch_->on_event_) watch_->on_event_(v.elements[1].str, v.elements[2].str);
     } else if (kind == "subscribe") {
@@ -222,9 +225,17 @@ SentinelWatch::SentinelWatch(uv_loop_t* loop, std::vector<std::string> sentinel_
       on_event_(std::move(on_event)),
       options_(std::move(options)) {
   if (has_auth_) appendArgs(handshake_, auth_args);
-  std::vector<std::string> subscribe = {"SUBSCRIBE"};
-  subscribe.insert(subscribe.end(), options_.channels.begin(), options_.channels.end());
-  appendArgs(handshake_, subscribe);
+  // Redis refuses a multibulk of more than 10 elements from a connection that is not yet
+  // authenticated ("Protocol error: unauthenticated multibulk length"), so the channels go in
+  // SUBSCRIBEs of at most 9: a sentinel whose password we lack then answers a plain NOAUTH.
+  constexpr size_t kChannelsPerSubscribe = 9;
+  for (size_t i = 0; i < options_.channels.size(); i += kChannelsPerSubscribe) {
+    const size_t end = std::min(options_.channels.size(), i + kChannelsPerSubscribe);
+    std::vector<std::string> subscribe = {"SUBSCRIBE"};
+    subscribe.insert(subscribe.end(), options_.channels.begin() + static_cast<std::ptrdiff_t>(i),
+                     options_.channels.begin() + static_cast<std::ptrdiff_t>(end));
+    appendArgs(handshake_, subscribe);
+  }
 }
 
 SentinelWatch::~SentinelWatch() { stop(); }

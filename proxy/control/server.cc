@@ -249,6 +249,7 @@ std::unique_ptr<router::TopologySource> Server::makeSource(std::string* describe
     sentinel_query_ = std::make_unique<NodeQueryImpl>(&loop_, sentinel.query_timeout, auth);
     router::SentinelRefresher::Options opts;
     opts.poll_interval = sentinel.poll_interval;
+    opts.failover_pause = sentinel.failover_pause;
     const router::SentinelSource::Placement placement{
         sentinel.placement.hash, sentinel.placement.distribution, sentinel.placement.hash_tag};
     auto source = std::make_unique<router::SentinelSource>(*sentinel_query_, *node_query_, clock_,

@@ -35,6 +35,15 @@ bool SlotMapTopology::slotServed(int32_t slot) const {
 int SlotMapTopology::select(const Request& req, const NodeAvailability& availability) const {
   if (!map_) return kNoNode;
   if (req.target == Request::Target::kAnyMaster) {
+    if (const router::HashRing* ring = placement_.ring()) {
+      // Servers of a ring share nothing (unlike a cluster, which forwards PUBLISH to every
+      // node): keyless commands, and with them classic pub/sub, go to the first live server.
+      for (size_t i = 0; i < ring->servers().size(); ++i) {
+        const uint16_t master = map_->masterIndex(static_cast<uint16_t>(i));
+        if (ring->servers()[i].live && master != router::SlotMap::kNoNode) return master;
+      }
+      return kNoNode;
+    }
     const auto& masters = map_->masters();
     return masters.empty() ? kNoNode : masters[req.affinity % masters.size()];
   }

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -139,12 +140,16 @@ std::string pubsubFrame(std::initializer_list<std::string> parts) {
 
 // What Redis answers to SUBSCRIBE with the default channels: one [subscribe, channel, count]
 // per channel.
-std::string subscribeConfirmations() {
+// What a Sentinel answers to one SUBSCRIBE: a confirmation per channel it names, counting on
+// from the channels the earlier SUBSCRIBEs of the same handshake named.
+std::string subscribeConfirmations(const Args& subscribe) {
+  const std::vector<std::string> all = proxy::SentinelWatchOptions{}.channels;
   std::string out;
-  const std::vector<std::string> channels = proxy::SentinelWatchOptions{}.channels;
-  for (size_t i = 0; i < channels.size(); ++i) {
-    out += "*3\r\n$9\r\nsubscribe\r\n$" + std::to_string(channels[i].size()) + "\r\n" +
-           channels[i] + "\r\n:" + std::to_string(i + 1) + "\r\n";
+  for (size_t i = 1; i < subscribe.size(); ++i) {
+    const auto at = std::find(all.begin(), all.end(), subscribe[i]);
+    const size_t count = static_cast<size_t>(at - all.begin()) + 1;
+    out += "*3\r\n$9\r\nsubscribe\r\n$" + std::to_string(subscribe[i].size()) + "\r\n" +
+           subscribe[i] + "\r\n:" + std::to_string(count) + "\r\n";
   }
   return out;
 }
@@ -154,15 +159,22 @@ TEST_F(SentinelWatchFakeTest, ReassemblesSplitFramesSendsAuthFirstAndDropsASilen
   ASSERT_TRUE(fake.start()) << fake.error();
   const std::string switch_payload = "mymaster 127.0.0.1 7000 127.0.0.1 7001";
   // Every frame arrives in 3-byte pieces.
-  const auto subscribe_rule = FakeRedisNode::Rule::command("SUBSCRIBE")
-                                  .reply(subscribeConfirmations() +
-                                         pubsubFrame({"message", "+switch-master", switch_payload}))
-                                  .split(3, 1ms);
+  const auto subscribe_rule =
+      FakeRedisNode::Rule::command("SUBSCRIBE")
+          .replyWith([switch_payload](const Args& args) {
+            std::string out = subscribeConfirmations(args);
+            if (args.size() > 1 && args[1] == "+switch-master") {
+              out += pubsubFrame({"message", "+switch-master", switch_payload});
+            }
+            return out;
+          })
+          .split(3, 1ms);
   fake.add(subscribe_rule);
   fake.add(FakeRedisNode::Rule::command("PING").reply(pubsubFrame({"pong", ""})));
 
   SentinelWatch& watch = startWatch({fake.address()}, {"AUTH", "user", "secret"});
-  ASSERT_TRUE(runUntil([&] { return events_[0].size() == 1; }, 5s)) << watch.lastError();
+  ASSERT_TRUE(runUntil([&] { return events_[0].size() == 1 && subscribed_[0] == 1; }, 5s))
+      << watch.lastError();
   EXPECT_EQ(events_[0][0].channel, "+switch-master");
   EXPECT_EQ(events_[0][0].payload, switch_payload);
   EXPECT_EQ(watch.connectedCount(), 1u);
@@ -170,8 +182,15 @@ TEST_F(SentinelWatchFakeTest, ReassemblesSplitFramesSendsAuthFirstAndDropsASilen
   const std::vector<ReceivedCommand> commands = fake.commands();
   ASSERT_GE(commands.size(), 2u);
   EXPECT_EQ(commands[0].args, (Args{"AUTH", "user", "secret"}));
-  EXPECT_EQ(commands[1].name(), "SUBSCRIBE");
-  EXPECT_EQ(commands[1].args.size(), proxy::SentinelWatchOptions{}.channels.size() + 1);
+  // Every channel is subscribed, in SUBSCRIBEs of at most 10 elements (Redis's limit for a
+  // connection that is not authenticated yet).
+  std::vector<std::string> subscribed_channels;
+  for (size_t i = 1; i < commands.size() && commands[i].name() == "SUBSCRIBE"; ++i) {
+    EXPECT_LE(commands[i].args.size(), 10u);
+    subscribed_channels.insert(subscribed_channels.end(), commands[i].args.begin() + 1,
+                               commands[i].args.end());
+  }
+  EXPECT_EQ(subscribed_channels, proxy::SentinelWatchOptions{}.channels);
 
   // PINGs (every 300ms) are answered: the connection stays.
   ASSERT_TRUE(runUntil([&] { return fake.count("PING") >= 3; }, 3s)) << watch.lastError();

@@ -140,6 +140,7 @@ sentinel:
   hash_tag: "ab"
   poll_interval_ms: 500
   query_timeout_ms: 700
+  failover_pause_ms: 2500
 backend:
   connections_per_node: 2
   connect_timeout_ms: 250
@@ -206,6 +207,7 @@ TEST(ConfigLoaderTest, EveryKeyIsParsed) {
   e.sentinel.placement = {router::HashKind::kCrc32a, router::Distribution::kRandom, "ab"};
   e.sentinel.poll_interval = Millis(500);
   e.sentinel.query_timeout = Millis(700);
+  e.sentinel.failover_pause = Millis(2500);
   e.limits = {500, 4096, 1 << 20, 16 << 10, 2 << 20, 8 << 20, 128, 1ull << 30, Millis(60000)};
   e.auth = {"clientpw", {{"app", "apppw", "appacl", "b\"pw"}, {"ro", "x", "", ""}}, 3};
   e.slowlog = {2500, 64, true};
