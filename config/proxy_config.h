@@ -74,6 +74,24 @@ struct SentinelConfig {              // YAML key: sentinel (Sentinel-managed gro
   bool operator==(const SentinelConfig&) const = default;
 };
 
+// One named pool of `pools:` (several deployments behind one endpoint, routed by key prefix):
+// exactly one of cluster, static, sentinel, with the same keys as the top-level sections.
+struct PoolConfig {                    // YAML: pools: { <name>: { cluster|static|sentinel: ... } }
+  std::string name;                    // the map key; [A-Za-z0-9_.-]+, unique
+  ClusterConfig cluster;               // cluster: (seeds, refresh intervals, ...)
+  StaticConfig static_servers;         // static: (twemproxy server lines, hash, ...)
+  SentinelConfig sentinel;             // sentinel: (sentinels, masters, ...)
+  bool operator==(const PoolConfig&) const = default;
+};
+
+// routes: [{prefix: "user:", pool: legacy}, ...]: a key goes to the pool of the longest prefix
+// it starts with (byte-wise, case-sensitive), else to default_pool.
+struct RouteConfig {
+  std::string prefix;  // prefix: not empty, unique among the routes
+  std::string pool;    // pool: a name under pools
+  bool operator==(const RouteConfig&) const = default;
+};
+
 struct BackendConfig {                                  // YAML key: backend
   uint32_t connections_per_node = 1;                    // connections_per_node (per worker), 1..64
   Millis connect_timeout{1000};                         // connect_timeout_ms
@@ -148,9 +166,12 @@ struct ProxyConfig {
   uint32_t tcp_backlog = 511;                           // tcp_backlog
   HostPort advertise;                                   // advertise: address named in CLUSTER SLOTS/NODES ("" = listen)
   bool allow_admin_commands = false;                    // allow_admin_commands: CONFIG SET/RESETSTAT to every master
-  ClusterConfig cluster;                                // exactly one of cluster, static, sentinel
+  ClusterConfig cluster;                                // exactly one of cluster, static, sentinel, pools
   StaticConfig static_servers;                          // YAML key: static
   SentinelConfig sentinel;
+  std::vector<PoolConfig> pools;                        // pools: named deployments (in file order)
+  std::vector<RouteConfig> routes;                      // routes: key prefix -> pool (with pools only)
+  std::string default_pool;                             // default_pool: keys no route takes (required with pools)
   BackendConfig backend;
   LimitsConfig limits;
   AuthConfig auth;
