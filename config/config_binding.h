@@ -449,6 +449,21 @@ Field<Cfg> addressList(std::string_view key, std::vector<HostPort> Cfg::*member,
   return leaf<Cfg>(key, parse, check, show);
 }
 
+// `item` as one YAML flow mapping, "{key: value, ...}", so that it fits on the line of its parent
+// key. REQUIRES: every field of `fields` is a leaf (a nested section would print a block).
+template <typename Sub>
+std::string flowMapping(const Fields<Sub>& fields, const Sub& item) {
+  std::string entry;
+  for (const auto& field : fields) field.emit(item, 0, entry);
+  std::string flow;
+  for (size_t start = 0; start < entry.size();) {
+    const size_t end = entry.find('\n', start);
+    flow += (flow.empty() ? "" : ", ") + entry.substr(start, end - start);
+    start = end + 1;
+  }
+  return "{" + flow + "}";
+}
+
 // A sequence of mappings, each bound through `fields` (e.g. auth.users). Listed as one leaf key;
 // shown as a flow sequence of flow mappings so that the output parses back.
 template <typename Cfg, typename Sub>
@@ -472,15 +487,7 @@ Field<Cfg> mappingList(std::string_view key, std::vector<Sub> Cfg::*member,
   auto show = [=](const Cfg& cfg) {
     std::string out;
     for (const Sub& item : cfg.*member) {
-      std::string entry;
-      for (const auto& field : fields()) field.emit(item, 0, entry);
-      std::string flow;
-      for (size_t start = 0; start < entry.size();) {
-        const size_t end = entry.find('\n', start);
-        flow += (flow.empty() ? "" : ", ") + entry.substr(start, end - start);
-        start = end + 1;
-      }
-      out += (out.empty() ? "{" : ", {") + flow + "}";
+      out += (out.empty() ? "" : ", ") + flowMapping(fields(), item);
     }
     return "[" + out + "]";
   };

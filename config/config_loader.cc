@@ -24,6 +24,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
 #include <set>
 #include <span>
 #include <sstream>
@@ -49,6 +50,8 @@ constexpr EnumName<ReadFrom> kReadFroms[] = {
 };
 constexpr uint64_t kMaxServerWeight = 10000;
 constexpr size_t kMaxStaticServers = 4096;  // well below router::KeyPlacement::kMaxServers
+constexpr size_t kMaxRoutes = 1024;
+constexpr std::string_view kOnePoolKind = "needs exactly one of cluster, static, sentinel";
 
 constexpr EnumName<bool> kBools[] = {{"false", false}, {"true", true}};
 constexpr EnumName<AcceptMode> kAcceptModes[] = {
@@ -218,6 +221,130 @@ const Fields<SentinelConfig>& sentinelFields() {
   return kFields;
 }
 
+// One entry of `pools:`. Its name is the mapping key, not a field (poolsField).
+const Fields<PoolConfig>& poolFields() {
+  using C = PoolConfig;
+  static const Fields<C> kFields = {
+      section("cluster", &C::cluster, clusterFields),
+      section("static", &C::static_servers, staticFields),
+      section("sentinel", &C::sentinel, sentinelFields),
+  };
+  return kFields;
+}
+
+// A pool's backend kind is given by its address list, as at the top level (checkBackendKind).
+int backendKinds(const PoolConfig& pool) {
+  return static_cast<int>(!pool.cluster.seeds.empty()) +
+         static_cast<int>(pool.static_servers.enabled()) +
+         static_cast<int>(pool.sentinel.enabled());
+}
+
+bool isPoolNameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+}
+
+// The address list that makes a section of a pool its backend kind.
+struct KindList {
+  std::string_view kind;
+  std::string_view list;
+  std::string_view missing;
+};
+constexpr KindList kKindLists[] = {
+    {"cluster", "seeds", "must list at least 1 host:port address"},
+    {"static", "servers", "must list at least 1 \"host:port:weight [name]\" server"},
+    {"sentinel", "sentinels", "must list at least 1 host:port address"},
+};
+
+// The kind of a pool is the one section written under it, counted by key rather than by content:
+// a second section that sets no address (`static: {hash: murmur}` beside `cluster:`) would
+// otherwise be ignored without a word. `parsed`: the pool had no parse error, so an empty list
+// is really missing (not a list whose elements were refused).
+void checkPoolKindKeys(const YAML::Node& node, const PoolConfig& pool, const std::string& path,
+                       bool parsed, Errors& errors) {
+  std::vector<const KindList*> present;
+  for (const KindList& kind : kKindLists) {
+    if (node.IsMap() && node[std::string(kind.kind)].IsDefined()) present.push_back(&kind);
+  }
+  if (present.size() != 1) return addError(errors, path, kOnePoolKind);
+  if (parsed && backendKinds(pool) == 0) {
+    addError(errors, childPath(childPath(path, present[0]->kind), present[0]->list),
+             present[0]->missing);
+  }
+}
+
+// pools: {<name>: {cluster|static|sentinel: ...}, ...}, kept in file order. One leaf key: the
+// sections of a pool are those of the top level, documented (and listed) there.
+Field<ProxyConfig> poolsField() {
+  using C = ProxyConfig;
+  auto parse = [](const YAML::Node& node, const std::string& path, C& cfg, Errors& errors) {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) {
+      return addError(errors, path,
+                      strCat("expected a mapping of pool names to pools, got ", kindOf(node)));
+    }
+    std::vector<PoolConfig> pools;
+    std::set<std::string> seen;
+    for (const auto& entry : node) {
+      if (!entry.first.IsScalar()) {
+        addError(errors, path, "mapping keys must be plain strings");
+        continue;
+      }
+      PoolConfig pool;
+      pool.name = entry.first.Scalar();
+      const std::string pool_path = childPath(path, pool.name);
+      if (!seen.insert(pool.name).second) {
+        addError(errors, pool_path, "duplicate key");
+        continue;
+      }
+      const size_t errors_before = errors.size();
+      parseMapping(entry.second, pool_path, poolFields(), pool, errors);
+      if (entry.second.IsMap() || entry.second.IsNull()) {
+        checkPoolKindKeys(entry.second, pool, pool_path, errors.size() == errors_before, errors);
+      }
+      pools.push_back(std::move(pool));
+    }
+    cfg.pools = std::move(pools);
+  };
+  auto check = [](const C& cfg, const std::string& path, Errors& errors) {
+    for (size_t i = 0; i < cfg.pools.size(); ++i) {
+      const PoolConfig& pool = cfg.pools[i];
+      const std::string pool_path = childPath(path, pool.name);
+      if (pool.name.empty() || !std::all_of(pool.name.begin(), pool.name.end(), isPoolNameChar)) {
+        addError(errors, pool_path, "invalid pool name (expected [A-Za-z0-9_.-]+)");
+      }
+      const auto current = cfg.pools.begin() + static_cast<std::ptrdiff_t>(i);
+      if (std::any_of(cfg.pools.begin(), current,
+                      [&](const PoolConfig& p) { return p.name == pool.name; })) {
+        addError(errors, pool_path, "duplicate pool name");
+      }
+      checkFields(poolFields(), pool, pool_path, errors);
+    }
+  };
+  // A pool prints each section that differs from its defaults: a config the loader built has
+  // exactly one (its kind), and any other config reads back as an error, never as another config.
+  auto show = [](const C& cfg) {
+    std::string out;
+    for (const PoolConfig& pool : cfg.pools) {
+      std::string sections;
+      auto add = [&sections](std::string_view key, const std::string& flow) {
+        sections += strCat(sections.empty() ? "" : ", ", key, ": ", flow);
+      };
+      if (!(pool.cluster == ClusterConfig{})) {
+        add("cluster", flowMapping(clusterFields(), pool.cluster));
+      }
+      if (!(pool.static_servers == StaticConfig{})) {
+        add("static", flowMapping(staticFields(), pool.static_servers));
+      }
+      if (!(pool.sentinel == SentinelConfig{})) {
+        add("sentinel", flowMapping(sentinelFields(), pool.sentinel));
+      }
+      out += strCat(out.empty() ? "" : ", ", quotedString(pool.name), ": {", sections, "}");
+    }
+    return "{" + out + "}";
+  };
+  return leaf<C>("pools", parse, check, show);
+}
+
 const Fields<BackendConfig>& backendFields() {
   using C = BackendConfig;
   static const Fields<C> kFields = {
@@ -274,6 +401,15 @@ const Fields<UserConfig>& userFields() {
   return kFields;
 }
 
+// A routes entry: exactly these two keys (anything else is an unknown key).
+const Fields<RouteConfig>& routeFields() {
+  static const Fields<RouteConfig> kFields = {
+      required("prefix", &RouteConfig::prefix),
+      required("pool", &RouteConfig::pool),
+  };
+  return kFields;
+}
+
 const Fields<SlowlogConfig>& slowlogFields() {
   using C = SlowlogConfig;
   static const Fields<C> kFields = {
@@ -320,6 +456,9 @@ const Fields<ProxyConfig>& rootFields() {
       section("cluster", &C::cluster, clusterFields),
       section("static", &C::static_servers, staticFields),
       section("sentinel", &C::sentinel, sentinelFields),
+      poolsField(),
+      mappingList("routes", &C::routes, routeFields),
+      secret("default_pool", &C::default_pool),
       section("backend", &C::backend, backendFields),
       section("limits", &C::limits, limitsFields),
       section("auth", &C::auth, authFields),
@@ -352,7 +491,25 @@ void checkUsers(const AuthConfig& auth, Errors& errors) {
   }
 }
 
-// Exactly one backend kind: cluster.seeds, static.servers or sentinel.sentinels.
+// `path`: "cluster", or a pool's "pools.<name>.cluster".
+void checkRefreshIntervals(const ClusterConfig& cluster, const std::string& path, Errors& errors) {
+  checkNotAbove(cluster.min_refresh_interval.count(), cluster.refresh_interval.count(),
+                childPath(path, "min_refresh_interval_ms"), childPath(path, "refresh_interval_ms"),
+                errors);
+}
+
+// `path`: "sentinel", or a pool's "pools.<name>.sentinel".
+void checkSentinelMasters(const SentinelConfig& sentinel, const std::string& path, Errors& errors) {
+  const std::string masters = childPath(path, "masters");
+  if (sentinel.enabled() && sentinel.masters.empty()) {
+    addError(errors, masters, "must name at least 1 master");
+  }
+  if (sentinel.masters.size() > kMaxStaticServers) {
+    addError(errors, masters, strCat("at most ", kMaxStaticServers, " masters"));
+  }
+}
+
+// Without pools: exactly one backend kind, cluster.seeds, static.servers or sentinel.sentinels.
 void checkBackendKind(const ProxyConfig& config, Errors& errors) {
   const bool cluster = !config.cluster.seeds.empty();
   const bool fixed = config.static_servers.enabled();
@@ -367,19 +524,118 @@ void checkBackendKind(const ProxyConfig& config, Errors& errors) {
              "cluster.seeds, static.servers and sentinel.sentinels exclude each other: "
              "configure one kind of backend");
   }
-  if (sentinel && config.sentinel.masters.empty()) {
-    addError(errors, "sentinel.masters", "must name at least 1 master");
+  checkSentinelMasters(config.sentinel, "sentinel", errors);
+}
+
+bool shareAnAddress(const std::vector<HostPort>& a, const std::vector<HostPort>& b) {
+  return std::any_of(a.begin(), a.end(), [&](const HostPort& x) {
+    return std::find(b.begin(), b.end(), x) != b.end();
+  });
+}
+
+// A sentinel master name in two pools whose sentinels overlap is one group of servers in both.
+// Sentinels themselves may be shared: one sentinel set commonly watches several masters.
+void checkSharedSentinelMasters(const std::vector<PoolConfig>& pools, size_t i, Errors& errors) {
+  const SentinelConfig& sentinel = pools[i].sentinel;
+  const std::string masters_path = childPath(childPath("pools", pools[i].name), "sentinel.masters");
+  for (size_t k = 0; k < sentinel.masters.size(); ++k) {
+    for (size_t j = 0; j < i; ++j) {
+      const SentinelConfig& other = pools[j].sentinel;
+      if (!shareAnAddress(sentinel.sentinels, other.sentinels)) continue;
+      const auto same = std::find(other.masters.begin(), other.masters.end(), sentinel.masters[k]);
+      if (same == other.masters.end()) continue;
+      addError(errors, indexPath(masters_path, k),
+               strCat("duplicate of ",
+                      indexPath(childPath(childPath("pools", pools[j].name), "sentinel.masters"),
+                                static_cast<size_t>(same - other.masters.begin())),
+                      " (the pools share a sentinel)"));
+      break;
+    }
   }
-  if (config.sentinel.masters.size() > kMaxStaticServers) {
-    addError(errors, "sentinel.masters", strCat("at most ", kMaxStaticServers, " masters"));
+}
+
+// With pools, the pools are the backends. Every data node (static server, cluster seed) belongs
+// to one pool, and at most one pool is a Redis Cluster: the data path maps its 16384 slots once.
+void checkPools(const ProxyConfig& config, Errors& errors) {
+  if (!(config.cluster == ClusterConfig{}) || !(config.static_servers == StaticConfig{}) ||
+      !(config.sentinel == SentinelConfig{})) {
+    addError(errors, "pools", "pools excludes the top-level cluster, static and sentinel sections");
+  }
+  std::map<std::string, std::string> node_paths;  // "host:port" -> its first key path
+  bool have_cluster = false;
+  for (size_t i = 0; i < config.pools.size(); ++i) {
+    const PoolConfig& pool = config.pools[i];
+    const std::string path = childPath("pools", pool.name);
+    if (backendKinds(pool) != 1) addError(errors, path, kOnePoolKind);
+    if (!pool.cluster.seeds.empty()) {
+      if (have_cluster) {
+        addError(errors, childPath(path, "cluster"), "at most one pool can be a Redis Cluster");
+      }
+      have_cluster = true;
+    }
+    checkRefreshIntervals(pool.cluster, childPath(path, "cluster"), errors);
+    checkSentinelMasters(pool.sentinel, childPath(path, "sentinel"), errors);
+    checkSharedSentinelMasters(config.pools, i, errors);
+
+    std::vector<std::pair<std::string, std::string>> nodes;  // this pool's "host:port", key path
+    const std::string seeds_path = childPath(path, "cluster.seeds");
+    for (size_t k = 0; k < pool.cluster.seeds.size(); ++k) {
+      nodes.emplace_back(pool.cluster.seeds[k].toString(), indexPath(seeds_path, k));
+    }
+    const std::string servers_path = childPath(path, "static.servers");
+    for (size_t k = 0; k < pool.static_servers.servers.size(); ++k) {
+      nodes.emplace_back(pool.static_servers.servers[k].address.toString(),
+                         indexPath(servers_path, k));
+    }
+    // Duplicates inside the pool are the section's own errors; only earlier pools count here.
+    for (const auto& [address, node_path] : nodes) {
+      if (auto it = node_paths.find(address); it != node_paths.end()) {
+        addError(errors, node_path, strCat("duplicate address of ", it->second));
+      }
+    }
+    for (auto& [address, node_path] : nodes) node_paths.emplace(address, std::move(node_path));
+  }
+}
+
+// Routes name pools; a key prefix has one route.
+void checkRoutes(const ProxyConfig& config, Errors& errors) {
+  if (config.pools.empty()) {
+    if (!config.routes.empty()) addError(errors, "routes", "needs pools");
+    if (!config.default_pool.empty()) addError(errors, "default_pool", "needs pools");
+    return;
+  }
+  std::set<std::string_view> pools;
+  for (const PoolConfig& pool : config.pools) pools.insert(pool.name);
+  if (config.routes.size() > kMaxRoutes) {
+    addError(errors, "routes", strCat("at most ", kMaxRoutes, " routes"));
+  }
+  std::map<std::string_view, size_t> first_with_prefix;
+  for (size_t i = 0; i < config.routes.size(); ++i) {
+    const RouteConfig& route = config.routes[i];
+    const std::string path = indexPath("routes", i);
+    if (auto [first, added] = first_with_prefix.emplace(route.prefix, i); !added) {
+      addError(errors, path + ".prefix",
+               strCat("duplicate of ", indexPath("routes", first->second)));
+    }
+    if (!pools.contains(route.pool)) {
+      addError(errors, path + ".pool", strCat("unknown pool '", route.pool, "'"));
+    }
+  }
+  if (config.default_pool.empty()) {
+    addError(errors, "default_pool", "must name the pool of the keys no route takes");
+  } else if (!pools.contains(config.default_pool)) {
+    addError(errors, "default_pool", strCat("unknown pool '", config.default_pool, "'"));
   }
 }
 
 void checkCrossField(const ProxyConfig& config, Errors& errors) {
-  checkBackendKind(config, errors);
-  const ClusterConfig& c = config.cluster;
-  checkNotAbove(c.min_refresh_interval.count(), c.refresh_interval.count(),
-                "cluster.min_refresh_interval_ms", "cluster.refresh_interval_ms", errors);
+  if (config.pools.empty()) {
+    checkBackendKind(config, errors);
+  } else {
+    checkPools(config, errors);
+  }
+  checkRoutes(config, errors);
+  checkRefreshIntervals(config.cluster, "cluster", errors);
   const LimitsConfig& l = config.limits;
   checkNotAbove(l.max_bulk_length, l.max_request_bytes, "limits.max_bulk_length",
                 "limits.max_request_bytes", errors);
@@ -398,16 +654,25 @@ std::string yamlError(std::string_view source, const YAML::Exception& e) {
   return strCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML syntax error: ", e.msg);
 }
 
-// Appends to `errors` each validation error whose key path no existing error already covers. A
-// static or sentinel section that failed to parse also covers "no backend configured".
+// True when validation error path `checked` only repeats what parse error path `parsed` says. A
+// static, sentinel or pools section that failed to parse also covers "no backend configured", and
+// a pools mapping that failed as a whole covers "needs pools" and the unknown pools of routes.
+bool coveredBy(std::string_view parsed, std::string_view checked) {
+  if (pathsOverlap(parsed, checked)) return true;
+  if (checked == "cluster.seeds" &&
+      (parsed.starts_with("static.") || parsed.starts_with("sentinel.") ||
+       pathsOverlap(parsed, "pools"))) {
+    return true;
+  }
+  return parsed == "pools" && (pathsOverlap("routes", checked) || checked == "default_pool");
+}
+
+// Appends to `errors` each validation error whose key path no existing error already covers.
 void appendValidation(const ProxyConfig& config, Errors& errors) {
   const Errors parse_errors = errors;
   for (std::string& error : validateConfig(config)) {
     bool covered = std::any_of(parse_errors.begin(), parse_errors.end(), [&](const auto& p) {
-      const std::string_view path = errorPath(p);
-      return pathsOverlap(path, errorPath(error)) ||
-             (errorPath(error) == "cluster.seeds" &&
-              (path.starts_with("static.") || path.starts_with("sentinel.")));
+      return coveredBy(errorPath(p), errorPath(error));
     });
     if (!covered) errors.push_back(std::move(error));
   }

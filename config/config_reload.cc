@@ -62,6 +62,9 @@ ReloadPlan planReload(const ProxyConfig& running, const ProxyConfig& loaded) {
   w.restartOnly("cluster.query_timeout_ms", &P::cluster, &C::query_timeout);
   w.restartOnly("static", &P::static_servers);
   w.restartOnly("sentinel", &P::sentinel);
+  w.restartOnly("pools", &P::pools);
+  w.restartOnly("routes", &P::routes);
+  w.restartOnly("default_pool", &P::default_pool);
   w.restartOnly("backend.connections_per_node", &P::backend, &B::connections_per_node);
   w.live("backend.connect_timeout_ms", &P::backend, &B::connect_timeout);
   w.live("backend.request_timeout_ms", &P::backend, &B::request_timeout);

@@ -3,10 +3,11 @@
 // Live: log level, limits, client auth (password, users, max_failures), the cluster refresh
 // policy (intervals, thresholds), backend timeouts, retries and read_from, advertise and
 // allow_admin_commands. Restart-only: the listener (listen, workers, accept_mode, tcp_backlog),
-// cluster seeds and query timeout, the backend connection identity and pool sizes (username,
-// password, connections_per_node, max_dedicated_connections), the admin listener and the slow
-// log. Limits that are fixed when a client connects (request parser limits) apply to clients that
-// connect after the reload.
+// cluster seeds and query timeout, the static and sentinel sections, pools, routes and
+// default_pool (each pool whole, its cluster refresh policy included), the backend connection
+// identity and pool sizes (username, password, connections_per_node, max_dedicated_connections),
+// the admin listener and the slow log. Limits that are fixed when a client connects (request
+// parser limits) apply to clients that connect after the reload.
 #pragma once
 
 #include <string>

@@ -141,6 +141,9 @@ sentinel:
   poll_interval_ms: 500
   query_timeout_ms: 700
   failover_pause_ms: 2500
+pools: {}
+routes: []
+default_pool: ""
 backend:
   connections_per_node: 2
   connect_timeout_ms: 250
@@ -567,6 +570,440 @@ TEST(ConfigLoaderTest, StaticAndSentinelMistakesNameTheKey) {
   EXPECT_THAT(errorsOf("sentinel:\n  sentinels: [127.0.0.1:26379]\n  masters: [a, \"\", a]\n"),
               UnorderedElementsAre("sentinel.masters[1]: must not be empty",
                                    "sentinel.masters[2]: duplicate of sentinel.masters[0]"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// pools, routes, default_pool.
+
+constexpr char kThreePoolsPools[] = R"(
+pools:
+  legacy:
+    static:
+      hash: fnv1a_64
+      distribution: ketama
+      servers: ["127.0.0.1:7001:1 s1", "127.0.0.1:7002:1 s2"]
+  sessions:
+    sentinel:
+      sentinels: [127.0.0.1:26379]
+      masters: [mymaster]
+  main:
+    cluster:
+      seeds: [127.0.0.1:7000]
+)";
+constexpr char kThreePoolsRoutes[] = R"(routes:
+  - {prefix: "user:", pool: legacy}
+  - {prefix: "session:", pool: sessions}
+)";
+constexpr char kMainIsDefault[] = "default_pool: main\n";
+
+// The three pools `legacy`, `sessions` and `main` (not in name order) with two routes and
+// default_pool main; the extras are YAML lines appended to pools (indented by 2) and routes, and
+// `default_line` replaces the default_pool line.
+std::string threePools(const std::string& pools_extra = "", const std::string& routes_extra = "",
+                       const std::string& default_line = kMainIsDefault) {
+  return kThreePoolsPools + pools_extra + kThreePoolsRoutes + routes_extra + default_line;
+}
+
+TEST(PoolsTest, ThreePoolsAreParsedInFileOrder) {
+  auto result = loadConfigString(threePools());
+  ASSERT_TRUE(result) << result.error();
+  const ProxyConfig& config = *result;
+  ASSERT_EQ(config.pools.size(), 3u);
+
+  PoolConfig legacy;
+  legacy.name = "legacy";
+  legacy.static_servers.placement = {router::HashKind::kFnv1a_64, router::Distribution::kKetama,
+                                     ""};
+  legacy.static_servers.servers = {{{"127.0.0.1", 7001}, 1, "s1"}, {{"127.0.0.1", 7002}, 1, "s2"}};
+  PoolConfig sessions;
+  sessions.name = "sessions";
+  sessions.sentinel.sentinels = {{"127.0.0.1", 26379}};
+  sessions.sentinel.masters = {"mymaster"};
+  PoolConfig main;
+  main.name = "main";
+  main.cluster.seeds = {{"127.0.0.1", 7000}};
+  EXPECT_EQ(config.pools[0], legacy);
+  EXPECT_EQ(config.pools[1], sessions);
+  EXPECT_EQ(config.pools[2], main);
+  EXPECT_THAT(config.routes,
+              ElementsAre(RouteConfig{"user:", "legacy"}, RouteConfig{"session:", "sessions"}));
+  EXPECT_EQ(config.default_pool, "main");
+
+  ProxyConfig expected;
+  expected.pools = {legacy, sessions, main};
+  expected.routes = config.routes;
+  expected.default_pool = "main";
+  EXPECT_EQ(config, expected);  // no top-level backend, every other key at its default
+}
+
+constexpr char kEveryPoolKey[] = R"(
+pools:
+  twem:
+    static:
+      hash: murmur
+      distribution: modula
+      hash_tag: "{}"
+      servers: ["10.0.0.1:7001:2 a", "[::1]:7002:1"]
+      auto_eject_hosts: true
+      server_retry_timeout_ms: 5000
+      server_failure_limit: 3
+  groups:
+    sentinel:
+      sentinels: [10.0.0.9:26379, "sentinel-b.local:26379"]
+      masters: [m1, m2]
+      username: sentineluser
+      password: sentinelpw
+      hash: crc32a
+      distribution: random
+      hash_tag: "ab"
+      poll_interval_ms: 500
+      query_timeout_ms: 700
+      failover_pause_ms: 2500
+  main-1.b_c:
+    cluster:
+      seeds: [10.0.0.1:7000, "redis-a.local:7001"]
+      refresh_interval_ms: 30000
+      min_refresh_interval_ms: 500
+      redirect_refresh_threshold: 3
+      failure_refresh_threshold: 4
+      query_timeout_ms: 1500
+routes:
+  - {prefix: "user:", pool: twem}
+  - {prefix: "u", pool: main-1.b_c}
+  - prefix: "session:"
+    pool: groups
+default_pool: main-1.b_c
+workers: 3
+)";
+
+ProxyConfig everyPoolKeyConfig() {
+  ProxyConfig e;
+  e.workers = 3;
+  PoolConfig twem;
+  twem.name = "twem";
+  twem.static_servers = {{router::HashKind::kMurmur, router::Distribution::kModula, "{}"},
+                         {{{"10.0.0.1", 7001}, 2, "a"}, {{"::1", 7002}, 1, ""}},
+                         true,
+                         Millis(5000),
+                         3};
+  PoolConfig groups;
+  groups.name = "groups";
+  groups.sentinel = {{{"10.0.0.9", 26379}, {"sentinel-b.local", 26379}},
+                     {"m1", "m2"},
+                     "sentineluser",
+                     "sentinelpw",
+                     {router::HashKind::kCrc32a, router::Distribution::kRandom, "ab"},
+                     Millis(500),
+                     Millis(700),
+                     Millis(2500)};
+  PoolConfig main;
+  main.name = "main-1.b_c";
+  main.cluster = {{{"10.0.0.1", 7000}, {"redis-a.local", 7001}},
+                  Millis(30000),
+                  Millis(500),
+                  3,
+                  4,
+                  Millis(1500)};
+  e.pools = {twem, groups, main};
+  e.routes = {{"user:", "twem"}, {"u", "main-1.b_c"}, {"session:", "groups"}};
+  e.default_pool = "main-1.b_c";
+  return e;
+}
+
+TEST(PoolsTest, EveryPoolKeyIsParsed) {
+  auto result = loadConfigString(kEveryPoolKey);
+  ASSERT_TRUE(result) << result.error();
+  EXPECT_EQ(*result, everyPoolKeyConfig());
+}
+
+// Every key of the top-level backend sections is also set inside a pool of kEveryPoolKey.
+TEST(PoolsTest, EveryPoolKeyTestCoversEverySectionKey) {
+  const std::set<std::string> written = blockKeyPaths(kEveryPoolKey);
+  const std::vector<std::pair<std::string, std::string>> sections = {
+      {"cluster.", "pools.main-1.b_c.cluster."},
+      {"static.", "pools.twem.static."},
+      {"sentinel.", "pools.groups.sentinel."}};
+  size_t checked = 0;
+  for (const std::string& key : knownKeyPaths()) {
+    for (const auto& [top, pool] : sections) {
+      if (!key.starts_with(top)) continue;
+      EXPECT_TRUE(written.contains(pool + key.substr(top.size()))) << key;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 6u + 7u + 10u);
+}
+
+TEST(PoolsTest, FormatConfigRoundTripsPools) {
+  for (const std::string& yaml : {threePools(), std::string(kEveryPoolKey)}) {
+    auto parsed = loadConfigString(yaml);
+    ASSERT_TRUE(parsed) << parsed.error();
+    const std::string text = formatConfig(*parsed);
+    auto reparsed = loadConfigString(text);
+    ASSERT_TRUE(reparsed) << reparsed.error() << "\n" << text;
+    EXPECT_EQ(*reparsed, *parsed);
+    const auto known = knownKeyPaths();
+    EXPECT_EQ(blockKeyPaths(text), std::set<std::string>(known.begin(), known.end()));
+  }
+  auto parsed = loadConfigString(threePools());
+  ASSERT_TRUE(parsed);
+  EXPECT_THAT(formatConfig(*parsed),
+              HasSubstr("\npools: {\"legacy\": {static: {hash: fnv1a_64, distribution: ketama, "
+                        "hash_tag: \"\", servers: [\"127.0.0.1:7001:1 s1\", \"127.0.0.1:7002:1 "
+                        "s2\"], auto_eject_hosts: false, server_retry_timeout_ms: 30000, "
+                        "server_failure_limit: 2}}, \"sessions\": {sentinel: {"));
+  EXPECT_THAT(formatConfig(*parsed),
+              HasSubstr("\nroutes: [{prefix: \"user:\", pool: \"legacy\"}, {prefix: \"session:\", "
+                        "pool: \"sessions\"}]\ndefault_pool: \"main\"\n"));
+}
+
+TEST(PoolsTest, TopLevelBackendsLeavePoolsEmpty) {
+  for (const char* yaml : {"cluster:\n  seeds: [h:1]\n", "static:\n  servers: [\"h:1:1\"]\n",
+                           "sentinel:\n  sentinels: [h:26379]\n  masters: [m]\n",
+                           "cluster:\n  seeds: [h:1]\npools: {}\nroutes: []\ndefault_pool: \"\"\n",
+                           "cluster:\n  seeds: [h:1]\npools:\nroutes:\n"}) {
+    auto result = loadConfigString(yaml);
+    ASSERT_TRUE(result) << yaml << result.error();
+    EXPECT_THAT(result->pools, IsEmpty()) << yaml;
+    EXPECT_THAT(result->routes, IsEmpty()) << yaml;
+    EXPECT_EQ(result->default_pool, "") << yaml;
+  }
+}
+
+TEST(PoolsTest, PoolsMustBeAMappingOfValidNames) {
+  // A pools section that failed as a whole does not also report "no backend" or "needs pools".
+  EXPECT_THAT(errorsOf("pools: [legacy]\nroutes: [{prefix: a, pool: legacy}]\ndefault_pool: x\n"),
+              ElementsAre("pools: expected a mapping of pool names to pools, got a sequence"));
+  EXPECT_THAT(errorsOf("pools: legacy\n"),
+              ElementsAre("pools: expected a mapping of pool names to pools, got a scalar"));
+  EXPECT_THAT(errorsOf(threePools("  bad name:\n    cluster:\n      seeds: [h:1]\n"
+                                  "  \"\":\n    static:\n      servers: [\"h:2:1\"]\n"
+                                  "  \"x/y\":\n    static:\n      servers: [\"h:3:1\"]\n")),
+              ElementsAre("pools.bad name: invalid pool name (expected [A-Za-z0-9_.-]+)",
+                          "pools.: invalid pool name (expected [A-Za-z0-9_.-]+)",
+                          "pools.x/y: invalid pool name (expected [A-Za-z0-9_.-]+)"));
+  EXPECT_THAT(errorsOf(threePools("  main:\n    cluster:\n      seeds: [h:1]\n")),
+              ElementsAre("pools.main: duplicate key"));
+  EXPECT_THAT(errorsOf(threePools("  [a]:\n    cluster:\n      seeds: [h:1]\n")),
+              ElementsAre("pools: mapping keys must be plain strings"));
+}
+
+TEST(PoolsTest, EachPoolIsExactlyOneKind) {
+  EXPECT_THAT(errorsOf(threePools("  x:\n    cluster:\n      seeds: [h:1]\n"
+                                  "    static:\n      hash: murmur\n"
+                                  "  y: {}\n  z:\n")),
+              ElementsAre("pools.x: needs exactly one of cluster, static, sentinel",
+                          "pools.y: needs exactly one of cluster, static, sentinel",
+                          "pools.z: needs exactly one of cluster, static, sentinel"));
+  EXPECT_THAT(errorsOf(threePools("  x: {static: {servers: []}}\n  y: {sentinel: {}}\n"
+                                  "  z: {cluster: {seeds: []}}\n")),
+              ElementsAre("pools.x.static.servers: must list at least 1 \"host:port:weight "
+                          "[name]\" server",
+                          "pools.y.sentinel.sentinels: must list at least 1 host:port address",
+                          "pools.z.cluster.seeds: must list at least 1 host:port address"));
+  EXPECT_THAT(
+      errorsOf(threePools("  x:\n    static:\n      servers: [\"h:1:1\"]\n"
+                          "    colour: red\n  y: 5\n")),
+      ElementsAre("pools.x.colour: unknown key", "pools.y: expected a mapping, got a scalar"));
+}
+
+TEST(PoolsTest, SectionErrorsNameThePool) {
+  EXPECT_THAT(
+      errorsOf(R"(
+pools:
+  legacy:
+    static:
+      hash: sha1
+      servers: ["127.0.0.1:7001:1 s1", "127.0.0.1:7002"]
+  sessions:
+    sentinel:
+      sentinels: [127.0.0.1:26379]
+      masters: [a, a]
+      poll_interval_ms: 5
+  main:
+    cluster:
+      seeds: [127.0.0.1:x]
+      bogus: 1
+default_pool: main
+)"),
+      ElementsAre("pools.legacy.static.hash: invalid value 'sha1' (expected one of one_at_a_time, "
+                  "md5, crc16, crc32, crc32a, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32, hsieh, murmur, "
+                  "jenkins)",
+                  "pools.legacy.static.servers[1]: missing weight: expected \"host:port:weight "
+                  "[name]\" (twemproxy's format), got '127.0.0.1:7002'",
+                  "pools.sessions.sentinel.poll_interval_ms: must be between 10 and 3600000",
+                  "pools.main.cluster.seeds[0]: invalid port 'x'",
+                  "pools.main.cluster.bogus: unknown key",
+                  "pools.sessions.sentinel.masters[1]: duplicate of "
+                  "pools.sessions.sentinel.masters[0]"));
+  EXPECT_THAT(errorsOf(threePools("  twem:\n    static:\n      servers: [\"h:1:1 a\", "
+                                  "\"h:1:1 b\", \"h:2:1 a\"]\n")),
+              ElementsAre("pools.twem.static.servers[1]: duplicate address of "
+                          "pools.twem.static.servers[0]",
+                          "pools.twem.static.servers[2]: duplicate name of "
+                          "pools.twem.static.servers[0]"));
+  EXPECT_THAT(errorsOf(threePools("  s2:\n    sentinel:\n      sentinels: [h:26380]\n")),
+              ElementsAre("pools.s2.sentinel.masters: must name at least 1 master"));
+  EXPECT_THAT(errorsOf(threePools(
+                  "  c:\n    static:\n      servers: [\"h:1:1\"]\n    cluster:\n"
+                  "      refresh_interval_ms: 1000\n      min_refresh_interval_ms: 1001\n")),
+              ElementsAre("pools.c: needs exactly one of cluster, static, sentinel"));
+}
+
+TEST(PoolsTest, CrossFieldRulesInsideAPoolNameThePool) {
+  EXPECT_THAT(errorsOf(R"(
+pools:
+  main:
+    cluster:
+      seeds: [h:1]
+      refresh_interval_ms: 1000
+      min_refresh_interval_ms: 1001
+default_pool: main
+)"),
+              ElementsAre("pools.main.cluster.min_refresh_interval_ms: must not exceed "
+                          "pools.main.cluster.refresh_interval_ms"));
+}
+
+TEST(PoolsTest, AtMostOneClusterPool) {
+  EXPECT_THAT(errorsOf(threePools("  other:\n    cluster:\n      seeds: [127.0.0.1:8000]\n"
+                                  "  third:\n    cluster:\n      seeds: [127.0.0.1:9000]\n")),
+              ElementsAre("pools.other.cluster: at most one pool can be a Redis Cluster",
+                          "pools.third.cluster: at most one pool can be a Redis Cluster"));
+}
+
+TEST(PoolsTest, PoolsExcludeTopLevelBackends) {
+  const std::string kExcludes =
+      "pools: pools excludes the top-level cluster, static and sentinel sections";
+  EXPECT_THAT(errorsOf(threePools() + "cluster:\n  seeds: [127.0.0.1:9000]\n"),
+              ElementsAre(kExcludes));
+  EXPECT_THAT(errorsOf(threePools() + "static:\n  servers: [\"127.0.0.1:9000:1\"]\n"),
+              ElementsAre(kExcludes));
+  EXPECT_THAT(errorsOf(threePools() + "sentinel:\n  sentinels: [h:26379]\n  masters: [m]\n"),
+              ElementsAre(kExcludes));
+  // A top-level setting a pool would not use is refused too, rather than silently ignored.
+  EXPECT_THAT(errorsOf(threePools() + "cluster:\n  refresh_interval_ms: 5000\n"),
+              ElementsAre(kExcludes));
+  // The sections at their defaults (as formatConfig prints them) are not "set".
+  EXPECT_THAT(errorsOf(threePools() + "cluster:\n  seeds: []\nstatic: {}\nsentinel:\n"), IsEmpty());
+}
+
+TEST(PoolsTest, RoutesAndDefaultPoolNeedPools) {
+  EXPECT_THAT(errorsOf(withSeeds("routes: [{prefix: \"user:\", pool: legacy}]\n")),
+              ElementsAre("routes: needs pools"));
+  EXPECT_THAT(errorsOf(withSeeds("default_pool: main\n")),
+              ElementsAre("default_pool: needs pools"));
+  EXPECT_THAT(errorsOf("routes: [{prefix: \"user:\", pool: legacy}]\ndefault_pool: main\n"),
+              ElementsAre("cluster.seeds: must list at least 1 host:port address (or use "
+                          "static.servers or sentinel.sentinels instead of a cluster)",
+                          "routes: needs pools", "default_pool: needs pools"));
+}
+
+TEST(PoolsTest, RoutesNameKnownPoolsByUniquePrefixes) {
+  EXPECT_THAT(errorsOf(threePools("",
+                                  "  - {prefix: \"user:\", pool: main}\n"
+                                  "  - {prefix: \"x\", pool: nowhere}\n")),
+              ElementsAre("routes[2].prefix: duplicate of routes[0]",
+                          "routes[3].pool: unknown pool 'nowhere'"));
+  EXPECT_THAT(errorsOf(threePools("", "", "default_pool: Main\n")),
+              ElementsAre("default_pool: unknown pool 'Main'"));
+  EXPECT_THAT(errorsOf(threePools("", "", "")),
+              ElementsAre("default_pool: must name the pool of the keys no route takes"));
+  // Routes are optional: every key may go to the default pool.
+  EXPECT_THAT(errorsOf(kThreePoolsPools + std::string(kMainIsDefault)), IsEmpty());
+}
+
+TEST(PoolsTest, RouteEntriesHaveExactlyPrefixAndPool) {
+  EXPECT_THAT(
+      errorsOf(threePools("",
+                          "  - {prefix: \"\", pool: main}\n"
+                          "  - {prefix: \"a\"}\n"
+                          "  - {prefix: \"b\", pool: main, weight: 2}\n"
+                          "  - main\n")),
+      ElementsAre("routes[4].weight: unknown key", "routes[5]: expected a mapping, got a scalar",
+                  "routes[2].prefix: must not be empty", "routes[3].pool: must not be empty"));
+  EXPECT_THAT(errorsOf(kThreePoolsPools + std::string("routes: {prefix: a, pool: main}\n") +
+                       kMainIsDefault),
+              ElementsAre("routes: expected a sequence of mappings, got a mapping"));
+}
+
+TEST(PoolsTest, AtMost1024Routes) {
+  std::string routes = "routes:\n";
+  for (int i = 0; i < 1024; ++i)
+    routes += "  - {prefix: \"p" + std::to_string(i) + "\", pool: main}\n";
+  std::string yaml = R"(
+pools:
+  main:
+    cluster:
+      seeds: [127.0.0.1:7000]
+default_pool: main
+)";
+  EXPECT_THAT(errorsOf(yaml + routes), IsEmpty());
+  EXPECT_THAT(errorsOf(yaml + routes + "  - {prefix: \"last\", pool: main}\n"),
+              ElementsAre("routes: at most 1024 routes"));
+}
+
+TEST(PoolsTest, ANodeAddressBelongsToOnePool) {
+  EXPECT_THAT(errorsOf(threePools("  more:\n    static:\n      servers: [\"127.0.0.1:9000:1\", "
+                                  "\"127.0.0.1:7002:1\", \"127.0.0.1:7000:1\"]\n")),
+              ElementsAre("pools.more.static.servers[1]: duplicate address of "
+                          "pools.legacy.static.servers[1]",
+                          "pools.more.static.servers[2]: duplicate address of "
+                          "pools.main.cluster.seeds[0]"));
+  EXPECT_THAT(errorsOf(R"(
+pools:
+  main:
+    cluster:
+      seeds: [127.0.0.1:7000, "[::1]:7001"]
+  old:
+    static:
+      servers: ["[::1]:7001:1"]
+default_pool: main
+)"),
+              ElementsAre("pools.old.static.servers[0]: duplicate address of "
+                          "pools.main.cluster.seeds[1]"));
+}
+
+TEST(PoolsTest, SentinelsMayBeSharedButNotTheirMasters) {
+  // One sentinel set watching several masters, split over pools.
+  EXPECT_THAT(errorsOf(threePools("  carts:\n    sentinel:\n      sentinels: [127.0.0.1:26379]\n"
+                                  "      masters: [carts]\n")),
+              IsEmpty());
+  // The same master name on disjoint sentinels is another group of servers.
+  EXPECT_THAT(errorsOf(threePools("  other:\n    sentinel:\n      sentinels: [10.0.0.1:26379]\n"
+                                  "      masters: [mymaster]\n")),
+              IsEmpty());
+  EXPECT_THAT(errorsOf(threePools("  again:\n    sentinel:\n"
+                                  "      sentinels: [10.0.0.1:26379, 127.0.0.1:26379]\n"
+                                  "      masters: [x, mymaster]\n")),
+              ElementsAre("pools.again.sentinel.masters[1]: duplicate of "
+                          "pools.sessions.sentinel.masters[0] (the pools share a sentinel)"));
+}
+
+TEST(PoolsTest, ValidateConfigChecksProgrammaticPools) {
+  PoolConfig cluster;
+  cluster.name = "c";
+  cluster.cluster.seeds = {{"h", 1}};
+  PoolConfig none;
+  none.name = "none";
+  PoolConfig both = cluster;
+  both.name = "both";
+  both.cluster.seeds = {{"h", 2}};
+  both.static_servers.servers = {{{"h", 3}, 1, ""}};
+
+  ProxyConfig config;
+  config.pools = {cluster, none, both};
+  config.default_pool = "c";
+  EXPECT_THAT(validateConfig(config),
+              ElementsAre("pools.none: needs exactly one of cluster, static, sentinel",
+                          "pools.both: needs exactly one of cluster, static, sentinel",
+                          "pools.both.cluster: at most one pool can be a Redis Cluster"));
+
+  config.pools = {cluster, cluster};
+  config.pools[1].name = "bad!";
+  config.pools.push_back(cluster);
+  EXPECT_THAT(validateConfig(config),
+              ElementsAre("pools.bad!: invalid pool name (expected [A-Za-z0-9_.-]+)",
+                          "pools.c: duplicate pool name"));
 }
 
 }  // namespace

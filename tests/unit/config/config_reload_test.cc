@@ -54,5 +54,43 @@ TEST(PlanReloadTest, RestartOnlyKeysKeepTheRunningValueAndAreReported) {
   EXPECT_EQ(plan.config, want);
 }
 
+ProxyConfig withPools() {
+  ProxyConfig c;
+  PoolConfig main;
+  main.name = "main";
+  main.cluster.seeds = {{"127.0.0.1", 7000}};
+  PoolConfig legacy;
+  legacy.name = "legacy";
+  legacy.static_servers.servers = {{{"127.0.0.1", 7001}, 1, ""}};
+  c.pools = {main, legacy};
+  c.routes = {{"user:", "legacy"}};
+  c.default_pool = "main";
+  return c;
+}
+
+TEST(PlanReloadTest, PoolsRoutesAndDefaultPoolAreRestartOnly) {
+  ProxyConfig next = withPools();
+  next.pools[0].cluster.refresh_interval = Millis(500);  // live at the top level, not in a pool
+  next.pools[1].static_servers.servers[0].weight = 2;
+  next.routes.push_back({"cart:", "main"});
+  next.default_pool = "legacy";
+  next.log.level = LogLevel::kWarn;
+  ReloadPlan plan = planReload(withPools(), next);
+  EXPECT_THAT(plan.refused, ElementsAre("pools", "routes", "default_pool"));
+  EXPECT_THAT(plan.changed, ElementsAre("log.level"));
+  ProxyConfig want = withPools();
+  want.log.level = LogLevel::kWarn;
+  EXPECT_EQ(plan.config, want);
+}
+
+TEST(PlanReloadTest, SwitchingBetweenTopLevelBackendAndPoolsIsRestartOnly) {
+  ReloadPlan plan = planReload(base(), withPools());
+  EXPECT_THAT(plan.refused, ElementsAre("cluster.seeds", "pools", "routes", "default_pool"));
+  ProxyConfig want = base();
+  want.auth.password = "";
+  EXPECT_EQ(plan.config, want);
+  EXPECT_THAT(plan.changed, ElementsAre("auth"));
+}
+
 }  // namespace
 }  // namespace slotwise::config
