@@ -14,6 +14,7 @@ Result<SlotMapPtr> buildShardMap(const std::vector<Shard>& shards, KeyPlacement 
   }
   SlotMapBuilder builder;
   builder.setPlacement(std::move(placement));
+  builder.setClusterNodes(false);
   std::set<std::string, std::less<>> masters;
   for (size_t i = 0; i < shards.size(); ++i) {
     const Shard& shard = shards[i];

@@ -33,7 +33,7 @@ int SlotMap::findNode(std::string_view address) const {
 
 std::vector<SlotRange> SlotMap::ranges() const {
   std::vector<SlotRange> out;
-  for (uint32_t slot = 0; slot < kNumSlots; ++slot) {
+  for (size_t slot = 0; slot < owners_.size(); ++slot) {
     const uint16_t owner = owners_[slot];
     if (owner == kNoNode) continue;
     if (!out.empty() && out.back().master_index == owner && out.back().last + 1u == slot) {
@@ -58,17 +58,23 @@ bool SlotMap::sameNodes(const SlotMap& other, std::vector<uint16_t>* to_other) c
   for (size_t i = 0; i < nodes_.size(); ++i) {
     const NodeInfo& mine = nodes_[i];
     const NodeInfo& theirs = other.nodes_[(*to_other)[i]];
-    if (mine.id != theirs.id || mine.is_master != theirs.is_master) return false;
+    if (mine.id != theirs.id || mine.is_master != theirs.is_master ||
+        mine.cluster != theirs.cluster) {
+      return false;
+    }
     if ((*to_other)[mine.master_index] != theirs.master_index) return false;
   }
   return true;
 }
 
 bool SlotMap::sameTopology(const SlotMap& other) const {
-  if (covered_ != other.covered_ || placement_.ring() != other.placement_.ring()) return false;
+  if (covered_ != other.covered_ || !(placement_ == other.placement_) ||
+      owners_.size() != other.owners_.size()) {
+    return false;
+  }
   std::vector<uint16_t> to_other;
   if (!sameNodes(other, &to_other)) return false;
-  for (size_t slot = 0; slot < kNumSlots; ++slot) {
+  for (size_t slot = 0; slot < owners_.size(); ++slot) {
     const uint16_t owner = owners_[slot];
     const uint16_t mapped = owner == kNoNode ? kNoNode : to_other[owner];
     if (mapped != other.owners_[slot]) return false;
@@ -78,7 +84,8 @@ bool SlotMap::sameTopology(const SlotMap& other) const {
 
 // ---- SlotMapBuilder ----
 
-SlotMapBuilder::SlotMapBuilder() { owners_.fill(SlotMap::kNoNode); }
+SlotMapBuilder::SlotMapBuilder(size_t slot_count)
+    : owners_(std::min<size_t>(slot_count, KeyPlacement::kMaxSlots), SlotMap::kNoNode) {}
 
 Result<uint16_t> SlotMapBuilder::addNode(std::string host, uint16_t port, std::string id,
                                          bool is_master, uint16_t master_index) {
@@ -98,8 +105,8 @@ Result<uint16_t> SlotMapBuilder::addNode(std::string host, uint16_t port, std::s
     return Result<uint16_t>::error(strCat("too many nodes (limit ", int64_t{kMaxNodes}, ")"));
   }
   const auto index = static_cast<uint16_t>(nodes_.size());
-  nodes_.push_back(NodeInfo{std::move(address), std::move(host), port, std::move(id), is_master,
-                            is_master ? index : master_index});
+  nodes_.push_back(NodeInfo{std::move(address), std::move(host), port, std::move(id),
+                            cluster_nodes_, is_master, is_master ? index : master_index});
   return index;
 }
 
@@ -117,7 +124,7 @@ Result<uint16_t> SlotMapBuilder::addReplica(uint16_t master_index, std::string h
 }
 
 Status SlotMapBuilder::assignRange(uint16_t first, uint16_t last, uint16_t master_index) {
-  if (first > last || last >= SlotMap::kNumSlots) {
+  if (first > last || last >= owners_.size()) {
     return Status::error(strCat("invalid slot range ", int64_t{first}, "-", int64_t{last}));
   }
   if (master_index >= nodes_.size() || !nodes_[master_index].is_master) {

@@ -1,4 +1,5 @@
-// SlotMap: an immutable snapshot of which node owns each of the 16384 hash slots.
+// SlotMap: an immutable snapshot of which node owns each slot: the 16384 hash slots of a Redis
+// Cluster, one slot per server of a ring, or the spans of several pools (see key_placement.h).
 // Built once (by SlotMapBuilder), then shared read-only between threads as
 // std::shared_ptr<const SlotMap>; a topology change publishes a whole new map.
 #pragma once
@@ -23,6 +24,8 @@ struct NodeInfo {
   std::string host;
   uint16_t port = 0;
   std::string id;  // cluster node id; may be empty if the source did not report it
+  bool cluster = true;  // a Redis Cluster node (READONLY, CLUSTER commands); false for static
+                        // servers and Sentinel groups
   bool is_master = false;
   uint16_t master_index = 0;  // index into SlotMap::nodes(); a master points to itself
 };
@@ -36,7 +39,7 @@ struct SlotRange {
 
 class SlotMap {
  public:
-  static constexpr uint16_t kNumSlots = 16384;
+  static constexpr uint16_t kNumSlots = 16384;  // a Redis Cluster's slots
   static constexpr uint16_t kNoNode = 0xFFFF;
 
   // Monotonic version assigned by whoever built the map (the refresher counts from 1).
@@ -46,10 +49,13 @@ class SlotMap {
   const std::vector<NodeInfo>& nodes() const { return nodes_; }
 
   // Index into nodes() of the master owning `slot`, or kNoNode if the slot is uncovered or
-  // `slot` >= kNumSlots.
+  // beyond the map's slots.
   uint16_t masterIndex(uint16_t slot) const {
-    return slot < kNumSlots ? owners_[slot] : kNoNode;
+    return slot < owners_.size() ? owners_[slot] : kNoNode;
   }
+  // Number of slots (owned or not): 16384, or more for pools after a cluster (at most
+  // KeyPlacement::kMaxSlots).
+  size_t slotCount() const { return owners_.size(); }
 
   // Indexes (ascending) of the masters that own at least one slot. Lives as long as the map.
   const std::vector<uint16_t>& masters() const { return masters_; }
@@ -87,7 +93,7 @@ class SlotMap {
 
   uint64_t version_ = 0;
   std::vector<NodeInfo> nodes_;
-  std::array<uint16_t, kNumSlots> owners_{};
+  std::vector<uint16_t> owners_;
   std::vector<uint16_t> masters_;
   std::vector<std::vector<uint16_t>> replicas_;  // indexed like nodes_
   std::map<std::string, uint16_t, std::less<>> by_address_;
@@ -102,7 +108,8 @@ using SlotMapPtr = std::shared_ptr<const SlotMap>;
 // builder may keep growing after a build() without affecting maps already built.
 class SlotMapBuilder {
  public:
-  SlotMapBuilder();
+  // Slots 0..slot_count-1 (at most KeyPlacement::kMaxSlots) can be assigned.
+  explicit SlotMapBuilder(size_t slot_count = SlotMap::kNumSlots);
 
   // Adds (or finds) a master at host:port. Returns its index, or an error if the address is
   // already a replica, the port is 0, or the node limit (0xFFFE nodes) is reached.
@@ -115,11 +122,14 @@ class SlotMapBuilder {
                               std::string id = {});
 
   // Assigns slots first..last (inclusive) to `master_index`. Errors (state unchanged) if
-  // first > last, last >= 16384, the index is not a master, or any slot is already assigned.
+  // first > last, last >= the slot count, the index is not a master, or any slot is already
+  // assigned.
   Status assignRange(uint16_t first, uint16_t last, uint16_t master_index);
 
   // The key placement of the maps built from now on (default: Redis Cluster's CRC16).
   void setPlacement(KeyPlacement placement) { placement_ = std::move(placement); }
+  // Whether nodes added from now on are Redis Cluster nodes (default: true).
+  void setClusterNodes(bool cluster) { cluster_nodes_ = cluster; }
 
   // Snapshot of everything added so far, stamped with `version`. Never null.
   SlotMapPtr build(uint64_t version) const;
@@ -129,8 +139,9 @@ class SlotMapBuilder {
                            uint16_t master_index);
 
   std::vector<NodeInfo> nodes_;
-  std::array<uint16_t, SlotMap::kNumSlots> owners_;
+  std::vector<uint16_t> owners_;
   KeyPlacement placement_;
+  bool cluster_nodes_ = true;
 };
 
 }  // namespace slotwise::router

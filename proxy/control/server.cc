@@ -17,6 +17,7 @@
 #include "proxy/control/logging.h"
 #include "proxy/datapath/errors.h"
 #include "proxy/io/net_util.h"
+#include "router/pool_set.h"
 #include "router/sentinel_source.h"
 #include "router/static_shards.h"
 
@@ -84,7 +85,7 @@ void Server::reload() {
   live_ = std::make_shared<const config::ProxyConfig>(config_);
   for (auto& w : workers_) w->setConfig(live_);
   if (cluster_refresher_ != nullptr) {
-    cluster_refresher_->setPolicyOptions(refreshOptions(config_.cluster));
+    cluster_refresher_->setPolicyOptions(refreshOptions(clusterConfig()));
   }
   {
     std::lock_guard lock(config_json_mu_);
@@ -119,10 +120,16 @@ int Server::run() {
   }
 
   node_query_ =
-      std::make_unique<NodeQueryImpl>(&loop_, config_.cluster.query_timeout,
+      std::make_unique<NodeQueryImpl>(&loop_, clusterConfig().query_timeout,
                                       authArgs(config_.backend.username, config_.backend.password));
   std::string backends;
   source_ = makeSource(&backends);
+  if (source_ == nullptr) {  // the process exits: the listener and loop go with it
+    for (auto& w : workers_) w->stop(0);
+    for (auto& w : workers_) w->join();
+    admin_.stop();
+    return 1;
+  }
   source_->requestRefresh();
   source_->tick();
 
@@ -216,9 +223,67 @@ void Server::onAcceptable() {
   }
 }
 
+const config::ClusterConfig& Server::clusterConfig() const {
+  for (const config::PoolConfig& pool : config_.pools) {
+    if (!pool.cluster.seeds.empty()) return pool.cluster;
+  }
+  return config_.cluster;
+}
+
 std::unique_ptr<router::TopologySource> Server::makeSource(std::string* described) {
   auto publish_map = [this](const router::SlotMapPtr& m) { publish(m); };
-  const config::StaticConfig& fixed = config_.static_servers;
+  if (config_.pools.empty()) {
+    return makeBackend(config_.cluster, config_.static_servers, config_.sentinel, publish_map,
+                       described);
+  }
+  std::vector<router::PoolSet::Pool> pools;
+  std::vector<std::string> descriptions;
+  for (const config::PoolConfig& pc : config_.pools) {
+    router::PoolSet::Pool pool;
+    pool.name = pc.name;
+    pool.cluster = !pc.cluster.seeds.empty();
+    pool.slots =
+        static_cast<uint32_t>(pc.static_servers.enabled() ? pc.static_servers.servers.size()
+                                                          : pc.sentinel.masters.size());
+    // Called inside PoolSet::create, while `pc` is alive.
+    pool.make = [this, &pc, &descriptions](router::TopologySource::PublishCallback publish) {
+      std::string what;
+      auto source =
+          makeBackend(pc.cluster, pc.static_servers, pc.sentinel, std::move(publish), &what);
+      descriptions.push_back(fmt::format("pool {}: {}", pc.name, what));
+      return source;
+    };
+    pools.push_back(std::move(pool));
+  }
+  auto pool_index = [this](const std::string& name) {
+    for (size_t i = 0; i < config_.pools.size(); ++i) {
+      if (config_.pools[i].name == name) return i;
+    }
+    return config_.pools.size();  // refused by PoolSet::create (the loader checks names first)
+  };
+  std::vector<std::pair<std::string, size_t>> routes;
+  std::vector<std::string> route_text;
+  for (const config::RouteConfig& r : config_.routes) {
+    routes.emplace_back(r.prefix, pool_index(r.pool));
+    route_text.push_back(fmt::format("'{}' -> {}", r.prefix, r.pool));
+  }
+  auto set = router::PoolSet::create(std::move(pools), std::move(routes),
+                                     pool_index(config_.default_pool), publish_map);
+  if (!set) {
+    spdlog::critical("pools: {}", set.error());
+    return nullptr;
+  }
+  (*set)->setOnWarning([](const std::string& what) { spdlog::error("pools: {}", what); });
+  *described = fmt::format("{}; routes: {}{}default -> {}", fmt::join(descriptions, "; "),
+                           fmt::join(route_text, ", "), route_text.empty() ? "" : ", ",
+                           config_.default_pool);
+  return std::move(*set);
+}
+
+std::unique_ptr<router::TopologySource> Server::makeBackend(
+    const config::ClusterConfig& cluster, const config::StaticConfig& fixed,
+    const config::SentinelConfig& sentinel, router::TopologySource::PublishCallback publish_map,
+    std::string* described) {
   if (fixed.enabled()) {
     std::vector<router::StaticShards::Server> servers;
     std::vector<std::string> names;
@@ -239,30 +304,30 @@ std::unique_ptr<router::TopologySource> Server::makeSource(std::string* describe
                              router::distributionName(opts.distribution),
                              opts.auto_eject ? ", auto-eject" : "", fmt::join(names, ", "));
     return std::make_unique<router::StaticShards>(clock_, std::move(opts), std::move(servers),
-                                                  publish_map);
+                                                  std::move(publish_map));
   }
-  const config::SentinelConfig& sentinel = config_.sentinel;
   if (sentinel.enabled()) {
     std::vector<std::string> sentinels;
     for (const auto& s : sentinel.sentinels) sentinels.push_back(s.toNodeAddress());
     const std::vector<std::string> auth = authArgs(sentinel.username, sentinel.password);
-    sentinel_query_ = std::make_unique<NodeQueryImpl>(&loop_, sentinel.query_timeout, auth);
+    sentinel_queries_.push_back(
+        std::make_unique<NodeQueryImpl>(&loop_, sentinel.query_timeout, auth));
     router::SentinelRefresher::Options opts;
     opts.poll_interval = sentinel.poll_interval;
     opts.failover_pause = sentinel.failover_pause;
     const router::SentinelSource::Placement placement{
         sentinel.placement.hash, sentinel.placement.distribution, sentinel.placement.hash_tag};
-    auto source = std::make_unique<router::SentinelSource>(*sentinel_query_, *node_query_, clock_,
-                                                           opts, sentinels, sentinel.masters,
-                                                           placement, publish_map);
+    auto source = std::make_unique<router::SentinelSource>(
+        *sentinel_queries_.back(), *node_query_, clock_, opts, sentinels, sentinel.masters,
+        placement, std::move(publish_map));
     router::SentinelSource* raw = source.get();
-    sentinel_watch_ = std::make_unique<SentinelWatch>(
+    auto& watch = sentinel_watches_.emplace_back(std::make_unique<SentinelWatch>(
         &loop_, sentinels, auth, [raw](std::string_view channel, std::string_view payload) {
           raw->onSentinelEvent(channel, payload);
-        });
+        }));
     // Events missed while a sentinel was unreachable: look again once it is back.
-    sentinel_watch_->setOnSubscribed([raw] { raw->requestRefresh(); });
-    sentinel_watch_->start();
+    watch->setOnSubscribed([raw] { raw->requestRefresh(); });
+    watch->start();
     *described =
         fmt::format("sentinel masters [{}] ({} x {}) via sentinels {}",
                     fmt::join(sentinel.masters, ", "), router::hashKindName(placement.hash),
@@ -270,10 +335,10 @@ std::unique_ptr<router::TopologySource> Server::makeSource(std::string* describe
     return source;
   }
   std::vector<std::string> seeds;
-  for (const auto& s : config_.cluster.seeds) seeds.push_back(s.toString());
+  for (const auto& s : cluster.seeds) seeds.push_back(s.toString());
   *described = fmt::format("cluster seeds: {}", fmt::join(seeds, ", "));
   auto refresher = std::make_unique<router::TopologyRefresher>(
-      *node_query_, clock_, refreshOptions(config_.cluster), seeds, publish_map);
+      *node_query_, clock_, refreshOptions(cluster), seeds, std::move(publish_map));
   cluster_refresher_ = refresher.get();
   return refresher;
 }
@@ -441,7 +506,7 @@ void Server::shutdown() {
   }
   for (auto& w : workers_) w->stop(kDrainMs);
   admin_.stop();
-  if (sentinel_watch_) sentinel_watch_->stop();
+  for (auto& watch : sentinel_watches_) watch->stop();
   auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
   close(&tick_);
   close(&sigterm_);

@@ -1,7 +1,8 @@
 // Server: owns the control loop (accepting, signals, topology refresh) and the worker threads.
 //
 //   control thread: listener ─► least-loaded worker (fd through its mailbox)
-//                   TopologySource (cluster, static or sentinel) ─► new SlotMap ─► every worker
+//                   TopologySource (cluster, static, sentinel, or a PoolSet of them)
+//                     ─► new SlotMap ─► every worker
 //                   workers' MOVED / failure reports ─► control mailbox ─► RefreshPolicy
 #pragma once
 
@@ -52,8 +53,16 @@ class Server : public ControlSink {
   void onAcceptable();
   void shutdown();
   void publish(const router::SlotMapPtr& map);
-  // The topology source of the configured backend kind; its log line names the backends.
+  // The topology source of the configured backend kind, or a PoolSet over the configured pools
+  // (nullptr if they cannot be combined); its log line names the backends.
   std::unique_ptr<router::TopologySource> makeSource(std::string* described);
+  // One deployment: the section that is set among `cluster`, `fixed` and `sentinel`.
+  std::unique_ptr<router::TopologySource> makeBackend(
+      const config::ClusterConfig& cluster, const config::StaticConfig& fixed,
+      const config::SentinelConfig& sentinel, router::TopologySource::PublishCallback publish,
+      std::string* described);
+  // The cluster settings in effect: the cluster pool's, else the top-level cluster section.
+  const config::ClusterConfig& clusterConfig() const;
   bool startAdmin();
   // Body of /api/slots for the current slot map (see renderSlotsJson). Any thread.
   std::string slotsJson() const;
@@ -95,11 +104,13 @@ class Server : public ControlSink {
   std::atomic<int> total_clients_{0};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<NodeQueryImpl> node_query_;      // the data nodes (backend credentials)
-  std::unique_ptr<NodeQueryImpl> sentinel_query_;  // Sentinel deployments: the sentinels
+  // Sentinel deployments (one per sentinel pool): queries with the sentinels' credentials, and
+  // their events.
+  std::vector<std::unique_ptr<NodeQueryImpl>> sentinel_queries_;
+  std::vector<std::unique_ptr<SentinelWatch>> sentinel_watches_;
   router::SteadyClock clock_;
   std::unique_ptr<router::TopologySource> source_;
-  router::TopologyRefresher* cluster_refresher_ = nullptr;  // source_ when it is a cluster's
-  std::unique_ptr<SentinelWatch> sentinel_watch_;           // Sentinel deployments: events
+  router::TopologyRefresher* cluster_refresher_ = nullptr;  // the cluster's (pool's) source
   bool stopping_ = false;
 
   bool replica_round_ = false;                // a probeReplicas() round is in flight

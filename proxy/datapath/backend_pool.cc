@@ -32,6 +32,7 @@ void BackendPool::onTopologyChanged() {
   by_index_.assign(nodes.size(), nullptr);
   for (size_t i = 0; i < nodes.size(); ++i) {
     by_index_[i] = nodeFor(nodes[i].address, nodes[i].host, nodes[i].port);
+    by_index_[i]->cluster = nodes[i].cluster;
   }
 }
 
@@ -86,8 +87,7 @@ BackendConn* BackendPool::open(const Node& node, uint8_t proto, uint16_t identit
     h.password = identities_[identity].password;
   }
   // READONLY is a cluster command; a Sentinel group's replicas serve reads without it.
-  h.readonly = config().backend.read_from != config::ReadFrom::kMaster &&
-               !config().static_servers.enabled() && !config().sentinel.enabled();
+  h.readonly = config().backend.read_from != config::ReadFrom::kMaster && node.cluster;
   return new BackendConn(context_, node.host, node.port, node.address, std::move(h));
 }
 

@@ -89,6 +89,8 @@ class BackendPool final : public ConnLifecycle, public NodeAvailability {
     // grown on demand; nullptr = not connected.
     std::vector<BackendConn*> conns;
     uint64_t down_until_ms = 0;  // after a failed connect, park instead of reconnecting
+    // A Redis Cluster node (READONLY on replica reads). Nodes only a redirect named are.
+    bool cluster = true;
   };
   struct Credentials {
     std::string username;

@@ -162,7 +162,7 @@ bool buildScan(FanOutContext& w, Request* parent, const resp::Command& cmd, std:
   }
   // A cluster's slots can move during a pass, so CLUSTER NODES rides along to detect it; the
   // servers of a ring (static, Sentinel) own their slot for good.
-  const bool check_ownership = w.topology.placement().ring() == nullptr;
+  const bool check_ownership = w.topology.placement().clusterSlot(slot);
   initParent(parent, Merge::kScan, check_ownership ? 2 : 1);
   parent->fanout->scan_fingerprint = fp;
   parent->fanout->scan_slot = slot;

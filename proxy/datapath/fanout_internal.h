@@ -9,7 +9,7 @@
 namespace slotwise::proxy::fanout_detail {
 
 // SCAN cursor layout:
-//   | node cursor (33 bits) | tainted (1) | ownership fingerprint (16) | slot of the node (14) |
+//   | node cursor (31 bits) | tainted (1) | ownership fingerprint (16) | slot of the node (16) |
 // The slot names the node by a slot it owns, so the cursor survives proxy restarts and works on
 // any Slotwise instance that sees the same topology. The fingerprint (never 0, so no cursor but
 // the last one is 0) is that of the slot ownership the pass runs under; "tainted" records that a
@@ -21,7 +21,7 @@ namespace slotwise::proxy::fanout_detail {
 // differs from the pass's (a slot moved, a failover, a node added: keys may have moved to a node
 // already scanned; the proxy's own map is refreshed too when it is the one behind), and a pass
 // during which a node was migrating a slot ends with one more pass instead of cursor 0.
-inline constexpr int kSlotBits = 14;
+inline constexpr int kSlotBits = 16;  // routed pools use slots past 16383
 inline constexpr int kFingerprintBits = 16;
 inline constexpr int kTaintShift = kSlotBits + kFingerprintBits;
 inline constexpr int kNodeCursorShift = kTaintShift + 1;

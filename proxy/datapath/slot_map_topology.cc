@@ -10,15 +10,28 @@ void SlotMapTopology::install(router::SlotMapPtr map) {
   map_ = std::move(map);
   placement_ = map_->placement();
   master_slots_.clear();
+  keyless_masters_.clear();
+  const router::PlacementSpan keyless = placement_.keylessSpan();
+  // With a cluster among the slots, the fingerprint covers the cluster's ownership only: a SCAN
+  // pass compares it with what a cluster node's CLUSTER NODES shows (fanout_merge.cc).
+  const bool cluster_only = placement_.hasCluster();
   std::vector<OwnedRange> owned;
   std::vector<bool> seen(map_->nodes().size(), false);
   for (const router::SlotRange& r : map_->ranges()) {
-    if (!seen[r.master_index]) master_slots_.push_back(r.first);
+    if (!seen[r.master_index]) {
+      master_slots_.push_back(r.first);
+      if (keyless.ring == nullptr && r.first >= keyless.offset &&
+          r.first < keyless.offset + keyless.slots) {
+        keyless_masters_.push_back(r.master_index);
+      }
+    }
     seen[r.master_index] = true;
+    if (cluster_only && !placement_.clusterSlot(r.first)) continue;
     const router::NodeInfo& master = map_->nodes()[r.master_index];
     owned.push_back({r.first, r.last, master.id.empty() ? master.address : master.id});
   }
   std::sort(master_slots_.begin(), master_slots_.end());
+  std::sort(keyless_masters_.begin(), keyless_masters_.end());
   fingerprint_ = ownershipFingerprint(std::move(owned));
 }
 
@@ -35,16 +48,18 @@ bool SlotMapTopology::slotServed(int32_t slot) const {
 int SlotMapTopology::select(const Request& req, const NodeAvailability& availability) const {
   if (!map_) return kNoNode;
   if (req.target == Request::Target::kAnyMaster) {
-    if (const router::HashRing* ring = placement_.ring()) {
+    // Keyless commands go to the default pool (the whole map when there are no pools).
+    const router::PlacementSpan span = placement_.keylessSpan();
+    if (span.ring != nullptr) {
       // Servers of a ring share nothing (unlike a cluster, which forwards PUBLISH to every
       // node): keyless commands, and with them classic pub/sub, go to the first live server.
-      for (size_t i = 0; i < ring->servers().size(); ++i) {
-        const uint16_t master = map_->masterIndex(static_cast<uint16_t>(i));
-        if (ring->servers()[i].live && master != router::SlotMap::kNoNode) return master;
+      for (size_t i = 0; i < span.ring->servers().size(); ++i) {
+        const uint16_t master = map_->masterIndex(static_cast<uint16_t>(span.offset + i));
+        if (span.ring->servers()[i].live && master != router::SlotMap::kNoNode) return master;
       }
       return kNoNode;
     }
-    const auto& masters = map_->masters();
+    const auto& masters = keyless_masters_;
     return masters.empty() ? kNoNode : masters[req.affinity % masters.size()];
   }
   const uint16_t master = map_->masterIndex(static_cast<uint16_t>(req.slot));

@@ -37,6 +37,9 @@ class SlotMapTopology final : public Topology {
   router::UnfitReplicas unfit_;
   config::ReadFrom read_from_ = config::ReadFrom::kMaster;
   std::vector<uint16_t> master_slots_;
+  // Keyless commands on a cluster span: these masters, by the client's affinity. (A ring span:
+  // its first live server; see select().)
+  std::vector<uint16_t> keyless_masters_;
   uint64_t fingerprint_ = 0;
 };
 
