@@ -513,6 +513,26 @@ Field<Cfg> section(std::string_view key, Sub Cfg::*member, const Fields<Sub>& (*
   return {key, parse, check, list, emit};
 }
 
+// A nested YAML mapping whose keys are fields of `Cfg` itself rather than of a sub-struct: e.g.
+// `migration.source` holds MigrationConfig::static_servers, ::sentinel and ::servers.
+template <typename Cfg>
+Field<Cfg> group(std::string_view key, const Fields<Cfg>& (*fields)()) {
+  auto parse = [=](const YAML::Node& node, const std::string& path, Cfg& cfg, Errors& errors) {
+    parseMapping(node, path, fields(), cfg, errors);
+  };
+  auto check = [=](const Cfg& cfg, const std::string& path, Errors& errors) {
+    checkFields(fields(), cfg, path, errors);
+  };
+  auto list = [=](const std::string& path, std::vector<std::string>& out) {
+    for (const auto& field : fields()) field.list(childPath(path, field.key), out);
+  };
+  auto emit = [=](const Cfg& cfg, size_t indent, std::string& out) {
+    out += strCat(std::string(indent, ' '), key, ":\n");
+    for (const auto& field : fields()) field.emit(cfg, indent + 2, out);
+  };
+  return {key, parse, check, list, emit};
+}
+
 // The fields of sub-struct `member` as if they were `Cfg`'s own (no nested YAML mapping): e.g.
 // static.hash and sentinel.hash are both PlacementConfig::hash.
 template <typename Cfg, typename Sub>

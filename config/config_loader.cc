@@ -345,6 +345,32 @@ Field<ProxyConfig> poolsField() {
   return leaf<C>("pools", parse, check, show);
 }
 
+// migration.source: the source deployment, exactly one of its three keys (checkMigration).
+const Fields<MigrationConfig>& migrationSourceFields() {
+  using C = MigrationConfig;
+  static const Fields<C> kFields = {
+      section("static", &C::static_servers, staticFields),
+      section("sentinel", &C::sentinel, sentinelFields),
+      addressList("servers", &C::servers, 0),
+  };
+  return kFields;
+}
+
+const Fields<MigrationConfig>& migrationFields() {
+  using C = MigrationConfig;
+  static const Fields<C> kFields = {
+      group("source", migrationSourceFields),
+      count("rate_keys_per_s", &C::rate_keys_per_s, 0, 10000000),
+      count("batch_keys", &C::batch_keys, 1, 10000),
+      millis("max_block_ms", &C::max_block, 1, kMinuteMs),
+      millis("migrate_timeout_ms", &C::migrate_timeout, 100, kHourMs),
+      count("moved_key_cache", &C::moved_key_cache, 0, 10000000),
+      secret("source_username", &C::source_username),
+      secret("source_password", &C::source_password),
+  };
+  return kFields;
+}
+
 const Fields<BackendConfig>& backendFields() {
   using C = BackendConfig;
   static const Fields<C> kFields = {
@@ -459,6 +485,7 @@ const Fields<ProxyConfig>& rootFields() {
       poolsField(),
       mappingList("routes", &C::routes, routeFields),
       secret("default_pool", &C::default_pool),
+      section("migration", &C::migration, migrationFields),
       section("backend", &C::backend, backendFields),
       section("limits", &C::limits, limitsFields),
       section("auth", &C::auth, authFields),
@@ -597,6 +624,111 @@ void checkPools(const ProxyConfig& config, Errors& errors) {
   }
 }
 
+// The target of a migration: the top-level cluster, or with pools the cluster pool that takes the
+// keys no route takes (a second cluster pool is checkPools' error).
+bool hasClusterTarget(const ProxyConfig& config) {
+  if (config.pools.empty()) return !config.cluster.seeds.empty();
+  const auto target = std::find_if(config.pools.begin(), config.pools.end(),
+                                   [&](const auto& p) { return p.name == config.default_pool; });
+  return target != config.pools.end() && !target->cluster.seeds.empty();
+}
+
+// No source address is a data node of the proxy (a cluster seed or a static server, top-level or
+// in a pool): its keys would be moved onto the deployment they are served from. Checked by
+// address as written; a name and an IP of one host are not matched.
+void checkSourceAddresses(const ProxyConfig& config, Errors& errors) {
+  std::vector<std::pair<const HostPort*, std::string>> backends;  // address, key path
+  auto add_seeds = [&](const ClusterConfig& cluster, const std::string& path) {
+    for (size_t i = 0; i < cluster.seeds.size(); ++i) {
+      backends.emplace_back(&cluster.seeds[i], indexPath(childPath(path, "seeds"), i));
+    }
+  };
+  auto add_servers = [&](const StaticConfig& fixed, const std::string& path) {
+    for (size_t i = 0; i < fixed.servers.size(); ++i) {
+      backends.emplace_back(&fixed.servers[i].address, indexPath(childPath(path, "servers"), i));
+    }
+  };
+  add_seeds(config.cluster, "cluster");
+  add_servers(config.static_servers, "static");
+  for (const PoolConfig& pool : config.pools) {
+    add_seeds(pool.cluster, childPath(childPath("pools", pool.name), "cluster"));
+    add_servers(pool.static_servers, childPath(childPath("pools", pool.name), "static"));
+  }
+  auto check = [&](const HostPort& address, const std::string& path) {
+    const auto same = std::find_if(backends.begin(), backends.end(),
+                                   [&](const auto& backend) { return *backend.first == address; });
+    if (same == backends.end()) return;
+    addError(errors, path,
+             strCat(address.toString(), " is also ", same->second,
+                    "; the source cannot be a backend of the proxy"));
+  };
+  const MigrationConfig& m = config.migration;
+  for (size_t i = 0; i < m.static_servers.servers.size(); ++i) {
+    check(m.static_servers.servers[i].address, indexPath("migration.source.static.servers", i));
+  }
+  for (size_t i = 0; i < m.sentinel.sentinels.size(); ++i) {
+    check(m.sentinel.sentinels[i], indexPath("migration.source.sentinel.sentinels", i));
+  }
+  for (size_t i = 0; i < m.servers.size(); ++i) {
+    check(m.servers[i], indexPath("migration.source.servers", i));
+  }
+}
+
+// A source master name on sentinels shared with a Sentinel backend of the proxy (top-level or a
+// pool) is a group the proxy serves: the same rule as checkSharedSentinelMasters.
+void checkSourceMasters(const ProxyConfig& config, Errors& errors) {
+  const SentinelConfig& source = config.migration.sentinel;
+  std::vector<std::pair<const SentinelConfig*, std::string>> backends = {
+      {&config.sentinel, "sentinel.masters"}};
+  for (const PoolConfig& pool : config.pools) {
+    backends.emplace_back(&pool.sentinel,
+                          childPath(childPath("pools", pool.name), "sentinel.masters"));
+  }
+  for (size_t k = 0; k < source.masters.size(); ++k) {
+    for (const auto& [backend, path] : backends) {
+      if (!shareAnAddress(source.sentinels, backend->sentinels)) continue;
+      const auto same =
+          std::find(backend->masters.begin(), backend->masters.end(), source.masters[k]);
+      if (same == backend->masters.end()) continue;
+      addError(errors, indexPath("migration.source.sentinel.masters", k),
+               strCat("'", *same, "' is also ",
+                      indexPath(path, static_cast<size_t>(same - backend->masters.begin())),
+                      " (they share a sentinel); the source cannot be a backend of the proxy"));
+      break;
+    }
+  }
+}
+
+// migration: none while every field is at its default. Otherwise the source is exactly one kind,
+// a kind being a source section that differs from its defaults (so `static: {hash: murmur}`
+// beside `servers:` is refused rather than ignored), and the target is a Redis Cluster.
+void checkMigration(const ProxyConfig& config, Errors& errors) {
+  const MigrationConfig& m = config.migration;
+  if (m == MigrationConfig{}) return;
+  const bool fixed = !(m.static_servers == StaticConfig{});
+  const bool sentinel = !(m.sentinel == SentinelConfig{});
+  const int kinds =
+      static_cast<int>(fixed) + static_cast<int>(sentinel) + static_cast<int>(!m.servers.empty());
+  if (kinds == 0) {
+    addError(errors, "migration.source", "missing: set exactly one of static, sentinel, servers");
+  } else if (kinds > 1) {
+    addError(errors, "migration.source", "exactly one of static, sentinel, servers");
+  } else if (fixed && !m.static_servers.enabled()) {
+    addError(errors, "migration.source.static.servers",
+             "must list at least 1 \"host:port:weight [name]\" server");
+  } else if (sentinel && !m.sentinel.enabled()) {
+    addError(errors, "migration.source.sentinel.sentinels",
+             "must list at least 1 host:port address");
+  }
+  checkSentinelMasters(m.sentinel, "migration.source.sentinel", errors);
+  if (!hasClusterTarget(config)) {
+    addError(errors, "migration",
+             "the target must be a Redis Cluster (cluster: or a cluster pool as default_pool)");
+  }
+  checkSourceAddresses(config, errors);
+  checkSourceMasters(config, errors);
+}
+
 // Routes name pools; a key prefix has one route.
 void checkRoutes(const ProxyConfig& config, Errors& errors) {
   if (config.pools.empty()) {
@@ -635,6 +767,7 @@ void checkCrossField(const ProxyConfig& config, Errors& errors) {
     checkPools(config, errors);
   }
   checkRoutes(config, errors);
+  checkMigration(config, errors);
   checkRefreshIntervals(config.cluster, "cluster", errors);
   const LimitsConfig& l = config.limits;
   checkNotAbove(l.max_bulk_length, l.max_request_bytes, "limits.max_bulk_length",
@@ -655,13 +788,20 @@ std::string yamlError(std::string_view source, const YAML::Exception& e) {
 }
 
 // True when validation error path `checked` only repeats what parse error path `parsed` says. A
-// static, sentinel or pools section that failed to parse also covers "no backend configured", and
-// a pools mapping that failed as a whole covers "needs pools" and the unknown pools of routes.
+// static, sentinel or pools section that failed to parse also covers "no backend configured", a
+// pools mapping that failed as a whole covers "needs pools" and the unknown pools of routes, and
+// a failed cluster.seeds, pools or default_pool covers "the migration target must be a cluster".
 bool coveredBy(std::string_view parsed, std::string_view checked) {
   if (pathsOverlap(parsed, checked)) return true;
   if (checked == "cluster.seeds" &&
       (parsed.starts_with("static.") || parsed.starts_with("sentinel.") ||
        pathsOverlap(parsed, "pools"))) {
+    return true;
+  }
+  // The migration target is found through cluster.seeds, pools and default_pool.
+  if (checked == "migration" &&
+      (pathsOverlap(parsed, "cluster.seeds") || pathsOverlap(parsed, "pools") ||
+       pathsOverlap(parsed, "default_pool"))) {
     return true;
   }
   return parsed == "pools" && (pathsOverlap("routes", checked) || checked == "default_pool");

@@ -1,5 +1,6 @@
 #include "config/config_reload.h"
 
+#include <cstdint>
 #include <string_view>
 
 namespace slotwise::config {
@@ -40,6 +41,31 @@ class Walk {
   ReloadPlan& plan_;
 };
 
+// migration is restart-only with two exceptions: rate_keys_per_s changes live, and removing the
+// whole block is applied (it ends the migration: every key is served by the target from then on).
+// Adding a migration to a running proxy without one is refused whole.
+void planMigration(const MigrationConfig& running, ReloadPlan& plan) {
+  MigrationConfig& next = plan.config.migration;
+  if (next == running) return;
+  if (next == MigrationConfig{}) {
+    plan.changed.emplace_back("migration");
+    return;
+  }
+  if (running == MigrationConfig{}) {
+    plan.refused.emplace_back("migration");
+    next = running;
+    return;
+  }
+  const uint32_t rate = next.rate_keys_per_s;
+  next.rate_keys_per_s = running.rate_keys_per_s;
+  if (!(next == running)) {
+    plan.refused.emplace_back("migration");
+    next = running;
+  }
+  next.rate_keys_per_s = rate;
+  if (rate != running.rate_keys_per_s) plan.changed.emplace_back("migration.rate_keys_per_s");
+}
+
 }  // namespace
 
 ReloadPlan planReload(const ProxyConfig& running, const ProxyConfig& loaded) {
@@ -65,6 +91,7 @@ ReloadPlan planReload(const ProxyConfig& running, const ProxyConfig& loaded) {
   w.restartOnly("pools", &P::pools);
   w.restartOnly("routes", &P::routes);
   w.restartOnly("default_pool", &P::default_pool);
+  planMigration(running.migration, plan);
   w.restartOnly("backend.connections_per_node", &P::backend, &B::connections_per_node);
   w.live("backend.connect_timeout_ms", &P::backend, &B::connect_timeout);
   w.live("backend.request_timeout_ms", &P::backend, &B::request_timeout);

@@ -6,8 +6,10 @@
 // cluster seeds and query timeout, the static and sentinel sections, pools, routes and
 // default_pool (each pool whole, its cluster refresh policy included), the backend connection
 // identity and pool sizes (username, password, connections_per_node, max_dedicated_connections),
-// the admin listener and the slow log. Limits that are fixed when a client connects (request
-// parser limits) apply to clients that connect after the reload.
+// the admin listener and the slow log. The migration block is restart-only except that its
+// rate_keys_per_s changes live and removing the whole block is applied (it ends the migration);
+// adding one to a proxy that runs without is refused. Limits that are fixed when a client
+// connects (request parser limits) apply to clients that connect after the reload.
 #pragma once
 
 #include <string>

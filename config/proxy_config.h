@@ -92,6 +92,28 @@ struct RouteConfig {
   bool operator==(const RouteConfig&) const = default;
 };
 
+// Online migration of a live keyspace from a source deployment into the Redis Cluster the proxy
+// serves (the target: `cluster`, or the cluster pool that is default_pool). The YAML `source:`
+// mapping holds exactly one of static, sentinel, servers, with the keys of the top-level sections
+// of the same names (servers: standalone "host:port"s, every key looked up in each). With no
+// source set (every field at its default) there is no migration.
+struct MigrationConfig {              // YAML key: migration
+  StaticConfig static_servers;        // source.static: twemproxy-style shards (>= 1 server)
+  SentinelConfig sentinel;            // source.sentinel: Sentinel-managed groups
+  std::vector<HostPort> servers;      // source.servers: standalone "host:port"s
+  uint32_t rate_keys_per_s = 0;       // rate_keys_per_s: background mover (0 = as fast as possible)
+  uint32_t batch_keys = 100;          // batch_keys: keys per SCAN COUNT / per MIGRATE, 1..10000
+  Millis max_block{50};               // max_block_ms: target time one MIGRATE may block the source
+  Millis migrate_timeout{5000};       // migrate_timeout_ms: MIGRATE's timeout argument
+  uint32_t moved_key_cache = 100000;  // moved_key_cache: keys remembered as moved, per worker
+  std::string source_username;        // source_username: ACL user on the source ("" = default)
+  std::string source_password;        // source_password: AUTH on the source ("" = none)
+  bool enabled() const {
+    return static_servers.enabled() || sentinel.enabled() || !servers.empty();
+  }
+  bool operator==(const MigrationConfig&) const = default;
+};
+
 struct BackendConfig {                                  // YAML key: backend
   uint32_t connections_per_node = 1;                    // connections_per_node (per worker), 1..64
   Millis connect_timeout{1000};                         // connect_timeout_ms
@@ -172,6 +194,7 @@ struct ProxyConfig {
   std::vector<PoolConfig> pools;                        // pools: named deployments (in file order)
   std::vector<RouteConfig> routes;                      // routes: key prefix -> pool (with pools only)
   std::string default_pool;                             // default_pool: keys no route takes (required with pools)
+  MigrationConfig migration;                            // migration: a source moved into the cluster
   BackendConfig backend;
   LimitsConfig limits;
   AuthConfig auth;

@@ -144,6 +144,35 @@ sentinel:
 pools: {}
 routes: []
 default_pool: ""
+migration:
+  source:
+    static:
+      hash: fnv1a_64
+      distribution: ketama
+      hash_tag: ""
+      servers: []
+      auto_eject_hosts: false
+      server_retry_timeout_ms: 30000
+      server_failure_limit: 2
+    sentinel:
+      sentinels: []
+      masters: []
+      username: ""
+      password: ""
+      hash: fnv1a_64
+      distribution: ketama
+      hash_tag: ""
+      poll_interval_ms: 1000
+      query_timeout_ms: 1000
+      failover_pause_ms: 5000
+    servers: [10.0.0.5:6379, "[::1]:6379"]
+  rate_keys_per_s: 2000
+  batch_keys: 500
+  max_block_ms: 20
+  migrate_timeout_ms: 10000
+  moved_key_cache: 0
+  source_username: olduser
+  source_password: oldpw
 backend:
   connections_per_node: 2
   connect_timeout_ms: 250
@@ -211,6 +240,16 @@ TEST(ConfigLoaderTest, EveryKeyIsParsed) {
   e.sentinel.poll_interval = Millis(500);
   e.sentinel.query_timeout = Millis(700);
   e.sentinel.failover_pause = Millis(2500);
+  // One source kind only: migration.source.static and .sentinel are written at their defaults
+  // (MigrationTest.EachSourceKindIsParsed sets their keys).
+  e.migration.servers = {{"10.0.0.5", 6379}, {"::1", 6379}};
+  e.migration.rate_keys_per_s = 2000;
+  e.migration.batch_keys = 500;
+  e.migration.max_block = Millis(20);
+  e.migration.migrate_timeout = Millis(10000);
+  e.migration.moved_key_cache = 0;
+  e.migration.source_username = "olduser";
+  e.migration.source_password = "oldpw";
   e.limits = {500, 4096, 1 << 20, 16 << 10, 2 << 20, 8 << 20, 128, 1ull << 30, Millis(60000)};
   e.auth = {"clientpw", {{"app", "apppw", "appacl", "b\"pw"}, {"ro", "x", "", ""}}, 3};
   e.slowlog = {2500, 64, true};
@@ -1004,6 +1043,336 @@ TEST(PoolsTest, ValidateConfigChecksProgrammaticPools) {
   EXPECT_THAT(validateConfig(config),
               ElementsAre("pools.bad!: invalid pool name (expected [A-Za-z0-9_.-]+)",
                           "pools.c: duplicate pool name"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// migration.
+
+constexpr char kClusterTarget[] = "cluster:\n  seeds: [127.0.0.1:7001]\n";
+constexpr char kServersSource[] = "  source:\n    servers: [127.0.0.1:6379]\n";
+
+// A top-level cluster (the target) and a migration block whose keys, indented by 2, are `lines`.
+std::string withMigration(const std::string& lines) {
+  return kClusterTarget + std::string("migration:\n") + lines;
+}
+
+// Every key of each source kind, set away from its default.
+constexpr char kStaticSource[] = R"(
+cluster:
+  seeds: [127.0.0.1:7001]
+migration:
+  source:
+    static:
+      hash: murmur
+      distribution: modula
+      hash_tag: "{}"
+      servers: ["127.0.0.1:6379:1 s1", "[::1]:6380:2"]
+      auto_eject_hosts: true
+      server_retry_timeout_ms: 5000
+      server_failure_limit: 3
+)";
+constexpr char kSentinelSource[] = R"(
+cluster:
+  seeds: [127.0.0.1:7001]
+migration:
+  source:
+    sentinel:
+      sentinels: [127.0.0.1:26379, "sentinel-b.local:26379"]
+      masters: [m1, m2]
+      username: sentineluser
+      password: sentinelpw
+      hash: crc32a
+      distribution: random
+      hash_tag: "ab"
+      poll_interval_ms: 500
+      query_timeout_ms: 700
+      failover_pause_ms: 2500
+)";
+constexpr char kServersOnlySource[] = R"(
+cluster:
+  seeds: [127.0.0.1:7001]
+migration:
+  source:
+    servers: [127.0.0.1:6379, "old-redis.local:6380"]
+)";
+
+ProxyConfig clusterTarget() {
+  ProxyConfig e;
+  e.cluster.seeds = {{"127.0.0.1", 7001}};
+  return e;
+}
+
+TEST(MigrationTest, EachSourceKindIsParsed) {
+  ProxyConfig fixed = clusterTarget();
+  fixed.migration.static_servers = {
+      {router::HashKind::kMurmur, router::Distribution::kModula, "{}"},
+      {{{"127.0.0.1", 6379}, 1, "s1"}, {{"::1", 6380}, 2, ""}},
+      true,
+      Millis(5000),
+      3};
+  ProxyConfig sentinel = clusterTarget();
+  sentinel.migration.sentinel = {{{"127.0.0.1", 26379}, {"sentinel-b.local", 26379}},
+                                 {"m1", "m2"},
+                                 "sentineluser",
+                                 "sentinelpw",
+                                 {router::HashKind::kCrc32a, router::Distribution::kRandom, "ab"},
+                                 Millis(500),
+                                 Millis(700),
+                                 Millis(2500)};
+  ProxyConfig servers = clusterTarget();
+  servers.migration.servers = {{"127.0.0.1", 6379}, {"old-redis.local", 6380}};
+  const std::pair<const char*, const ProxyConfig*> cases[] = {
+      {kStaticSource, &fixed}, {kSentinelSource, &sentinel}, {kServersOnlySource, &servers}};
+  for (const auto& [yaml, expected] : cases) {
+    auto result = loadConfigString(yaml);
+    ASSERT_TRUE(result) << yaml << result.error();
+    EXPECT_EQ(*result, *expected) << yaml;
+    EXPECT_TRUE(result->migration.enabled()) << yaml;
+  }
+}
+
+// Every key of the top-level static and sentinel sections is also set under migration.source.
+TEST(MigrationTest, EachSourceKindTestCoversEverySectionKey) {
+  const std::set<std::string> fixed = blockKeyPaths(kStaticSource);
+  const std::set<std::string> sentinel = blockKeyPaths(kSentinelSource);
+  size_t checked = 0;
+  for (const std::string& key : knownKeyPaths()) {
+    if (key.starts_with("static.")) {
+      EXPECT_TRUE(fixed.contains("migration.source." + key)) << key;
+      ++checked;
+    } else if (key.starts_with("sentinel.")) {
+      EXPECT_TRUE(sentinel.contains("migration.source." + key)) << key;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 7u + 10u);
+}
+
+TEST(MigrationTest, DefaultsAndNoMigration) {
+  const MigrationConfig none;
+  EXPECT_FALSE(none.enabled());
+  EXPECT_EQ(none.rate_keys_per_s, 0u);
+  EXPECT_EQ(none.batch_keys, 100u);
+  EXPECT_EQ(none.max_block, Millis(50));
+  EXPECT_EQ(none.migrate_timeout, Millis(5000));
+  EXPECT_EQ(none.moved_key_cache, 100000u);
+  EXPECT_EQ(none.source_username, "");
+  EXPECT_EQ(none.source_password, "");
+
+  // Only a source: every other key keeps its default.
+  auto result = loadConfigString(withMigration(kServersSource));
+  ASSERT_TRUE(result) << result.error();
+  MigrationConfig expected;
+  expected.servers = {{"127.0.0.1", 6379}};
+  EXPECT_EQ(result->migration, expected);
+
+  // As `pools: {}`: a block whose source lists nothing, at its defaults, is no migration.
+  for (const char* lines : {"", "  {}\n", "  source:\n", "  source:\n    servers: []\n",
+                            "  source: {static: {servers: []}, sentinel: {}, servers: []}\n"
+                            "  batch_keys: 100\n"}) {
+    auto off = loadConfigString(withMigration(lines));
+    ASSERT_TRUE(off) << lines << off.error();
+    EXPECT_EQ(off->migration, MigrationConfig{}) << lines;
+    EXPECT_FALSE(off->migration.enabled()) << lines;
+  }
+}
+
+TEST(MigrationTest, FormatConfigRoundTripsEachSourceKind) {
+  for (const char* yaml : {kStaticSource, kSentinelSource, kServersOnlySource}) {
+    auto parsed = loadConfigString(yaml);
+    ASSERT_TRUE(parsed) << parsed.error();
+    const std::string text = formatConfig(*parsed);
+    auto reparsed = loadConfigString(text);
+    ASSERT_TRUE(reparsed) << reparsed.error() << "\n" << text;
+    EXPECT_EQ(*reparsed, *parsed);
+  }
+  auto parsed = loadConfigString(kServersOnlySource);
+  ASSERT_TRUE(parsed);
+  EXPECT_THAT(formatConfig(*parsed),
+              HasSubstr("\n    servers: [\"127.0.0.1:6379\", \"old-redis.local:6380\"]\n"
+                        "  rate_keys_per_s: 0\n  batch_keys: 100\n  max_block_ms: 50\n"
+                        "  migrate_timeout_ms: 5000\n  moved_key_cache: 100000\n"
+                        "  source_username: \"\"\n  source_password: \"\"\n"));
+  EXPECT_THAT(formatConfig(*parsed), HasSubstr("\nmigration:\n  source:\n    static:\n"));
+}
+
+TEST(MigrationTest, SourceIsRequiredAndExactlyOneKind) {
+  const std::string kMissing =
+      "migration.source: missing: set exactly one of static, sentinel, servers";
+  const std::string kTwo = "migration.source: exactly one of static, sentinel, servers";
+  EXPECT_THAT(errorsOf(withMigration("  rate_keys_per_s: 5\n")), ElementsAre(kMissing));
+  EXPECT_THAT(errorsOf(withMigration("  source: {}\n  source_password: pw\n")),
+              ElementsAre(kMissing));
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    servers: [127.0.0.1:6379]\n"
+                                     "    static:\n      servers: [\"127.0.0.1:6380:1\"]\n")),
+              ElementsAre(kTwo));
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    servers: [127.0.0.1:6379]\n"
+                                     "    sentinel:\n      sentinels: [127.0.0.1:26379]\n"
+                                     "      masters: [m]\n"
+                                     "    static:\n      servers: [\"127.0.0.1:6380:1\"]\n")),
+              ElementsAre(kTwo));
+  // A second section that sets no address is a second kind, not silently ignored.
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    servers: [127.0.0.1:6379]\n"
+                                     "    static:\n      hash: murmur\n")),
+              ElementsAre(kTwo));
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    static:\n      hash: murmur\n")),
+              ElementsAre("migration.source.static.servers: must list at least 1 "
+                          "\"host:port:weight [name]\" server"));
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    sentinel:\n      masters: [m]\n")),
+              ElementsAre("migration.source.sentinel.sentinels: must list at least 1 host:port "
+                          "address"));
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    sentinel:\n"
+                                     "      sentinels: [127.0.0.1:26379]\n")),
+              ElementsAre("migration.source.sentinel.masters: must name at least 1 master"));
+}
+
+TEST(MigrationTest, SourceSectionErrorsNameTheKey) {
+  // A source whose addresses failed to parse is not also reported as missing.
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    static:\n"
+                                     "      servers: [127.0.0.1:6379]\n"
+                                     "      hash: sha1\n  rate_keys_per_s: 10\n")),
+              ElementsAre("migration.source.static.servers[0]: missing weight: expected "
+                          "\"host:port:weight [name]\" (twemproxy's format), got '127.0.0.1:6379'",
+                          "migration.source.static.hash: invalid value 'sha1' (expected one of "
+                          "one_at_a_time, md5, crc16, crc32, crc32a, fnv1_64, fnv1a_64, fnv1_32, "
+                          "fnv1a_32, hsieh, murmur, jenkins)"));
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    servers: [127.0.0.1, \"::1:6379\"]\n")),
+              ElementsAre("migration.source.servers[0]: missing port in '127.0.0.1' (expected "
+                          "host:port)",
+                          "migration.source.servers[1]: IPv6 address must be in brackets: "
+                          "'::1:6379'"));
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    servers: [h:1, h:2, h:1]\n")),
+              ElementsAre("migration.source.servers[2]: duplicate of migration.source.servers[0]"));
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    sentinel:\n      sentinels: [h:26379]\n"
+                                     "      masters: [a]\n      poll_interval_ms: 5\n")),
+              ElementsAre("migration.source.sentinel.poll_interval_ms: must be between 10 and "
+                          "3600000"));
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    sentinel:\n      sentinels: [h:26379]\n"
+                                     "      masters: [a, a]\n")),
+              ElementsAre("migration.source.sentinel.masters[1]: duplicate of "
+                          "migration.source.sentinel.masters[0]"));
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    servers: [h:1]\n    redis: [h:2]\n"
+                                     "  colour: red\n")),
+              ElementsAre("migration.source.redis: unknown key", "migration.colour: unknown key"));
+  EXPECT_THAT(errorsOf(withMigration("  source: [h:1]\n")),
+              ElementsAre("migration.source: expected a mapping, got a sequence"));
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    servers: h:1\n")),
+              ElementsAre("migration.source.servers: expected a sequence of \"host:port\" "
+                          "strings, got a scalar"));
+  EXPECT_THAT(errorsOf(kClusterTarget + std::string("migration: 5\n")),
+              ElementsAre("migration: expected a mapping, got a scalar"));
+}
+
+TEST(MigrationTest, NumbersAreInRange) {
+  struct Case {
+    const char* key;
+    uint64_t lo;
+    uint64_t hi;
+  };
+  for (const Case& c : {Case{"rate_keys_per_s", 0, 10000000}, Case{"batch_keys", 1, 10000},
+                        Case{"max_block_ms", 1, 60000}, Case{"migrate_timeout_ms", 100, 3600000},
+                        Case{"moved_key_cache", 0, 10000000}}) {
+    auto line = [&](uint64_t value) {
+      return withMigration(kServersSource + std::string("  ") + c.key + ": " +
+                           std::to_string(value) + "\n");
+    };
+    const std::string range = "migration." + std::string(c.key) + ": must be between " +
+                              std::to_string(c.lo) + " and " + std::to_string(c.hi);
+    EXPECT_THAT(errorsOf(line(c.lo)), IsEmpty()) << c.key;
+    EXPECT_THAT(errorsOf(line(c.hi)), IsEmpty()) << c.key;
+    EXPECT_THAT(errorsOf(line(c.hi + 1)), ElementsAre(range)) << c.key;
+    if (c.lo > 0) {
+      EXPECT_THAT(errorsOf(line(c.lo - 1)), ElementsAre(range)) << c.key;
+    }
+  }
+  EXPECT_THAT(errorsOf(withMigration(std::string(kServersSource) + "  batch_keys: -1\n")),
+              ElementsAre("migration.batch_keys: expected a non-negative integer, got '-1'"));
+}
+
+TEST(MigrationTest, TargetMustBeARedisCluster) {
+  const std::string kNotACluster =
+      "migration: the target must be a Redis Cluster (cluster: or a cluster pool as "
+      "default_pool)";
+  const std::string migration = std::string("migration:\n") + kServersSource;
+  EXPECT_THAT(errorsOf("static:\n  servers: [\"127.0.0.1:7001:1\"]\n" + migration),
+              ElementsAre(kNotACluster));
+  EXPECT_THAT(errorsOf("sentinel:\n  sentinels: [127.0.0.1:26379]\n  masters: [m]\n" + migration),
+              ElementsAre(kNotACluster));
+  // With pools: the cluster pool, as default_pool.
+  EXPECT_THAT(errorsOf(threePools() + migration), IsEmpty());
+  EXPECT_THAT(errorsOf(threePools("", "", "default_pool: legacy\n") + migration),
+              ElementsAre(kNotACluster));
+  EXPECT_THAT(errorsOf("pools:\n  a:\n    static:\n      servers: [\"127.0.0.1:7001:1\"]\n"
+                       "default_pool: a\n" +
+                       migration),
+              ElementsAre(kNotACluster));
+  // No backend at all: both requirements are reported.
+  EXPECT_THAT(errorsOf(migration),
+              ElementsAre("cluster.seeds: must list at least 1 host:port address (or use "
+                          "static.servers or sentinel.sentinels instead of a cluster)",
+                          kNotACluster));
+  // A target whose seeds, pools or default_pool failed to parse is not also "not a cluster".
+  EXPECT_THAT(errorsOf("cluster:\n  seeds: [127.0.0.1:x]\n" + migration),
+              ElementsAre("cluster.seeds[0]: invalid port 'x'"));
+  EXPECT_THAT(errorsOf(threePools("", "", "default_pool: [main]\n") + migration),
+              ElementsAre("default_pool: expected a string, got a sequence"));
+}
+
+TEST(MigrationTest, NoSourceAddressIsABackendOfTheProxy) {
+  const std::string kBackend = "; the source cannot be a backend of the proxy";
+  EXPECT_THAT(errorsOf(withMigration("  source:\n    servers: [127.0.0.1:6379, 127.0.0.1:7001]\n")),
+              ElementsAre("migration.source.servers[1]: 127.0.0.1:7001 is also cluster.seeds[0]" +
+                          kBackend));
+  EXPECT_THAT(
+      errorsOf("cluster:\n  seeds: [h:1, \"[::1]:7001\"]\nmigration:\n"
+               "  source:\n    servers: [\"[::1]:7001\"]\n"),
+      ElementsAre("migration.source.servers[0]: [::1]:7001 is also cluster.seeds[1]" + kBackend));
+  const std::string source_static =
+      "migration:\n  source:\n    static:\n      servers: [\"127.0.0.1:6379:1\", "
+      "\"127.0.0.1:7002:1 s2\"]\n";
+  EXPECT_THAT(errorsOf(threePools() + source_static),
+              ElementsAre("migration.source.static.servers[1]: 127.0.0.1:7002 is also "
+                          "pools.legacy.static.servers[1]" +
+                          kBackend));
+  EXPECT_THAT(errorsOf(threePools() + "migration:\n  source:\n    sentinel:\n"
+                                      "      sentinels: [127.0.0.1:7000]\n      masters: [m]\n"),
+              ElementsAre("migration.source.sentinel.sentinels[0]: 127.0.0.1:7000 is also "
+                          "pools.main.cluster.seeds[0]" +
+                          kBackend));
+  // Sentinels may be shared with a Sentinel pool, the master names they watch may not.
+  const std::string source_sentinel =
+      "migration:\n  source:\n    sentinel:\n      sentinels: [127.0.0.1:26379]\n";
+  EXPECT_THAT(errorsOf(threePools() + source_sentinel + "      masters: [old]\n"), IsEmpty());
+  EXPECT_THAT(errorsOf(threePools() + source_sentinel + "      masters: [old, mymaster]\n"),
+              ElementsAre("migration.source.sentinel.masters[1]: 'mymaster' is also "
+                          "pools.sessions.sentinel.masters[0] (they share a sentinel)" +
+                          kBackend));
+}
+
+TEST(MigrationTest, ValidateConfigChecksProgrammaticMigrations) {
+  ProxyConfig config = clusterTarget();
+  config.migration.servers = {{"", 6379}, {"h", 0}};
+  config.migration.batch_keys = 0;
+  EXPECT_THAT(validateConfig(config),
+              ElementsAre("migration.source.servers[0]: missing host",
+                          "migration.source.servers[1]: invalid port '0' (must be between 1 and "
+                          "65535)",
+                          "migration.batch_keys: must be between 1 and 10000"));
+  config.migration.servers = {{"h", 6379}};
+  config.migration.batch_keys = 10;
+  EXPECT_THAT(validateConfig(config), IsEmpty());
+  config.migration.static_servers.servers = {{{"h", 6380}, 1, ""}};
+  EXPECT_THAT(validateConfig(config),
+              ElementsAre("migration.source: exactly one of static, sentinel, servers"));
+  config.migration.servers.clear();
+  config.migration.static_servers.servers = {{{"127.0.0.1", 7001}, 1, ""}};
+  EXPECT_THAT(validateConfig(config),
+              ElementsAre("migration.source.static.servers[0]: 127.0.0.1:7001 is also "
+                          "cluster.seeds[0]; the source cannot be a backend of the proxy"));
+  config.migration.static_servers = {};
+  EXPECT_THAT(validateConfig(config),
+              ElementsAre("migration.source: missing: set exactly one of static, sentinel, "
+                          "servers"));
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <iterator>
+
 namespace slotwise::config {
 namespace {
 
@@ -90,6 +92,80 @@ TEST(PlanReloadTest, SwitchingBetweenTopLevelBackendAndPoolsIsRestartOnly) {
   want.auth.password = "";
   EXPECT_EQ(plan.config, want);
   EXPECT_THAT(plan.changed, ElementsAre("auth"));
+}
+
+// base() with a migration from one standalone server.
+ProxyConfig migrating() {
+  ProxyConfig c = base();
+  c.migration.servers = {{"127.0.0.1", 6379}};
+  c.migration.rate_keys_per_s = 1000;
+  return c;
+}
+
+TEST(PlanReloadTest, MigrationRateChangesLive) {
+  ReloadPlan same = planReload(migrating(), migrating());
+  EXPECT_THAT(same.changed, IsEmpty());
+  EXPECT_THAT(same.refused, IsEmpty());
+
+  ProxyConfig next = migrating();
+  next.migration.rate_keys_per_s = 0;
+  ReloadPlan plan = planReload(migrating(), next);
+  EXPECT_THAT(plan.changed, ElementsAre("migration.rate_keys_per_s"));
+  EXPECT_THAT(plan.refused, IsEmpty());
+  EXPECT_EQ(plan.config, next);
+}
+
+TEST(PlanReloadTest, OtherMigrationKeysAreRestartOnly) {
+  using Edit = void (*)(MigrationConfig&);
+  const Edit edits[] = {
+      [](MigrationConfig& m) {
+        m.servers.push_back({"127.0.0.1", 6380});
+      },
+      [](MigrationConfig& m) {
+        m.servers.clear();
+        m.static_servers.servers = {{{"127.0.0.1", 6379}, 1, ""}};
+      },
+      [](MigrationConfig& m) { m.batch_keys = 7; },
+      [](MigrationConfig& m) { m.max_block = Millis(5); },
+      [](MigrationConfig& m) { m.migrate_timeout = Millis(500); },
+      [](MigrationConfig& m) { m.moved_key_cache = 0; },
+      [](MigrationConfig& m) { m.source_username = "u"; },
+      [](MigrationConfig& m) { m.source_password = "p"; },
+  };
+  for (size_t i = 0; i < std::size(edits); ++i) {
+    ProxyConfig next = migrating();
+    edits[i](next.migration);
+    ReloadPlan plan = planReload(migrating(), next);
+    EXPECT_THAT(plan.refused, ElementsAre("migration")) << i;
+    EXPECT_THAT(plan.changed, IsEmpty()) << i;
+    EXPECT_EQ(plan.config, migrating()) << i;
+  }
+  // A refused change does not hold back the live rate.
+  ProxyConfig next = migrating();
+  next.migration.batch_keys = 7;
+  next.migration.rate_keys_per_s = 10;
+  ReloadPlan plan = planReload(migrating(), next);
+  EXPECT_THAT(plan.refused, ElementsAre("migration"));
+  EXPECT_THAT(plan.changed, ElementsAre("migration.rate_keys_per_s"));
+  ProxyConfig want = migrating();
+  want.migration.rate_keys_per_s = 10;
+  EXPECT_EQ(plan.config, want);
+}
+
+TEST(PlanReloadTest, RemovingTheMigrationIsApplied) {
+  ProxyConfig next = base();
+  next.log.level = LogLevel::kWarn;
+  ReloadPlan plan = planReload(migrating(), next);
+  EXPECT_THAT(plan.changed, ElementsAre("migration", "log.level"));
+  EXPECT_THAT(plan.refused, IsEmpty());
+  EXPECT_EQ(plan.config, next);
+}
+
+TEST(PlanReloadTest, AddingAMigrationIsRestartOnly) {
+  ReloadPlan plan = planReload(base(), migrating());
+  EXPECT_THAT(plan.refused, ElementsAre("migration"));
+  EXPECT_THAT(plan.changed, IsEmpty());
+  EXPECT_EQ(plan.config, base());
 }
 
 }  // namespace
