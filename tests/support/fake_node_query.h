@@ -1,13 +1,15 @@
 // FakeNodeQuery: a scripted router::NodeQuery for unit tests. No network.
 //
 // Per address it holds a FIFO of outcomes (a reply value or an error). query() records the
-// call and answers with the next outcome for that address; when the FIFO is empty it uses
-// the address's sticky outcome (setSticky), else fails with "connection refused".
+// call and answers with the next outcome for that address; when the FIFO is empty it asks the
+// handler (setHandler), if any, then uses the address's sticky outcome (setSticky), else fails
+// with "connection refused".
 // In immediate mode (default) the callback runs inside query(), like a fast synchronous
 // backend. In deferred mode callbacks wait until completeNext()/completeAll().
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -43,13 +45,21 @@ class FakeNodeQuery : public router::NodeQuery {
   }
   void clearSticky(const std::string& address) { sticky_.erase(address); }
 
+  // Computes outcomes from the command, for any address whose FIFO is empty: the handler
+  // returns the outcome, or nullopt to fall through to the sticky outcome. It runs when the
+  // query is made (also in deferred mode), so it may simulate a server's state and advance a
+  // test clock. Replaces any earlier handler; nullptr removes it.
+  using Handler = std::function<std::optional<Outcome>(const std::string& address,
+                                                       const std::vector<std::string>& args)>;
+  void setHandler(Handler handler) { handler_ = std::move(handler); }
+
   // false (default): answer inside query(). true: hold callbacks until completeNext().
   void setDeferred(bool deferred) { deferred_ = deferred; }
 
   void query(const std::string& address, std::vector<std::string> args,
              Callback callback) override {
+    Outcome outcome = nextOutcome(address, args);
     calls_.push_back(Call{address, std::move(args)});
-    Outcome outcome = nextOutcome(address);
     if (!deferred_) {
       callback(std::move(outcome));
       return;
@@ -89,12 +99,16 @@ class FakeNodeQuery : public router::NodeQuery {
     Callback callback;
   };
 
-  Outcome nextOutcome(const std::string& address) {
+  Outcome nextOutcome(const std::string& address, const std::vector<std::string>& args) {
     auto& fifo = scripts_[address];
     if (!fifo.empty()) {
       Outcome outcome = std::move(fifo.front());
       fifo.pop_front();
       return outcome;
+    }
+    if (handler_) {
+      std::optional<Outcome> outcome = handler_(address, args);
+      if (outcome) return std::move(*outcome);
     }
     const auto sticky = sticky_.find(address);
     if (sticky != sticky_.end()) return sticky->second;
@@ -103,6 +117,7 @@ class FakeNodeQuery : public router::NodeQuery {
 
   std::map<std::string, std::deque<Outcome>> scripts_;
   std::map<std::string, Outcome> sticky_;
+  Handler handler_;
   std::deque<Pending> pending_;
   std::vector<Call> calls_;
   bool deferred_ = false;
