@@ -81,6 +81,10 @@ class KeyPlacement {
   std::shared_ptr<const PrefixRoutes> routes_;
 };
 
+// The pool name of an online migration's source (`migration:`): a pool no key routes to, whose
+// servers only the migration's moves and the whole-keyspace commands (SCAN, KEYS, DBSIZE) use.
+inline constexpr std::string_view kMigrationSourcePool = "migration-source";
+
 // Several pools behind one endpoint: a key goes to the pool of the longest prefix it starts
 // with (bytewise, case-sensitive, as Envoy's prefix routes), else to the default pool, and that
 // pool's own placement picks a slot in the pool's span. Immutable once built.

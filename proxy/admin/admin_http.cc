@@ -40,6 +40,7 @@ const Route kRoutes[] = {
     {"/api/backends", &AdminHandlers::backends, kJson, false},
     {"/api/clients", &AdminHandlers::clients, kJson, false},
     {"/api/config", &AdminHandlers::config, kJson, false},
+    {"/api/migration", &AdminHandlers::migration, kJson, false},
     {"/", &AdminHandlers::dashboard, kHtml, true},
 };
 

@@ -40,6 +40,7 @@ struct AdminHandlers {
   HttpHandler backends;   // GET /api/backends
   HttpHandler clients;    // GET /api/clients
   HttpHandler config;     // GET /api/config
+  HttpHandler migration;  // GET /api/migration (404 unless a migration runs)
   HttpHandler dashboard;  // GET /
 };
 

@@ -102,6 +102,14 @@ int Server::run() {
   mailbox_.init(&loop_);
   uint32_t n = config_.workers != 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   live_ = std::make_shared<const config::ProxyConfig>(config_);
+  if (config_.migration.enabled()) {  // before the workers: their gates share its state
+    migration_ = std::make_unique<MigrationControl>(
+        &loop_, config_, [this] { return adminMap(); },
+        [this] {
+          if (source_) source_->reportRedirect();
+        },
+        control_registry_);
+  }
   for (uint32_t i = 0; i < n; ++i) {
     metrics::Shard& shard = shards_.addShard("worker-" + std::to_string(i));
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), live_, *this, total_clients_,
@@ -132,6 +140,7 @@ int Server::run() {
   }
   source_->requestRefresh();
   source_->tick();
+  if (migration_) migration_->start();
 
   tick_.data = sigterm_.data = sigint_.data = sighup_.data = this;
   uv_timer_init(&loop_, &tick_);
@@ -230,36 +239,72 @@ const config::ClusterConfig& Server::clusterConfig() const {
   return config_.cluster;
 }
 
+// One pool of the composed topology: a `pools:` entry, the top-level deployment, or the
+// migration source.
+struct Server::PoolSpec {
+  std::string name;
+  const config::ClusterConfig* cluster;
+  const config::StaticConfig* fixed;
+  const config::SentinelConfig* sentinel;
+};
+
 std::unique_ptr<router::TopologySource> Server::makeSource(std::string* described) {
   auto publish_map = [this](const router::SlotMapPtr& m) { publish(m); };
-  if (config_.pools.empty()) {
+  const config::MigrationConfig& migration = config_.migration;
+  if (config_.pools.empty() && !migration.enabled()) {
     return makeBackend(config_.cluster, config_.static_servers, config_.sentinel, publish_map,
                        described);
   }
+  std::vector<PoolSpec> specs;
+  for (const config::PoolConfig& pc : config_.pools) {
+    specs.push_back({pc.name, &pc.cluster, &pc.static_servers, &pc.sentinel});
+  }
+  std::string default_pool = config_.default_pool;
+  if (config_.pools.empty()) {  // migration into the top-level cluster
+    specs.push_back({"cluster", &config_.cluster, &config_.static_servers, &config_.sentinel});
+    default_pool = "cluster";
+  }
+  // The migration source: a pool no route leads to. Keys always go to the cluster; the source
+  // only answers the gates' MIGRATEs and the whole-keyspace commands (DBSIZE, KEYS, SCAN, ...),
+  // which see the union while keys move.
+  static const config::ClusterConfig kNoCluster;
+  static const config::SentinelConfig kNoSentinel;
+  static const config::StaticConfig kNoStatic;
+  config::StaticConfig standalone;  // migration.source.servers, as a static set
+  if (migration.enabled()) {
+    const config::StaticConfig* fixed = &migration.static_servers;
+    if (!migration.servers.empty()) {
+      for (const config::HostPort& hp : migration.servers)
+        standalone.servers.push_back({hp, 1, ""});
+      standalone.placement.distribution = router::Distribution::kModula;
+      fixed = &standalone;
+    }
+    specs.push_back({std::string(router::kMigrationSourcePool), &kNoCluster,
+                     fixed->enabled() ? fixed : &kNoStatic, &migration.sentinel});
+  }
   std::vector<router::PoolSet::Pool> pools;
   std::vector<std::string> descriptions;
-  for (const config::PoolConfig& pc : config_.pools) {
+  for (const PoolSpec& spec : specs) {
     router::PoolSet::Pool pool;
-    pool.name = pc.name;
-    pool.cluster = !pc.cluster.seeds.empty();
-    pool.slots =
-        static_cast<uint32_t>(pc.static_servers.enabled() ? pc.static_servers.servers.size()
-                                                          : pc.sentinel.masters.size());
-    // Called inside PoolSet::create, while `pc` is alive.
-    pool.make = [this, &pc, &descriptions](router::TopologySource::PublishCallback publish) {
+    pool.name = spec.name;
+    pool.cluster = !spec.cluster->seeds.empty();
+    pool.slots = static_cast<uint32_t>(spec.fixed->enabled() ? spec.fixed->servers.size()
+                                                             : spec.sentinel->masters.size());
+    // Called inside PoolSet::create, while `spec` is alive.
+    pool.make = [this, &spec, &descriptions](router::TopologySource::PublishCallback publish) {
       std::string what;
       auto source =
-          makeBackend(pc.cluster, pc.static_servers, pc.sentinel, std::move(publish), &what);
-      descriptions.push_back(fmt::format("pool {}: {}", pc.name, what));
+          makeBackend(*spec.cluster, *spec.fixed, *spec.sentinel, std::move(publish), &what);
+      descriptions.push_back(fmt::format("pool {}: {}", spec.name, what));
       return source;
     };
     pools.push_back(std::move(pool));
   }
-  auto pool_index = [this](const std::string& name) {
-    for (size_t i = 0; i < config_.pools.size(); ++i) {
-      if (config_.pools[i].name == name) return i;
+  auto pool_index = [&specs](const std::string& name) {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      if (specs[i].name == name) return i;
     }
-    return config_.pools.size();  // refused by PoolSet::create (the loader checks names first)
+    return specs.size();  // refused by PoolSet::create (the loader checks names first)
   };
   std::vector<std::pair<std::string, size_t>> routes;
   std::vector<std::string> route_text;
@@ -267,16 +312,16 @@ std::unique_ptr<router::TopologySource> Server::makeSource(std::string* describe
     routes.emplace_back(r.prefix, pool_index(r.pool));
     route_text.push_back(fmt::format("'{}' -> {}", r.prefix, r.pool));
   }
-  auto set = router::PoolSet::create(std::move(pools), std::move(routes),
-                                     pool_index(config_.default_pool), publish_map);
+  auto set = router::PoolSet::create(std::move(pools), std::move(routes), pool_index(default_pool),
+                                     publish_map);
   if (!set) {
     spdlog::critical("pools: {}", set.error());
     return nullptr;
   }
   (*set)->setOnWarning([](const std::string& what) { spdlog::error("pools: {}", what); });
-  *described = fmt::format("{}; routes: {}{}default -> {}", fmt::join(descriptions, "; "),
-                           fmt::join(route_text, ", "), route_text.empty() ? "" : ", ",
-                           config_.default_pool);
+  *described =
+      fmt::format("{}; routes: {}{}default -> {}", fmt::join(descriptions, "; "),
+                  fmt::join(route_text, ", "), route_text.empty() ? "" : ", ", default_pool);
   return std::move(*set);
 }
 
@@ -470,6 +515,9 @@ bool Server::startAdmin() {
     std::lock_guard lock(config_json_mu_);
     return HttpResponse{200, "", config_json_};
   };
+  if (migration_) {
+    h.migration = [this] { return HttpResponse{200, "", migration_->json()}; };
+  }
   h.dashboard = [] { return HttpResponse{200, "", std::string(dashboardHtml())}; };
   AdminOptions opts;
   opts.bearer_token = config_.admin.token;
@@ -507,6 +555,7 @@ void Server::shutdown() {
   for (auto& w : workers_) w->stop(kDrainMs);
   admin_.stop();
   for (auto& watch : sentinel_watches_) watch->stop();
+  if (migration_) migration_->stop();
   auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
   close(&tick_);
   close(&sigterm_);

@@ -18,6 +18,7 @@
 
 #include "config/proxy_config.h"
 #include "proxy/admin/admin_http.h"
+#include "proxy/control/migration_control.h"
 #include "proxy/control/node_query_impl.h"
 #include "proxy/control/sentinel_watch.h"
 #include "proxy/datapath/worker.h"
@@ -44,6 +45,7 @@ class Server : public ControlSink {
   // ControlSink (called from worker threads).
   void onRedirectSeen() override;
   void onBackendFailure(const std::string& address) override;
+  MigrationState* migrationState() override { return migration_ ? &migration_->state() : nullptr; }
 
  private:
   bool startListening();
@@ -57,6 +59,7 @@ class Server : public ControlSink {
   // (nullptr if they cannot be combined); its log line names the backends.
   std::unique_ptr<router::TopologySource> makeSource(std::string* described);
   // One deployment: the section that is set among `cluster`, `fixed` and `sentinel`.
+  struct PoolSpec;
   std::unique_ptr<router::TopologySource> makeBackend(
       const config::ClusterConfig& cluster, const config::StaticConfig& fixed,
       const config::SentinelConfig& sentinel, router::TopologySource::PublishCallback publish,
@@ -111,6 +114,7 @@ class Server : public ControlSink {
   router::SteadyClock clock_;
   std::unique_ptr<router::TopologySource> source_;
   router::TopologyRefresher* cluster_refresher_ = nullptr;  // the cluster's (pool's) source
+  std::unique_ptr<MigrationControl> migration_;             // while a `migration:` runs
   bool stopping_ = false;
 
   bool replica_round_ = false;                // a probeReplicas() round is in flight

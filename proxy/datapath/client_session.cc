@@ -83,6 +83,10 @@ void ClientSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<ClientSession*>(s->data);
   if (nread < 0) {  // EOF or error: answer what was already asked, then close
     self->stopReading();
+    if (nread == UV_EOF && self->moving_ != nullptr) {  // finish what was sent, then close
+      self->eof_while_moving_ = true;
+      return;
+    }
     // A blocked command may never end: a client that leaves releases it at once.
     if (nread != UV_EOF || self->blocking_.req != nullptr) {
       self->close();
@@ -117,17 +121,16 @@ void ClientSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 size_t ClientSession::consume(std::string_view data) {
   size_t used = 0;
   resp::Command& cmd = services_.scratch.command;
-  while (used < data.size() && !paused_ && blocking_.req == nullptr && !close_after_flush_ &&
-         !closing_) {
+  while (used < data.size() && !paused_ && blocking_.req == nullptr && moving_ == nullptr &&
+         !close_after_flush_ && !closing_) {
     resp::ParseStatus st = parser_.parse(data.substr(used), &cmd);
     if (st == resp::ParseStatus::kNeedMore) break;
     if (st == resp::ParseStatus::kError) {
       protocolError("ERR " + parser_.error());
       return data.size();
     }
+    if (cmd.argc() != 0 && !dispatch(cmd)) break;  // parsed again once its keys were moved
     used += cmd.frame_len;
-    if (cmd.argc() == 0) continue;
-    dispatch(cmd);
     if (overHighWater()) {
       paused_ = true;
       stopReading();
@@ -136,20 +139,27 @@ size_t ClientSession::consume(std::string_view data) {
   return used;
 }
 
-void ClientSession::dispatch(const resp::Command& cmd) {
-  services_.stats.commands.inc();
+bool ClientSession::dispatch(const resp::Command& cmd) {
   router::RouteDecision d =
       router::route(cmd, &services_.scratch.keys, services_.topology.placement());
   using Kind = router::RouteDecision::Kind;
-  if (handleAuth(cmd, d)) return;
-  if (refusedWhileSubscribed(cmd, d)) return;
+  if (services_.migration != nullptr && !keysInPlace(cmd, d)) return false;
+  services_.stats.commands.inc();
+  if (handleAuth(cmd, d)) return true;
+  if (refusedWhileSubscribed(cmd, d)) return true;
+  if (!move_error_.empty()) {  // its keys could not leave the migration source
+    std::string error = std::move(move_error_);
+    move_error_.clear();
+    replyError(error);
+    return true;
+  }
   if (d.kind == Kind::kLocal && d.info->name == "reset") {  // leaves MULTI and subscriber mode
     if (pubsub_) pubsub_->release();
     if (txn_.active()) txn_.end(false);
   }
   if (txn_.inMulti() && d.kind != Kind::kTransaction) {
     txn_.handleInMulti(cmd, d);
-    return;
+    return true;
   }
   switch (d.kind) {
     case Kind::kSlot:
@@ -157,27 +167,60 @@ void ClientSession::dispatch(const resp::Command& cmd) {
       rememberScript(cmd, *d.info);
       if (isBlocking(cmd, *d.info)) forwardBlocking(cmd, d);
       else forwardToCluster(cmd, d);
-      return;
-    case Kind::kLocal:
-      handleLocal(cmd);
-      return;
-    case Kind::kReject:
-      replyError(d.error);
-      return;
+      return true;
+    case Kind::kLocal: handleLocal(cmd); return true;
+    case Kind::kReject: replyError(d.error); return true;
     case Kind::kAllMasters:
       rememberScript(cmd, *d.info);
       dispatchWholeCluster(cmd, d);
-      return;
-    case Kind::kMultiSlot:
-      startFanOut(cmd, d);
-      return;
-    case Kind::kTransaction:
-      txn_.handle(cmd, d);
-      return;
-    case Kind::kPubSub:
-      handlePubSub(cmd, d);
-      return;
+      return true;
+    case Kind::kMultiSlot: startFanOut(cmd, d); return true;
+    case Kind::kTransaction: txn_.handle(cmd, d); return true;
+    case Kind::kPubSub: handlePubSub(cmd, d); return true;
   }
+  return true;
+}
+
+// Online migration (migration_gate.h): a command whose keys may still be in the source waits,
+// with this client's later input unparsed, until they were moved to the cluster, so that the
+// client's commands keep their order. Commands without keys, unauthenticated clients and
+// pub/sub pass.
+bool ClientSession::keysInPlace(const resp::Command& cmd, const router::RouteDecision& d) {
+  using Kind = router::RouteDecision::Kind;
+  if (moved_) {  // the second parse of the command that waited
+    moved_ = false;
+    return true;
+  }
+  MigrationGate& gate = *services_.migration;
+  if (!gate.active() || services_.scratch.keys.empty() || !authenticated_ ||
+      d.kind == Kind::kPubSub || d.kind == Kind::kLocal || d.kind == Kind::kReject) {
+    return true;
+  }
+  std::vector<std::string_view> keys;
+  keys.reserve(services_.scratch.keys.size());
+  for (uint32_t i : services_.scratch.keys) keys.push_back(cmd.arg(i));
+  if (!gate.needsMove(keys)) return true;
+  const auto& backend = services_.config->backend;
+  const uint64_t deadline = uv_now(services_.loop) + backend.retry_deadline.count();
+  std::string error;
+  moving_ = gate.start(
+      keys, deadline, [this](std::string e) { onKeysMoved(std::move(e)); }, &error);
+  if (moving_ == nullptr) {  // settled at once
+    move_error_ = std::move(error);
+    return true;
+  }
+  stopReading();
+  return false;
+}
+
+void ClientSession::onKeysMoved(std::string error) {
+  moving_ = nullptr;
+  moved_ = true;
+  move_error_ = std::move(error);
+  // Parsed again on this session's next flush, never inside the caller (which may be another
+  // session's dispatch: the worker's parse scratch is shared).
+  resume_parse_ = true;
+  services_.host.markClientDirty(this);
 }
 
 bool ClientSession::refusedWhileSubscribed(const resp::Command& cmd,
@@ -312,6 +355,7 @@ void ClientSession::flush() {
   if (resume_parse_ && !paused_ && blocking_.req == nullptr) {
     resume_parse_ = false;
     resumeInput();
+    if (eof_while_moving_ && moving_ == nullptr) closeWhenDone();  // input ended meanwhile
   }
 }
 
@@ -321,7 +365,8 @@ void ClientSession::resumeInput() {
     size_t used = consume(in_.view());
     in_.consume(used, kKeepInput);
   }
-  if (!paused_ && blocking_.req == nullptr && !close_after_flush_ && !closing_ && !reading_) {
+  if (!paused_ && blocking_.req == nullptr && moving_ == nullptr && !eof_while_moving_ &&
+      !close_after_flush_ && !closing_ && !reading_) {
     reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &onAlloc, &onRead) == 0;
   }
 }
@@ -367,6 +412,8 @@ void ClientSession::close() {
   if (closing_) return;
   closing_ = true;
   stopReading();
+  if (moving_ != nullptr) MigrationGate::cancel(moving_);
+  moving_ = nullptr;
   releaseDedicatedConns();
   while (!pending_.empty()) {
     Request* req = pending_.pop();

@@ -23,10 +23,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "proxy/datapath/backend_conn.h"
 #include "proxy/datapath/fanout.h"
+#include "proxy/datapath/migration_gate.h"
 #include "proxy/datapath/pubsub_session.h"
 #include "proxy/datapath/request.h"
 #include "proxy/datapath/session_host.h"
@@ -102,7 +104,12 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onWriteDone(void* owner, int status);
   size_t consume(std::string_view data);
-  void dispatch(const resp::Command& cmd);
+  // Runs `cmd`; false when it must wait for its keys to leave the migration source (the frame is
+  // then left unconsumed and parsed again once the moves are done).
+  bool dispatch(const resp::Command& cmd);
+  // Online migration: true when `cmd` may run now; else its keys' moves were started.
+  bool keysInPlace(const resp::Command& cmd, const router::RouteDecision& d);
+  void onKeysMoved(std::string error);
   // Subscriber mode (RESP2): only (un)subscribe commands, PING, QUIT and RESET. @return true when
   // `cmd` was answered here.
   bool refusedWhileSubscribed(const resp::Command& cmd, const router::RouteDecision& d);
@@ -159,6 +166,12 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   bool resume_parse_ = false;       // buffered input waits for the next flush() to be parsed
   bool close_after_flush_ = false;  // QUIT, protocol error, EOF, drain
   bool closing_ = false;
+  // Online migration: the moves the next command waits for; then the outcome for that command
+  // (moved_: run it, even if some key was evicted from the gate's cache meanwhile; or the error).
+  MigrationGate::Batch* moving_ = nullptr;
+  bool moved_ = false;
+  bool eof_while_moving_ = false;
+  std::string move_error_;
   DeferredDelete lifetime_{this};  // deletes the session after its socket closed
 };
 

@@ -129,7 +129,7 @@ void Dispatcher::countReply(const resp::ReplyInfo& info, const BackendConn& conn
 
 void Dispatcher::onReply(BackendConn& conn, Request* req, const resp::ReplyInfo& info,
                          std::string_view bytes) {
-  if (info.type != '-') {  // the common case: no decision to make
+  if (info.type != '-' || req->move) {  // the common case: no decision to make
     complete(req, bytes);
     return;
   }
@@ -153,6 +153,10 @@ void Dispatcher::onReply(BackendConn& conn, Request* req, const resp::ReplyInfo&
 }
 
 void Dispatcher::onRequestFailed(BackendConn&, Request* req, ConnFailure why, bool sent) {
+  if (req->move) {  // its owner retries on its own terms
+    fail(req, why == ConnFailure::kTimeout ? errors::kTimeout : errors::kConnectionLost);
+    return;
+  }
   const Decision d = decideOnConnFailure(*req, why, sent);
   if (d.next == Next::kFail) fail(req, d.error);
   else park(req);
@@ -183,6 +187,10 @@ void Dispatcher::reloadScript(BackendConn& conn, Request* req, std::string_view 
 void Dispatcher::park(Request* req) {
   if (req->orphan()) {
     requests_.recycle(req);
+    return;
+  }
+  if (req->move) {  // never rerouted by slot: the owner retries
+    fail(req, errors::kBackendUnreachable);
     return;
   }
   const Decision d =

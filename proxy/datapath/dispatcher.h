@@ -32,11 +32,14 @@
 namespace slotwise::proxy {
 
 // Events a worker reports to the control thread (implemented by Server; thread-safe).
+struct MigrationState;
 class ControlSink {
  public:
   virtual ~ControlSink() = default;
   virtual void onRedirectSeen() = 0;
   virtual void onBackendFailure(const std::string& address) = 0;
+  // The state of a running online migration (`migration:`), or null when there is none.
+  virtual MigrationState* migrationState() { return nullptr; }
 };
 
 class Dispatcher final : public BackendCallbacks {

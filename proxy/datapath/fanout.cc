@@ -148,7 +148,7 @@ bool buildScan(FanOutContext& w, Request* parent, const resp::Command& cmd, std:
   }
   const std::vector<uint16_t>& master_slots = w.topology.masterSlots();
   const uint64_t fp = cursorFingerprint(w.topology.fingerprint());
-  uint16_t slot = master_slots.front();
+  uint16_t slot = scanFirstSlot(w.topology);
   uint64_t node_cursor = 0;
   bool tainted = false;
   if (cursor != 0) {
@@ -182,6 +182,34 @@ bool buildScan(FanOutContext& w, Request* parent, const resp::Command& cmd, std:
 }
 
 }  // namespace
+
+namespace fanout_detail {
+namespace {
+// The first slot of the migration source's span, or 0 when there is none.
+uint32_t sourceOffset(const Topology& topology) {
+  const router::PrefixRoutes* routes = topology.placement().routes();
+  if (routes == nullptr) return 0;
+  for (const router::PrefixRoutes::Pool& pool : routes->pools()) {
+    if (pool.name == router::kMigrationSourcePool) return pool.offset;
+  }
+  return 0;
+}
+}  // namespace
+
+uint16_t scanFirstSlot(const Topology& topology) {
+  const std::vector<uint16_t>& slots = topology.masterSlots();
+  auto first = std::lower_bound(slots.begin(), slots.end(), sourceOffset(topology));
+  return first != slots.end() ? *first : slots.front();
+}
+
+int scanNextSlot(const Topology& topology, uint16_t slot) {
+  const std::vector<uint16_t>& slots = topology.masterSlots();
+  const uint16_t first = scanFirstSlot(topology);
+  auto next = std::upper_bound(slots.begin(), slots.end(), slot);
+  if (next == slots.end()) next = slots.begin();  // wrap: the slots before the source's
+  return *next == first ? -1 : *next;
+}
+}  // namespace fanout_detail
 
 uint64_t waitTimeoutMs(uint64_t requested, uint64_t request_timeout_ms) {
   if (request_timeout_ms == 0) return requested;

@@ -6,6 +6,10 @@
 #include <cstdint>
 #include <string_view>
 
+namespace slotwise::proxy {
+class Topology;
+}  // namespace slotwise::proxy
+
 namespace slotwise::proxy::fanout_detail {
 
 // SCAN cursor layout:
@@ -35,6 +39,13 @@ inline uint64_t encodeCursor(uint64_t node_cursor, bool tainted, uint64_t finger
   return (node_cursor << kNodeCursorShift) | (uint64_t{tainted} << kTaintShift) |
          (fingerprint << kSlotBits) | slot;
 }
+
+// The order of a SCAN pass over the masters (one slot per master): ascending, except that during
+// an online migration the source's masters come first, so that a key moving from the source into
+// the cluster during the pass is found in one or the other (fanout.cc).
+uint16_t scanFirstSlot(const Topology& topology);
+// The master slot after `slot` in that order, or -1 at the end of the pass.
+int scanNextSlot(const Topology& topology, uint16_t slot);
 
 inline bool parseU64(std::string_view s, uint64_t* out) {
   if (s.empty()) return false;

@@ -152,7 +152,6 @@ std::string mergeScan(const FanOut& f, const Topology& topology, bool* drift) {
   if (!parseU64(stringContent(elems[0]), &node_cursor) || node_cursor > kMaxNodeCursor) {
     return protocolMismatch();
   }
-  const std::vector<uint16_t>& slots = topology.masterSlots();
   bool migrating = false;
   if (f.parts.size() > 1) {  // a cluster node's CLUSTER NODES (see buildScan)
     std::string_view nodes_text = stringContent(f.parts[1]);
@@ -164,7 +163,7 @@ std::string mergeScan(const FanOut& f, const Topology& topology, bool* drift) {
       // Ownership changed since the pass began (or the proxy's map is behind the node's view):
       // start over under the proxy's current map; its next check catches a map still behind.
       *drift = cursorFingerprint(view.fingerprint) != proxy_fp;
-      return scanReply(encodeCursor(0, false, proxy_fp, slots.front()), "*0\r\n");
+      return scanReply(encodeCursor(0, false, proxy_fp, scanFirstSlot(topology)), "*0\r\n");
     }
     migrating = view.migrating;
   }
@@ -173,9 +172,12 @@ std::string mergeScan(const FanOut& f, const Topology& topology, bool* drift) {
   if (node_cursor != 0) {
     cursor = encodeCursor(node_cursor, tainted, f.scan_fingerprint, f.scan_slot);
   } else {
-    auto next = std::upper_bound(slots.begin(), slots.end(), f.scan_slot);
-    if (next != slots.end()) cursor = encodeCursor(0, tainted, f.scan_fingerprint, *next);
-    else if (tainted) cursor = encodeCursor(0, false, f.scan_fingerprint, slots.front());
+    const int next = scanNextSlot(topology, f.scan_slot);
+    if (next >= 0) {
+      cursor = encodeCursor(0, tainted, f.scan_fingerprint, static_cast<uint16_t>(next));
+    } else if (tainted) {
+      cursor = encodeCursor(0, false, f.scan_fingerprint, scanFirstSlot(topology));
+    }
   }
   return scanReply(cursor, elems[1]);
 }

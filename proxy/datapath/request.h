@@ -107,6 +107,8 @@ struct Request {
   bool pinned = false;     // must run on its client's dedicated connection (transaction, blocking)
   bool blocking = false;   // a blocking command (BLPOP, XREAD BLOCK, ...): may wait indefinitely
   bool replica_ok = false; // read-only: may go to a replica of the slot's master (read_from)
+  bool move = false;       // a migration move (MigrationGate): never rerouted; failures and
+                           // error replies go to its owner as they are
 
   // Nobody waits for this request's reply any more.
   bool orphan() const { return client == nullptr && parent == nullptr; }
@@ -117,7 +119,7 @@ struct Request {
     parent = nullptr;
     part = 0;
     if (fanout) fanout->reset();
-    is_fanout = pinned = blocking = replica_ok = false;
+    is_fanout = pinned = blocking = replica_ok = move = false;
     payload.clear();
     reply.clear();
     address.clear();

@@ -278,6 +278,7 @@ void ClientSession::handleLocal(const resp::Command& cmd) {
       f.moved = w.stats.moved.value();
       f.ask = w.stats.ask.value();
       f.backend_failures = w.stats.backend_failures.value();
+      if (w.migration != nullptr) w.migration->describe(&f.migration);
       return f;
     }
   };

@@ -22,6 +22,7 @@
 namespace slotwise::proxy {
 
 class ClientSession;
+class MigrationGate;
 
 // Worker-level events of a session (implemented by Worker). Loop thread only.
 class SessionHost {
@@ -61,6 +62,7 @@ struct SessionServices {
   const Topology& topology;
   SessionScratch& scratch;
   SessionHost& host;
+  MigrationGate* migration = nullptr;  // set while a `migration:` runs (migration_gate.h)
 };
 
 }  // namespace slotwise::proxy

@@ -34,6 +34,18 @@ Worker::Worker(int id, std::shared_ptr<const config::ProxyConfig> config, Contro
       services_{&loop_, config_, stats_, pool_, dispatcher_, backends_, topology_, scratch_, *this} {
   dispatcher_.setPool(&backends_);
   topology_.setReadFrom(config_->backend.read_from);
+  if (MigrationState* state = control.migrationState(); state != nullptr) {
+    const config::MigrationConfig& m = config_->migration;
+    MigrationGate::Options opts;
+    opts.migrate_timeout_ms = static_cast<uint64_t>(m.migrate_timeout.count());
+    opts.cache_keys = m.moved_key_cache;
+    opts.lookup_all = !m.servers.empty();
+    opts.target_username = config_->backend.username;
+    opts.target_password = config_->backend.password;
+    migration_ = std::make_unique<MigrationGate>(&loop_, dispatcher_, pool_, topology_, *state,
+                                                 std::move(opts));
+    services_.migration = migration_.get();
+  }
 }
 
 Worker::~Worker() { join(); }
@@ -48,6 +60,7 @@ bool Worker::start() {
   uv_timer_start(&housekeeping_, [](uv_timer_t* h) { fromHandle<Worker>(h)->onHousekeeping(); },
                  kHousekeepingMs, kHousekeepingMs);
   dispatcher_.init();
+  if (migration_) migration_->init();
   thread_ = std::thread([this] { run(); });
   return true;
 }
@@ -250,6 +263,7 @@ void Worker::finishShutdown() {
   listener_.reset();
   backends_.closeAll();
   dispatcher_.close();
+  if (migration_) migration_->close();
   auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
   close(&check_);
   close(&idle_);

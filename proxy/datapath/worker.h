@@ -27,6 +27,7 @@
 #include "config/proxy_config.h"
 #include "proxy/datapath/backend_pool.h"
 #include "proxy/datapath/dispatcher.h"
+#include "proxy/datapath/migration_gate.h"
 #include "proxy/datapath/request.h"
 #include "proxy/datapath/session_host.h"
 #include "proxy/datapath/slot_map_topology.h"
@@ -115,6 +116,7 @@ class Worker final : public SessionHost {
   Dispatcher dispatcher_;
   BackendPool backends_;
   SessionScratch scratch_;
+  std::unique_ptr<MigrationGate> migration_;  // only while a `migration:` runs
   SessionServices services_;
 
   std::vector<ClientSession*> sessions_;  // all live sessions (for shutdown)

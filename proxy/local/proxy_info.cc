@@ -178,6 +178,22 @@ void proxySection(std::string& out, const ProxyFacts& f) {
   line(out, "worker_backend_failures", f.backend_failures);
 }
 
+void migrationSection(std::string& out, const ProxyFacts& f) {
+  const ProxyFacts::Migration& m = f.migration;
+  out += "# Migration\r\n";
+  line(out, "migration_done", m.done ? 1 : 0);
+  line(out, "migration_keys_initial", m.keys_initial);
+  line(out, "migration_keys_left", m.keys_left);
+  line(out, "migration_keys_moved_by_mover", m.moved_by_mover);
+  line(out, "migration_keys_moved_by_commands", m.moved_by_commands);
+  line(out, "migration_busy_resolved", m.busy_resolved);
+  line(out, "migration_errors", m.errors);
+  line(out, "migration_commands_refused", m.commands_refused);
+  line(out, "migration_passes", m.passes);
+  line(out, "migration_rate_keys_per_sec", fmt::format("{:.1f}", m.rate_keys_per_s));
+  line(out, "migration_eta_seconds", m.eta_s);
+}
+
 }  // namespace
 
 std::string emulatedNodeId(const config::HostPort& advertised) {
@@ -213,12 +229,18 @@ uint32_t infoSectionBit(std::string_view name) {
     uint32_t bit;
   };
   static constexpr Entry kSections[] = {
-      {"server", kInfoServer},         {"clients", kInfoClients},
-      {"persistence", kInfoPersistence}, {"stats", kInfoStats},
-      {"replication", kInfoReplication}, {"cluster", kInfoCluster},
-      {"proxy", kInfoProxy},           {"keyspace", kInfoKeyspace},
+      {"server", kInfoServer},
+      {"clients", kInfoClients},
+      {"persistence", kInfoPersistence},
+      {"stats", kInfoStats},
+      {"replication", kInfoReplication},
+      {"cluster", kInfoCluster},
+      {"proxy", kInfoProxy},
+      {"keyspace", kInfoKeyspace},
+      {"migration", kInfoMigration},
       {"default", kInfoEverySection},
-      {"all", kInfoEverySection},      {"everything", kInfoEverySection},
+      {"all", kInfoEverySection},
+      {"everything", kInfoEverySection},
   };
   for (const Entry& e : kSections) {
     if (equalsIgnoreCase(name, e.name)) return e.bit;
@@ -247,6 +269,7 @@ std::string infoText(uint32_t sections, const ProxyFacts& facts) {
   section(kInfoReplication, [&] { replicationSection(out); });
   section(kInfoCluster, [&] { clusterSection(out); });
   section(kInfoProxy, [&] { proxySection(out, facts); });
+  if (facts.migration.running) section(kInfoMigration, [&] { migrationSection(out, facts); });
   section(kInfoKeyspace, [&] { out += "# Keyspace\r\n"; });  // lines: mergeKeyspaces
   return out;
 }

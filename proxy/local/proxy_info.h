@@ -33,6 +33,14 @@ struct ProxyFacts {
   uint64_t moved = 0;                 // worker: MOVED replies followed
   uint64_t ask = 0;                   // worker: ASK replies followed
   uint64_t backend_failures = 0;      // worker
+  // An online migration's figures (INFO migration); `running` false when there is none.
+  struct Migration {
+    bool running = false;
+    bool done = false;
+    uint64_t keys_initial = 0, keys_left = 0, moved_by_mover = 0, moved_by_commands = 0;
+    uint64_t busy_resolved = 0, errors = 0, commands_refused = 0, passes = 0, eta_s = 0;
+    double rate_keys_per_s = 0;
+  } migration;
 };
 
 // 40 lowercase hex digits derived only from `advertised` (host and port): the same address always
@@ -57,8 +65,9 @@ enum InfoSection : uint32_t {
   kInfoReplication = 1u << 4,
   kInfoCluster = 1u << 5,
   kInfoProxy = 1u << 6,
-  kInfoKeyspace = 1u << 7,  // summed from the masters (buildInfoFanOut), not by infoText
-  kInfoEverySection = (1u << 8) - 1,
+  kInfoKeyspace = 1u << 7,   // summed from the masters (buildInfoFanOut), not by infoText
+  kInfoMigration = 1u << 8,  // only while a migration runs (ProxyFacts::migration)
+  kInfoEverySection = (1u << 9) - 1,
 };
 // Parses one section name (case-insensitive). @return its bit, kInfoEverySection for
 // "default"/"all"/"everything", or 0 when the proxy has no such section (e.g. "modules").
