@@ -81,6 +81,20 @@ void Server::reload() {
     spdlog::info("SIGHUP: {} reloaded; nothing that can change live has changed", config_path_);
     return;
   }
+  if (migration_ && config_.migration.enabled() && !plan.config.migration.enabled()) {
+    if (migration_->state().drained.load()) {
+      spdlog::info("SIGHUP: migration block removed; the source is empty, the migration is over");
+      migration_->stop();
+    } else {
+      spdlog::warn(
+          "SIGHUP: migration block removed while the source still holds {} keys; the "
+          "migration keeps running until it is empty",
+          migration_->state().keys_left.load());
+    }
+  } else if (migration_ &&
+             plan.config.migration.rate_keys_per_s != config_.migration.rate_keys_per_s) {
+    migration_->setRate(plan.config.migration.rate_keys_per_s);
+  }
   config_ = std::move(plan.config);
   live_ = std::make_shared<const config::ProxyConfig>(config_);
   for (auto& w : workers_) w->setConfig(live_);

@@ -227,6 +227,7 @@ void MigrationGate::send(Move move) {
   req->move = true;
   req->target = Request::Target::kAddress;
   req->address = move.source;
+  req->identity = options_.source_identity;
   req->deadline_ms = batch->deadline();
   if (move.del) {
     resp::appendCommand(req->payload, {"DEL", move.key});

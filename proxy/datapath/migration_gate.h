@@ -73,6 +73,7 @@ class MigrationGate {
     size_t cache_keys = 100000;  // 0 = remember nothing
     bool lookup_all = false;     // standalone source servers: a key may be on any of them
     std::string target_username, target_password;  // MIGRATE's AUTH/AUTH2 for the cluster
+    uint16_t source_identity = 0;  // credentials of the source connections (identityFor)
   };
   // Called once when every move of a command has finished: "" or the error for the client.
   using Done = std::function<void(std::string error)>;

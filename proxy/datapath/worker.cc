@@ -42,6 +42,10 @@ Worker::Worker(int id, std::shared_ptr<const config::ProxyConfig> config, Contro
     opts.lookup_all = !m.servers.empty();
     opts.target_username = config_->backend.username;
     opts.target_password = config_->backend.password;
+    config::UserConfig source_user;
+    source_user.backend_username = m.source_username;
+    source_user.backend_password = m.source_password;
+    opts.source_identity = backends_.identityFor(source_user).value_or(0);
     migration_ = std::make_unique<MigrationGate>(&loop_, dispatcher_, pool_, topology_, *state,
                                                  std::move(opts));
     services_.migration = migration_.get();
