@@ -81,6 +81,7 @@ bool splittable(const CommandInfo& info) {
 
 RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys,
                     const KeyPlacement& placement) {
+  keys->clear();  // callers read `keys` for every decision: never leave a previous command's
   const CommandInfo* container = nullptr;
   const CommandInfo* info = resolveCommand(cmd, &container);
   if (info == nullptr && container != nullptr && cmd.argc() == 1 && arityOk(*container, 1)) {

@@ -16,10 +16,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
 readonly BUILD_DIR="${ROOT}/build-asan"
 readonly LOG_DIR="${BUILD_DIR}/sanitizer-logs"
+# -O1 -g1 instead of RelWithDebInfo's -O2 -g: the reports keep file:line stacks, and the build
+# takes about half the time (config_loader.cc alone: 96 s -> 43 s on the CI machine's 2 cores).
+# The microbenchmarks are not built here (tests/run.sh builds them in Release).
+readonly SANITIZER_OPT_FLAGS="-O1 -g1 -DNDEBUG"
 
 build() {
   cmake -S "${ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DSLOTWISE_BUILD_TESTS=ON -DSLOTWISE_SANITIZE=ON
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="${SANITIZER_OPT_FLAGS}" \
+    -DSLOTWISE_BUILD_TESTS=ON -DSLOTWISE_BUILD_BENCH=OFF -DSLOTWISE_SANITIZE=ON
   cmake --build "${BUILD_DIR}" -j2
 }
 

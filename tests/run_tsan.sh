@@ -42,7 +42,9 @@ readonly INTEGRATION_SUITES=(ProxyBasicTest AcceptModes/ProxyAcceptModeTest Prox
   ProxyAdminTest ProxyReloadTest ProxySlowlogTest ProxyLocalTest)
 
 build() {
+  # -O1 -g1: file:line in the reports at about half the compile time of -O2 -g.
   cmake -S "${ROOT}" -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
     -DSLOTWISE_BUILD_TESTS=ON -DSLOTWISE_BUILD_BENCH=OFF -DSLOTWISE_TSAN=ON
   cmake --build "${BUILD_DIR}" -j2 --target slotwise integration_tests "${UNIT_TARGETS[@]}"
 }

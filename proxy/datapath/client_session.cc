@@ -183,8 +183,8 @@ bool ClientSession::dispatch(const resp::Command& cmd) {
 
 // Online migration (migration_gate.h): a command whose keys may still be in the source waits,
 // with this client's later input unparsed, until they were moved to the cluster, so that the
-// client's commands keep their order. Commands without keys, unauthenticated clients and
-// pub/sub pass.
+// client's commands keep their order. Only commands routed by their keys (one slot or split
+// across slots) wait; everything else, and unauthenticated clients, pass.
 bool ClientSession::keysInPlace(const resp::Command& cmd, const router::RouteDecision& d) {
   using Kind = router::RouteDecision::Kind;
   if (moved_) {  // the second parse of the command that waited
@@ -193,7 +193,7 @@ bool ClientSession::keysInPlace(const resp::Command& cmd, const router::RouteDec
   }
   MigrationGate& gate = *services_.migration;
   if (!gate.active() || services_.scratch.keys.empty() || !authenticated_ ||
-      d.kind == Kind::kPubSub || d.kind == Kind::kLocal || d.kind == Kind::kReject) {
+      (d.kind != Kind::kSlot && d.kind != Kind::kMultiSlot)) {
     return true;
   }
   std::vector<std::string_view> keys;

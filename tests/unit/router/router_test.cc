@@ -97,5 +97,22 @@ TEST(RouterTest, ProxyClassesMapToKinds) {
             "ERR wrong number of arguments for 'client|setinfo' command");
 }
 
+// Callers read the key positions after every decision (the migration gate does): a command
+// without keys must not leave the previous command's positions behind.
+TEST(RouterTest, KeyPositionsNeverOutliveTheirCommand) {
+  std::string storage;
+  std::vector<uint32_t> keys;
+  resp::Command mget = makeCommand({"MGET", "a", "b", "c", "d"}, &storage);
+  EXPECT_EQ(route(mget, &keys).kind, Kind::kMultiSlot);
+  EXPECT_EQ(keys.size(), 4U);
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"EXEC"}, {"DBSIZE"}, {"PUBLISH", "c", "m"}, {"PING"}, {"SUBSCRIBE", "c"}, {"NOSUCH"}}) {
+    keys = {1, 2, 3, 4};
+    std::string other_storage;
+    route(makeCommand(args, &other_storage), &keys);
+    EXPECT_TRUE(keys.empty()) << args[0];
+  }
+}
+
 }  // namespace
 }  // namespace slotwise::router
