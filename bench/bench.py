@@ -9,6 +9,10 @@ Slotwise, and reports throughput, the ratio to the reference, p50/p99 latency, C
   --mode static    3 standalone servers, fnv1a_64/ketama; references: twemproxy (nutcracker, the
                    same pool) and, for SET/GET, one server directly
   --mode sentinel  1 master + 1 replica watched by 1 redis-sentinel; reference: the master directly
+  --tls            (cluster mode) the nodes also serve TLS (tls-port, tls-cluster yes) and the run
+                   adds, next to plain: direct over TLS, Slotwise with TLS clients (plain to the
+                   cluster), Slotwise with TLS on both sides; then the TLS handshake rate of the
+                   proxy (full and resumed sessions) per proxy CPU-second
 """
 import argparse
 import os
@@ -57,22 +61,51 @@ def wait_until(cond, timeout, what):
     raise RuntimeError("timed out waiting for " + what)
 
 
+def make_certs(workdir):
+    """A CA and a localhost/127.0.0.1 certificate it signed, made with openssl."""
+    d = os.path.join(workdir, "tls")
+    os.makedirs(d)
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=d)
+    run("openssl", "req", "-x509", "-new", "-nodes", "-newkey", "rsa:2048", "-days", "2",
+        "-subj", "/CN=bench CA", "-keyout", "ca.key", "-out", "ca.crt")
+    run("openssl", "req", "-new", "-nodes", "-newkey", "rsa:2048", "-subj", "/CN=localhost",
+        "-keyout", "server.key", "-out", "server.csr")
+    with open(os.path.join(d, "ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-out", "server.crt", "-extfile", "ext")
+    return {k: os.path.join(d, v) for k, v in
+            (("ca", "ca.crt"), ("cert", "server.crt"), ("key", "server.key"))}
+
+
 class Cluster:
-    def __init__(self, workdir, masters, used):
+    def __init__(self, workdir, masters, used, certs=None):
         self.dir = workdir
         self.ports = [free_port(used) for _ in range(masters)]
+        self.certs = certs
+        self.tls_ports = [free_port(used) for _ in range(masters)] if certs else []
         self.procs = []
 
     def start(self):
-        for p in self.ports:
+        for i, p in enumerate(self.ports):
             args = ["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                     "--cluster-config-file", f"nodes-{p}.conf", "--save", "", "--appendonly", "no",
                     "--dir", self.dir, "--logfile", f"{self.dir}/redis-{p}.log"]
+            if self.certs:  # both ports; CLUSTER SLOTS names the port of the asking connection's kind
+                c = self.certs
+                args += ["--tls-port", str(self.tls_ports[i]), "--tls-cert-file", c["cert"],
+                         "--tls-key-file", c["key"], "--tls-ca-cert-file", c["ca"],
+                         "--tls-auth-clients", "optional", "--tls-cluster", "yes",
+                         "--tls-replication", "yes"]
             self.procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for p in self.ports:
             wait_until(lambda p=p: redis_cli(p, "ping") == "PONG", 10, f"redis {p}")
-        subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
-                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        # With tls-cluster the bus listens at the TLS port + 10000: meet over the TLS ports.
+        create = ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports]]
+        if self.certs:
+            create = ["redis-cli", "--tls", "--cacert", self.certs["ca"], "--cluster", "create",
+                      *[f"127.0.0.1:{p}" for p in self.tls_ports]]
+        subprocess.run(create + ["--cluster-yes"], check=True, capture_output=True, timeout=60)
         for p in self.ports:
             wait_until(lambda p=p: "cluster_state:ok" in redis_cli(p, "cluster", "info"), 20, "cluster ok")
 
@@ -176,12 +209,12 @@ class Nutcracker:
 
 
 class Proxy:
-    def __init__(self, binary, workdir, port, backend_yaml, workers):
+    def __init__(self, binary, workdir, port, backend_yaml, workers, name="slotwise"):
         self.port = port
-        cfg = os.path.join(workdir, "slotwise.yaml")
+        cfg = os.path.join(workdir, f"{name}.yaml")
         with open(cfg, "w") as f:
             f.write(f"listen: 127.0.0.1:{port}\nworkers: {workers}\n{backend_yaml}log:\n  level: warn\n")
-        self.log = open(os.path.join(workdir, "slotwise.log"), "w")
+        self.log = open(os.path.join(workdir, f"{name}.log"), "w")
         self.proc = subprocess.Popen([binary, "--config", cfg], stdout=self.log, stderr=self.log)
         wait_until(lambda: redis_cli(port, "set", "bench:probe", "1") == "OK", 10, "proxy")
 
@@ -203,11 +236,13 @@ class Proxy:
             self.proc.kill()
 
 
-def redis_benchmark(port, tests, pipeline, requests, clients, cluster=False):
+def redis_benchmark(port, tests, pipeline, requests, clients, cluster=False, cafile=None):
     args = ["redis-benchmark", "-p", str(port), "-t", tests, "-r", "100000", "-c", str(clients),
             "-d", "64", "-n", str(requests), "-P", str(pipeline), "--csv"]
     if cluster:
         args.append("--cluster")
+    if cafile:
+        args += ["--tls", "--cacert", cafile]
     out = subprocess.run(args, capture_output=True, text=True, timeout=600).stdout
     results = {}
     for line in out.splitlines():
@@ -236,11 +271,33 @@ def idle_clients_rss(proxy, count):
     return before, after
 
 
-class Target:
-    """One endpoint redis-benchmark is pointed at; `cpu` reads its process's CPU-seconds."""
+def handshake_rate(port, cafile, seconds, resume, cpu):
+    """New TLS connections (handshake + PING + close) from one client process for `seconds`;
+    returns (connections/s, resumed count, connections, proxy CPU-seconds used)."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.check_hostname = False
+    session, n, resumed = None, 0, 0
+    cpu0, t0 = cpu(), time.time()
+    while time.time() - t0 < seconds:
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), session=session)
+        s.sendall(b"*1\r\n$4\r\nPING\r\n")
+        s.recv(64)  # also receives the session tickets (TLS 1.3)
+        resumed += s.session_reused
+        if resume:
+            session = s.session
+        s.close()
+        n += 1
+    return n / (time.time() - t0), resumed, n, cpu() - cpu0
 
-    def __init__(self, name, port, cluster=False, cpu=None, tests=None):
+
+class Target:
+    """One endpoint redis-benchmark is pointed at; `cpu` reads its process's CPU-seconds;
+    `cafile`: the endpoint speaks TLS."""
+
+    def __init__(self, name, port, cluster=False, cpu=None, tests=None, cafile=None):
         self.name, self.port, self.cluster, self.cpu, self.tests = name, port, cluster, cpu, tests
+        self.cafile = cafile
 
 
 def main():
@@ -251,7 +308,10 @@ def main():
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="fewer requests (smoke run)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--tls", action="store_true", help="cluster mode: add the TLS cases")
     args = ap.parse_args()
+    if args.tls and args.mode != "cluster":
+        sys.exit("--tls needs --mode cluster")
     tools = ["redis-server", "redis-cli", "redis-benchmark"]
     tools += {"static": ["/usr/sbin/nutcracker"], "sentinel": ["redis-sentinel"]}.get(args.mode, [])
     for tool in tools:
@@ -266,10 +326,14 @@ def main():
              ("P1", "mset", 1, int(100_000 * scale))]
     used = set()
     workdir = tempfile.mkdtemp(prefix="slotwise-bench-")
-    backend = {"cluster": lambda: Cluster(workdir, 3, used), "static": lambda: Servers(workdir, 3, used),
+    certs = make_certs(workdir) if args.tls else None
+    backend = {"cluster": lambda: Cluster(workdir, 3, used, certs),
+               "static": lambda: Servers(workdir, 3, used),
                "sentinel": lambda: SentinelGroup(workdir, used)}[args.mode]()
     proxy = nutcracker = None
+    tls_proxies = []
     rows = []
+    handshakes = []
     try:
         backend.start()
         addresses = [f"127.0.0.1:{p}" for p in backend.ports]
@@ -294,6 +358,20 @@ def main():
             targets = [Target("one server", backend.ports[0], tests={"SET", "GET"}),
                        Target("twemproxy", nutcracker.port, cpu=nutcracker.cpu_seconds)]
         targets.append(Target("slotwise", proxy.port, cpu=proxy.cpu_seconds))
+        if args.tls:
+            targets.insert(1, Target("direct TLS", backend.tls_ports[0], cluster=True,
+                                     cafile=certs["ca"]))
+            listen_tls = (f"tls:\n  listen: 127.0.0.1:{{}}\n  cert_file: {certs['cert']}\n"
+                          f"  key_file: {certs['key']}\n")
+            backend_tls = (f"backend:\n  tls:\n    enabled: true\n    ca_file: {certs['ca']}\n")
+            tls_seeds = f"cluster:\n  seeds: [127.0.0.1:{backend.tls_ports[0]}]\n"
+            for name, yaml in (("slotwise TLS clients", backend_yaml),
+                               ("slotwise TLS both sides", tls_seeds + backend_tls)):
+                tls_port = free_port(used)
+                p = Proxy(args.binary, workdir, free_port(used), yaml + listen_tls.format(tls_port),
+                          args.workers, name=name.replace(" ", "-"))
+                tls_proxies.append(p)
+                targets.append(Target(name, tls_port, cpu=p.cpu_seconds, cafile=certs["ca"]))
         samples = {}
         for rnd in range(args.rounds):
             for name, tests, pipeline, n in cases:
@@ -301,7 +379,8 @@ def main():
                     if t.tests is not None and not set(tests.upper().split(",")) <= t.tests:
                         continue
                     cpu0 = t.cpu() if t.cpu else 0.0
-                    res = redis_benchmark(t.port, tests, pipeline, n, 50, cluster=t.cluster)
+                    res = redis_benchmark(t.port, tests, pipeline, n, 50, cluster=t.cluster,
+                                          cafile=t.cafile)
                     cpu = (t.cpu() - cpu0) if t.cpu else float("nan")
                     for test, r in res.items():
                         s = samples.setdefault((name, test), {}).setdefault(
@@ -315,6 +394,13 @@ def main():
                               f"CPU {cpu:.2f}s for {len(res) * n} requests", file=sys.stderr)
             backend.flush()
         before, after = idle_clients_rss(proxy, 1000)
+        if args.tls:
+            both = tls_proxies[-1]
+            for resume in (False, True):
+                rate, resumed, n, cpu = handshake_rate(targets[-1].port, certs["ca"],
+                                                       3 if args.quick else 10, resume,
+                                                       both.cpu_seconds)
+                handshakes.append((resume, rate, resumed, n, cpu))
         med = statistics.median
         ref_name = "twemproxy" if args.mode == "static" else "direct"
         for (name, test), by_target in samples.items():
@@ -339,6 +425,15 @@ def main():
             lines.append(f"| {r[0]} | {r[1]} | {r[2]:,.0f} | {r[3]:.2f} | {r[4]:.3f} / {r[5]:.3f} | {cpu} |")
         lines += ["", f"Slotwise RSS: {before} KiB idle, {after} KiB with 1000 idle clients "
                       f"({(after - before) * 1024 / 1000 / 1024:.2f} KiB per idle client)"]
+        if handshakes:
+            lines += ["", "TLS handshakes (new connection + PING + close, one Python client, "
+                          "RSA-2048 certificate, TLS 1.3):", "",
+                      "| sessions | connections/s | resumed | proxy CPU-ms per connection | "
+                      "connections per proxy CPU-second |", "|---|---|---|---|---|"]
+            for resume, rate, resumed, n, cpu in handshakes:
+                per_cpu = n / cpu if cpu > 0 else float("inf")
+                lines.append(f"| {'resumed' if resume else 'full'} | {rate:,.0f} | {resumed}/{n} | "
+                             f"{cpu * 1000 / n:.3f} | {per_cpu:,.0f} |")
         text = "\n".join(lines)
         print(text)
         out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
@@ -350,6 +445,8 @@ def main():
     finally:
         if proxy:
             proxy.stop()
+        for p in tls_proxies:
+            p.stop()
         if nutcracker:
             nutcracker.stop()
         backend.stop()

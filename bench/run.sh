@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-command benchmark: Slotwise vs its reference in the same run.
-#   bench/run.sh [--mode cluster|static|sentinel] [--workers N] [--rounds N] [--quick] [--out FILE]
+#   bench/run.sh [--mode cluster|static|sentinel] [--tls] [--workers N] [--rounds N] [--quick] [--out FILE]
 # Builds Release if needed, starts its own backends (3-master cluster; 3 servers + twemproxy;
 # master + replica + sentinel) and the proxy on free loopback ports, runs redis-benchmark against
 # each, prints a table and writes it to bench/results/.

@@ -371,6 +371,43 @@ const Fields<MigrationConfig>& migrationFields() {
   return kFields;
 }
 
+// TLS protocol versions a config may name as the minimum.
+constexpr EnumName<TlsVersion> kTlsVersions[] = {{"TLSv1.2", TlsVersion::kTls12},
+                                                 {"TLSv1.3", TlsVersion::kTls13}};
+
+const Fields<TlsCommon>& tlsCommonFields() {
+  using C = TlsCommon;
+  static const Fields<C> kFields = {
+      secret("cert_file", &C::cert_file), secret("key_file", &C::key_file),
+      secret("ca_file", &C::ca_file),     choice("min_version", &C::min_version, kTlsVersions),
+      secret("ciphers", &C::ciphers),     secret("ciphersuites", &C::ciphersuites),
+  };
+  return kFields;
+}
+
+const Fields<TlsListenConfig>& tlsListenFields() {
+  using C = TlsListenConfig;
+  static const Fields<C> kFields = concat(
+      Fields<C>{
+          optionalAddress("listen", &C::listen),
+          millis("handshake_timeout_ms", &C::handshake_timeout, 1, 10 * kMinuteMs),
+      },
+      flattened(&C::files, tlsCommonFields()));
+  return kFields;
+}
+
+const Fields<BackendTlsConfig>& backendTlsFields() {
+  using C = BackendTlsConfig;
+  static const Fields<C> kFields = concat(
+      Fields<C>{
+          choice("enabled", &C::enabled, kBools),
+          secret("server_name", &C::server_name),
+          choice("verify", &C::verify, kBools),
+      },
+      flattened(&C::files, tlsCommonFields()));
+  return kFields;
+}
+
 const Fields<BackendConfig>& backendFields() {
   using C = BackendConfig;
   static const Fields<C> kFields = {
@@ -386,6 +423,7 @@ const Fields<BackendConfig>& backendFields() {
       secret("password", &C::password),
       choice("read_from", &C::read_from, kReadFroms),
       millis("replica_max_lag_ms", &C::replica_max_lag, 0, kHourMs),
+      section("tls", &C::tls, backendTlsFields),
   };
   return kFields;
 }
@@ -473,7 +511,7 @@ const Fields<LogConfig>& logFields() {
 const Fields<ProxyConfig>& rootFields() {
   using C = ProxyConfig;
   static const Fields<C> kFields = {
-      address("listen", &C::listen),
+      optionalAddress("listen", &C::listen),
       count("workers", &C::workers, 0, 256),
       choice("accept_mode", &C::accept_mode, kAcceptModes),
       count("tcp_backlog", &C::tcp_backlog, 1, 65535),
@@ -489,6 +527,7 @@ const Fields<ProxyConfig>& rootFields() {
       section("backend", &C::backend, backendFields),
       section("limits", &C::limits, limitsFields),
       section("auth", &C::auth, authFields),
+      section("tls", &C::tls, tlsListenFields),
       section("admin", &C::admin, adminFields),
       section("slowlog", &C::slowlog, slowlogFields),
       section("log", &C::log, logFields),
@@ -760,7 +799,30 @@ void checkRoutes(const ProxyConfig& config, Errors& errors) {
   }
 }
 
+// A TLS listener needs its certificate and key; some port must serve clients.
+void checkTls(const ProxyConfig& config, Errors& errors) {
+  const TlsListenConfig& tls = config.tls;
+  if (tls.enabled()) {
+    if (tls.files.cert_file.empty()) addError(errors, "tls.cert_file", "required with tls.listen");
+    if (tls.files.key_file.empty()) addError(errors, "tls.key_file", "required with tls.listen");
+  } else if (config.listen == HostPort{}) {
+    addError(errors, "listen", "required unless tls.listen is set");
+  }
+  if (tls.enabled() && tls.listen == config.listen) {
+    addError(errors, "tls.listen", "must differ from listen");
+  }
+  const BackendTlsConfig& backend = config.backend.tls;
+  if (backend.files.cert_file.empty() != backend.files.key_file.empty()) {
+    addError(errors, "backend.tls.cert_file", "cert_file and key_file go together");
+  }
+  if (backend.enabled && backend.verify && backend.files.ca_file.empty()) {
+    addError(errors, "backend.tls.ca_file",
+             "required to verify the nodes' certificates (or set backend.tls.verify: false)");
+  }
+}
+
 void checkCrossField(const ProxyConfig& config, Errors& errors) {
+  checkTls(config, errors);
   if (config.pools.empty()) {
     checkBackendKind(config, errors);
   } else {
@@ -839,6 +901,11 @@ Result<ProxyConfig> loadConfigString(const std::string& yaml, std::string_view s
     addError(errors, "", strCat("expected one YAML document, got ", documents.size()));
   } else if (!documents.empty()) {
     parseMapping(documents.front(), "", rootFields(), config, errors);
+    // `listen` left out beside tls.listen: TLS only (like Redis's port 0 with a tls-port).
+    const YAML::Node& root = documents.front();
+    if (config.tls.enabled() && root.IsMap() && !root["listen"].IsDefined()) {
+      config.listen = HostPort{};
+    }
   }
   appendValidation(config, errors);
   if (!errors.empty()) return Result<ProxyConfig>::error(joinLines(errors));

@@ -75,6 +75,10 @@ ReloadPlan planReload(const ProxyConfig& running, const ProxyConfig& loaded) {
   ReloadPlan plan{loaded, {}, {}};
   Walk w(running, plan);
   w.restartOnly("listen", &P::listen);
+  // TLS files, versions and ciphers apply to new connections (the server also rereads the files
+  // on every SIGHUP, changed paths or not: certificate rotation); the listener is restart-only.
+  w.restartOnly("tls.listen", &P::tls, &TlsListenConfig::listen);
+  w.live("tls", &P::tls);
   w.restartOnly("workers", &P::workers);
   w.restartOnly("accept_mode", &P::accept_mode);
   w.restartOnly("tcp_backlog", &P::tcp_backlog);
@@ -104,6 +108,11 @@ ReloadPlan planReload(const ProxyConfig& running, const ProxyConfig& loaded) {
   w.restartOnly("backend.password", &P::backend, &B::password);
   w.live("backend.read_from", &P::backend, &B::read_from);
   w.live("backend.replica_max_lag_ms", &P::backend, &B::replica_max_lag);
+  if (plan.config.backend.tls.enabled != running.backend.tls.enabled) {
+    plan.refused.emplace_back("backend.tls.enabled");
+    plan.config.backend.tls.enabled = running.backend.tls.enabled;
+  }
+  w.live("backend.tls", &P::backend, &B::tls);
   w.live("limits", &P::limits);
   w.live("auth", &P::auth);
   w.restartOnly("admin", &P::admin);

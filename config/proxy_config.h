@@ -23,6 +23,7 @@ enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kOff };
 // Where read-only commands go: the slot's master, a replica when one is up (else the master), or
 // a replica only (an error when none is up).
 enum class ReadFrom { kMaster, kPreferReplica, kReplica };
+enum class TlsVersion { kTls12, kTls13 };
 
 struct ClusterConfig {                                  // YAML key: cluster
   std::vector<HostPort> seeds;                          // seeds (required, >= 1)
@@ -114,6 +115,37 @@ struct MigrationConfig {              // YAML key: migration
   bool operator==(const MigrationConfig&) const = default;
 };
 
+// TLS settings shared by both sides (OpenSSL names; proxy/io/tls.h builds the SSL_CTX).
+struct TlsCommon {
+  std::string cert_file;                        // cert_file: PEM certificate (chain)
+  std::string key_file;                         // key_file: PEM private key
+  std::string ca_file;                          // ca_file: PEM CA bundle to verify the peer
+  TlsVersion min_version = TlsVersion::kTls12;  // min_version: TLSv1.2|TLSv1.3
+  std::string ciphers;       // ciphers: TLS 1.2 cipher list ("" = OpenSSL's default)
+  std::string ciphersuites;  // ciphersuites: TLS 1.3 suites ("" = OpenSSL's default)
+  bool operator==(const TlsCommon&) const = default;
+};
+
+// Client-facing TLS (YAML key: tls). With ca_file set, clients must present a certificate that
+// verifies against it (mutual TLS).
+struct TlsListenConfig {
+  HostPort listen;                  // listen: TLS port for clients ("" = none)
+  TlsCommon files;                  // cert_file, key_file (required), ca_file, ... (flattened)
+  Millis handshake_timeout{10000};  // handshake_timeout_ms: a client that does not finish is closed
+  bool enabled() const { return listen.port != 0; }
+  bool operator==(const TlsListenConfig&) const = default;
+};
+
+// TLS on every connection to nodes and sentinels (YAML key: backend.tls).
+struct BackendTlsConfig {
+  bool enabled = false;  // enabled
+  TlsCommon files;       // ca_file, cert_file/key_file (client certificate), ... (flattened)
+  std::string
+      server_name;     // server_name: SNI and the name the certificate must carry ("" = chain only)
+  bool verify = true;  // verify: check the node's certificate chain against ca_file
+  bool operator==(const BackendTlsConfig&) const = default;
+};
+
 struct BackendConfig {                                  // YAML key: backend
   uint32_t connections_per_node = 1;                    // connections_per_node (per worker), 1..64
   Millis connect_timeout{1000};                         // connect_timeout_ms
@@ -127,6 +159,7 @@ struct BackendConfig {                                  // YAML key: backend
   std::string password;                                 // password: sent with AUTH on every node connection ("" = no AUTH)
   ReadFrom read_from = ReadFrom::kMaster;               // read_from: master|prefer-replica|replica (read-only commands)
   Millis replica_max_lag{10000};                        // replica_max_lag_ms: replicas whose last ACK is older serve no reads
+  BackendTlsConfig tls;                                 // tls: TLS to the nodes and sentinels
   bool operator==(const BackendConfig&) const = default;
 };
 
@@ -182,7 +215,9 @@ struct LogConfig {                                      // YAML key: log
 };
 
 struct ProxyConfig {
-  HostPort listen{"127.0.0.1", 6380};                   // listen: "host:port"
+  HostPort listen{"127.0.0.1",
+                  6380};  // listen: "host:port" (omitted or "" with tls.listen: TLS only)
+  TlsListenConfig tls;    // tls: encrypted client connections
   uint32_t workers = 0;                                 // workers (0 = number of CPU cores), 0..256
   AcceptMode accept_mode = AcceptMode::kHandoff;        // accept_mode: handoff|reuseport
   uint32_t tcp_backlog = 511;                           // tcp_backlog

@@ -102,6 +102,15 @@ void PoolSet::reportReachable(std::string_view address) {
   for (const size_t i : poolsWith(address)) pools_[i].source->reportReachable(address);
 }
 
+std::string PoolSet::lastError() const {
+  std::string out;
+  for (const Member& m : pools_) {
+    const std::string error = m.source->lastError();
+    if (!error.empty()) out += (out.empty() ? "" : "; ") + error;
+  }
+  return out;
+}
+
 const RefreshStats& PoolSet::stats() const {
   RefreshStats sum;
   for (const Member& m : pools_) {

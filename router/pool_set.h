@@ -52,6 +52,8 @@ class PoolSet final : public TopologySource {
   SlotMapPtr current() const override { return current_; }
   // Sums over the pools; `published` counts composed maps.
   const RefreshStats& stats() const override;
+  // The pools' last errors, "; "-joined.
+  std::string lastError() const override;
 
   // Called with a description when a composed map has to leave out a node that two pools list
   // (a misconfiguration the config loader cannot see: nodes a cluster or the sentinels reported);

@@ -43,7 +43,7 @@ class SentinelSource final : public TopologySource {
   }
   SlotMapPtr current() const override { return current_; }
   const RefreshStats& stats() const override { return refresher_.stats(); }
-  const std::string& lastError() const { return refresher_.lastError(); }
+  std::string lastError() const override { return refresher_.lastError(); }
 
  private:
   void onGroups(const std::vector<ShardGroup>& groups);

@@ -63,7 +63,7 @@ class TopologyRefresher final : public TopologySource {
   // Counters since construction. The reference lives as long as the refresher.
   const Stats& stats() const override { return stats_; }
   // Why the most recent candidate failed ("" if none failed yet); for logs and admin output.
-  const std::string& lastError() const { return last_error_; }
+  std::string lastError() const override { return last_error_; }
 
  private:
   using TimePoint = Clock::TimePoint;

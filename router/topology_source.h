@@ -41,6 +41,9 @@ class TopologySource {
   // Last published map, or nullptr before the first.
   virtual SlotMapPtr current() const = 0;
   virtual const RefreshStats& stats() const = 0;
+  // Why the latest failed query failed, prefixed with the address ("" before any failure); the
+  // control loop logs it when refreshes fail.
+  virtual std::string lastError() const { return {}; }
 };
 
 }  // namespace slotwise::router

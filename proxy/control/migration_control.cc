@@ -29,8 +29,10 @@ std::vector<std::string> authArgs(const std::string& user, const std::string& pa
 
 MigrationControl::MigrationControl(uv_loop_t* loop, const config::ProxyConfig& config,
                                    std::function<router::SlotMapPtr()> current_map,
-                                   std::function<void()> refresh, prometheus::Registry& registry)
+                                   std::function<void()> refresh, prometheus::Registry& registry,
+                                   const TlsContextSlot* tls)
     : loop_(loop),
+      tls_(tls),
       config_(config.migration),
       backend_(config.backend),
       current_map_(std::move(current_map)),
@@ -102,7 +104,7 @@ bool MigrationControl::startMover() {
   // A MIGRATE may take its whole timeout (a big key): the query waits a little longer.
   query_ = std::make_unique<NodeQueryImpl>(
       loop_, config_.migrate_timeout + std::chrono::milliseconds(2000),
-      authArgs(config_.source_username, config_.source_password));
+      authArgs(config_.source_username, config_.source_password), tls_);
   auto target_of = [this](std::string_view key) -> std::string {
     const router::SlotMapPtr m = current_map_();
     if (m == nullptr) return {};

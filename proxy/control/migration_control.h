@@ -22,6 +22,7 @@
 
 #include "config/proxy_config.h"
 #include "proxy/datapath/migration_gate.h"
+#include "proxy/io/tls.h"
 #include "router/clock.h"
 #include "router/slot_map.h"
 
@@ -45,7 +46,7 @@ class MigrationControl {
   // the topology sources to look again (the cluster answered MOVED/ASK to a MIGRATE).
   MigrationControl(uv_loop_t* loop, const config::ProxyConfig& config,
                    std::function<router::SlotMapPtr()> current_map, std::function<void()> refresh,
-                   prometheus::Registry& registry);
+                   prometheus::Registry& registry, const TlsContextSlot* tls = nullptr);
   ~MigrationControl();
   MigrationControl(const MigrationControl&) = delete;
   MigrationControl& operator=(const MigrationControl&) = delete;
@@ -67,6 +68,7 @@ class MigrationControl {
   static std::vector<std::string> sourceMasters(const router::SlotMap& map);
 
   uv_loop_t* loop_;
+  const TlsContextSlot* tls_;  // backend.tls (null: plain)
   router::SteadyClock clock_;
   const config::MigrationConfig config_;
   const config::BackendConfig backend_;

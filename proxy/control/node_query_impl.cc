@@ -7,6 +7,7 @@
 #include "common/host_port.h"
 #include "proxy/io/net_util.h"
 #include "proxy/io/uv_handle.h"
+#include "proxy/io/writer.h"
 #include "resp/encoder.h"
 #include "resp/value_decoder.h"
 
@@ -16,8 +17,12 @@ namespace {
 // One query: connect, write, read one reply, close. Deletes itself after both handles closed.
 class QueryOp {
  public:
-  QueryOp(uv_loop_t* loop, std::string address, router::NodeQuery::Callback cb)
-      : loop_(loop), address_(std::move(address)), cb_(std::move(cb)) {
+  QueryOp(uv_loop_t* loop, std::string address, router::NodeQuery::Callback cb, TlsSettings tls)
+      : loop_(loop),
+        address_(std::move(address)),
+        cb_(std::move(cb)),
+        tls_settings_(std::move(tls)),
+        out_(this, &QueryOp::onWriteDone) {
     tcp_.data = timer_.data = this;
   }
 
@@ -53,29 +58,66 @@ class QueryOp {
       finish(Result<resp::RespValue>::error(std::string("connect: ") + uv_strerror(status)));
       return;
     }
-    write_req_.data = this;
-    uv_buf_t buf = uv_buf_init(request_.data(), static_cast<unsigned>(request_.size()));
-    uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, [](uv_write_t* w, int st) {
-      if (st < 0) static_cast<QueryOp*>(w->data)->finish(
-          Result<resp::RespValue>::error(std::string("write: ") + uv_strerror(st)));
-    });
+    if (tls_settings_.ctx) {
+      tls_ = std::make_unique<TlsSession>(tls_settings_.ctx, TlsSession::Role::kClient,
+                                          tls_settings_.server_name);
+      if (!tls_->valid()) {
+        finish(Result<resp::RespValue>::error(tls_->error()));
+        return;
+      }
+      out_.setTls(tls_.get());
+    }
+    out_.buffer() = std::move(request_);
     uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_),
                   [](uv_handle_t* h, size_t suggested, uv_buf_t* b) {
                     auto* self = static_cast<QueryOp*>(h->data);
-                    self->chunk_.resize(suggested);
-                    *b = uv_buf_init(self->chunk_.data(), static_cast<unsigned>(suggested));
+                    size_t size = suggested;
+                    char* p = nullptr;
+                    if (self->tls_) {
+                      p = TlsSession::readBuffer(&size);
+                    } else {
+                      self->chunk_.resize(suggested);
+                      p = self->chunk_.data();
+                    }
+                    *b = uv_buf_init(p, static_cast<unsigned>(size));
                   },
                   [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
                     static_cast<QueryOp*>(s->data)->onRead(n, b);
                   });
+    flush();
+  }
+
+  // Writes the request (after the TLS handshake, whose records go out the same way).
+  void flush() {
+    if (done_) return;
+    const int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&tcp_));
+    if (rc < 0) writeFailed(rc);
+  }
+
+  void writeFailed(int rc) {
+    finish(Result<resp::RespValue>::error(rc == UV_EPROTO && tls_
+                                              ? "TLS: " + tls_->error()
+                                              : std::string("write: ") + uv_strerror(rc)));
+  }
+
+  static void onWriteDone(void* owner, int status) {
+    auto* self = static_cast<QueryOp*>(owner);
+    if (status < 0) self->writeFailed(status);
+    else self->flush();
   }
 
   void onRead(ssize_t n, const uv_buf_t* b) {
+    if (done_) return;
     if (n < 0) {
       finish(Result<resp::RespValue>::error(std::string("read: ") + uv_strerror(static_cast<int>(n))));
       return;
     }
-    reply_.append(b->base, static_cast<size_t>(n));
+    if (tls_) {
+      if (!decrypt(b->base, static_cast<size_t>(n))) return;
+      flush();
+    } else {
+      reply_.append(b->base, static_cast<size_t>(n));
+    }
     while (!done_) {
       resp::RespValue value;
       size_t consumed = 0;
@@ -96,6 +138,24 @@ class QueryOp {
     }
   }
 
+  // Appends what the TLS session can decrypt to reply_. False when the query failed.
+  bool decrypt(const char* data, size_t n) {
+    tls_->feed(data, n);
+    char plain[16 * 1024];
+    for (;;) {
+      const long got = tls_->read(plain, sizeof(plain));
+      if (got > 0) {
+        reply_.append(plain, static_cast<size_t>(got));
+        continue;
+      }
+      if (got == TlsSession::kNeedMore) return true;
+      finish(Result<resp::RespValue>::error(got == TlsSession::kClosed
+                                                ? std::string("TLS: closed by the node")
+                                                : "TLS: " + tls_->error()));
+      return false;
+    }
+  }
+
   void finish(Result<resp::RespValue> result) {
     if (done_) return;
     done_ = true;
@@ -109,9 +169,11 @@ class QueryOp {
   uv_loop_t* loop_;
   std::string address_;
   router::NodeQuery::Callback cb_;
+  TlsSettings tls_settings_;
+  std::unique_ptr<TlsSession> tls_;
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
-  uv_write_t write_req_{};
+  Writer out_;
   std::string request_;
   std::string reply_;
   resp::ValueDecoder decoder_;
@@ -125,7 +187,8 @@ class QueryOp {
 
 void NodeQueryImpl::query(const std::string& address, std::vector<std::string> args,
                           Callback callback) {
-  auto* op = new QueryOp(loop_, address, std::move(callback));
+  auto* op = new QueryOp(loop_, address, std::move(callback),
+                         tls_ != nullptr ? tls_->get() : TlsSettings{});
   op->start(auth_args_, args, static_cast<uint64_t>(timeout_.count()));
 }
 

@@ -9,6 +9,7 @@
 
 #include "proxy/io/net_util.h"
 #include "proxy/io/uv_handle.h"
+#include "proxy/io/writer.h"
 #include "resp/encoder.h"
 #include "resp/value.h"
 #include "resp/value_decoder.h"
@@ -46,7 +47,10 @@ struct SentinelWatch::Link {
 // belongs to a started SentinelWatch.
 class SentinelWatch::Conn {
  public:
-  Conn(SentinelWatch* watch, Link* link) : watch_(watch), link_(link) { tcp_.data = this; }
+  Conn(SentinelWatch* watch, Link* link)
+      : watch_(watch), link_(link), out_(this, &Conn::onWriteDone) {
+    tcp_.data = this;
+  }
 
   void start() {
     uv_tcp_init(watch_->loop_, &tcp_);
@@ -80,12 +84,6 @@ class SentinelWatch::Conn {
   }
 
  private:
-  struct WriteReq {
-    uv_write_t req{};
-    std::string data;
-    Conn* conn = nullptr;
-  };
-
   void close() {
     if (closed_) return;
     closed_ = true;
@@ -102,6 +100,16 @@ class SentinelWatch::Conn {
     connected_ = true;
     ++watch_->stats_.connects;
     uv_tcp_nodelay(&tcp_, 1);
+    if (watch_->options_.tls != nullptr) {
+      if (TlsSettings tls = watch_->options_.tls->get(); tls.ctx) {
+        tls_ = std::make_unique<TlsSession>(tls.ctx, TlsSession::Role::kClient, tls.server_name);
+        if (!tls_->valid()) {
+          fail(tls_->error());
+          return;
+        }
+        out_.setTls(tls_.get());
+      }
+    }
     auth_pending_ = watch_->has_auth_;
     subscribe_pending_ = watch_->options_.channels.size();
     write(watch_->handshake_);
@@ -110,7 +118,9 @@ class SentinelWatch::Conn {
         reinterpret_cast<uv_stream_t*>(&tcp_),
         [](uv_handle_t* h, size_t, uv_buf_t* b) {
           auto* self = static_cast<Conn*>(h->data);
-          *b = uv_buf_init(self->chunk_, sizeof(self->chunk_));
+          size_t size = sizeof(self->chunk_);
+          char* p = self->tls_ ? TlsSession::readBuffer(&size) : self->chunk_;
+          *b = uv_buf_init(p, static_cast<unsigned>(size));
         },
         [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
           static_cast<Conn*>(s->data)->onRead(n, b);
@@ -118,28 +128,47 @@ class SentinelWatch::Conn {
     if (rc < 0) fail(std::string("read: ") + uv_strerror(rc));
   }
 
-  void write(std::string data) {
-    auto* w = new WriteReq{};
-    w->data = std::move(data);
-    w->conn = this;
-    w->req.data = w;
-    uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-    const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1,
-                            [](uv_write_t* req, int status) {
-                              auto* done = static_cast<WriteReq*>(req->data);
-                              Conn* self = done->conn;
-                              delete done;
-                              if (self->lifetime_.arrived()) return;
-                              if (status < 0 && status != UV_ECANCELED) {
-                                self->fail(std::string("write: ") + uv_strerror(status));
-                              }
-                            });
-    if (rc < 0) {
-      delete w;
-      fail(std::string("write: ") + uv_strerror(rc));
-      return;
+  void write(std::string_view data) {
+    out_.buffer().append(data);
+    flush();
+  }
+
+  // Hands queued bytes (and TLS handshake records) to the socket.
+  void flush() {
+    if (closed_) return;
+    const int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&tcp_));
+    if (rc < 0) writeFailed(rc);
+  }
+
+  void writeFailed(int rc) {
+    fail(rc == UV_EPROTO && tls_ ? "TLS: " + tls_->error()
+                                 : std::string("write: ") + uv_strerror(rc));
+  }
+
+  // Runs before the close callback when uv_close cancels the write (UV_ECANCELED).
+  static void onWriteDone(void* owner, int status) {
+    auto* self = static_cast<Conn*>(owner);
+    if (self->closed_) return;
+    if (status < 0) self->writeFailed(status);
+    else self->flush();
+  }
+
+  // Appends what the TLS session can decrypt to in_. False when the connection failed.
+  bool decrypt(const char* data, size_t n) {
+    tls_->feed(data, n);
+    for (;;) {
+      const long got = tls_->read(chunk_, sizeof(chunk_));
+      if (got > 0) {
+        in_.append(chunk_, static_cast<size_t>(got));
+        continue;
+      }
+      if (got == TlsSession::kNeedMore) break;
+      fail(got == TlsSession::kClosed ? std::string("TLS connection closed by the sentinel")
+                                      : "TLS: " + tls_->error());
+      return false;
     }
-    lifetime_.expect();
+    flush();  // handshake records, or the handshake's end releasing the queued commands
+    return !closed_;
   }
 
   void onRead(ssize_t n, const uv_buf_t* b) {
@@ -149,7 +178,11 @@ class SentinelWatch::Conn {
                        : std::string("read: ") + uv_strerror(static_cast<int>(n)));
       return;
     }
-    in_.append(b->base, static_cast<size_t>(n));
+    if (tls_) {
+      if (!decrypt(b->base, static_cast<size_t>(n))) return;
+    } else {
+      in_.append(b->base, static_cast<size_t>(n));
+    }
     size_t pos = 0;
     while (!closed_) {
       resp::RespValue value;
@@ -204,6 +237,8 @@ class SentinelWatch::Conn {
   SentinelWatch* watch_;
   Link* link_;
   uv_tcp_t tcp_{};
+  std::unique_ptr<TlsSession> tls_;  // backend.tls
+  Writer out_;
   char chunk_[16384];
   std::string in_;  // received bytes not yet decoded; starts at a frame boundary
   resp::ValueDecoder decoder_;

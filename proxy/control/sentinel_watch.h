@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/host_port.h"
+#include "proxy/io/tls.h"
 
 namespace slotwise::proxy {
 
@@ -41,6 +42,8 @@ struct SentinelWatchOptions {
   // PING period on a subscribed connection; a PING still unanswered one period later closes it.
   // 0 disables PINGs.
   std::chrono::milliseconds ping_interval{1000};
+  // backend.tls: connections speak TLS with the slot's settings (null: plain TCP).
+  const TlsContextSlot* tls = nullptr;
   // Channels to SUBSCRIBE to (Sentinel publishes each event type on the channel of its name).
   // REQUIRES: not empty.
   std::vector<std::string> channels = {"+switch-master",

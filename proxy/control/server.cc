@@ -26,7 +26,9 @@ namespace {
 constexpr uint64_t kTickMs = 50;
 constexpr uint64_t kDrainMs = 5000;
 constexpr uint64_t kProbeEveryTicks = 20;  // reachability probes once a second
-constexpr int kAcceptBatch = 64;  // accepts per readable event, so one burst cannot starve the loop
+constexpr int kAcceptBatch = 64;
+constexpr uint64_t kRefreshErrorLogMs =
+    10000;  // accepts per readable event, so one burst cannot starve the loop
 
 // The AUTH command a control-plane query sends first; empty without a password.
 std::vector<std::string> authArgs(const std::string& username, const std::string& password) {
@@ -77,6 +79,14 @@ void Server::reload() {
   for (const std::string& key : plan.refused) {
     spdlog::warn("SIGHUP: {} cannot change without a restart; keeping the running value", key);
   }
+  // Certificate files are reread on every SIGHUP: rotation replaces their contents, not paths.
+  if (!loadTls(plan.config, false)) {
+    plan.config.tls = config_.tls;
+    plan.config.backend.tls = config_.backend.tls;
+    std::erase_if(plan.changed, [](const std::string& k) {
+      return k.starts_with("tls") || k.starts_with("backend.tls");
+    });
+  }
   if (plan.changed.empty()) {
     spdlog::info("SIGHUP: {} reloaded; nothing that can change live has changed", config_path_);
     return;
@@ -116,13 +126,14 @@ int Server::run() {
   mailbox_.init(&loop_);
   uint32_t n = config_.workers != 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
   live_ = std::make_shared<const config::ProxyConfig>(config_);
+  if (!loadTls(config_, true)) return 1;
   if (config_.migration.enabled()) {  // before the workers: their gates share its state
     migration_ = std::make_unique<MigrationControl>(
         &loop_, config_, [this] { return adminMap(); },
         [this] {
           if (source_) source_->reportRedirect();
         },
-        control_registry_);
+        control_registry_, backendTls());
   }
   for (uint32_t i = 0; i < n; ++i) {
     metrics::Shard& shard = shards_.addShard("worker-" + std::to_string(i));
@@ -141,9 +152,9 @@ int Server::run() {
     return 1;
   }
 
-  node_query_ =
-      std::make_unique<NodeQueryImpl>(&loop_, clusterConfig().query_timeout,
-                                      authArgs(config_.backend.username, config_.backend.password));
+  node_query_ = std::make_unique<NodeQueryImpl>(
+      &loop_, clusterConfig().query_timeout,
+      authArgs(config_.backend.username, config_.backend.password), backendTls());
   std::string backends;
   source_ = makeSource(&backends);
   if (source_ == nullptr) {  // the process exits: the listener and loop go with it
@@ -167,6 +178,7 @@ int Server::run() {
     }
     const router::RefreshStats& stats = self->source_->stats();
     self->control_metrics_.refreshTotals(stats.ok, stats.failed);
+    self->logRefreshFailures(stats.failed);
   }, kTickMs, kTickMs);
   auto on_stop = [](uv_signal_t* s, int signum) {
     spdlog::info("signal {}: draining and stopping", signum);
@@ -179,10 +191,13 @@ int Server::run() {
   uv_signal_init(&loop_, &sighup_);
   uv_signal_start(&sighup_, [](uv_signal_t* s, int) { serverOf(s)->reload(); }, SIGHUP);
 
-  spdlog::info("slotwise {} listening on {} with {} workers ({} accept), {}", SLOTWISE_VERSION,
-               config_.listen.toString(), n,
-               config_.accept_mode == config::AcceptMode::kHandoff ? "handoff" : "reuseport",
-               backends);
+  std::string ports = config_.listen.port != 0 ? config_.listen.toString() : "";
+  if (config_.tls.enabled()) {
+    ports += (ports.empty() ? "" : " and ") + config_.tls.listen.toString() + " (TLS)";
+  }
+  spdlog::info(
+      "slotwise {} listening on {} with {} workers ({} accept), {}", SLOTWISE_VERSION, ports, n,
+      config_.accept_mode == config::AcceptMode::kHandoff ? "handoff" : "reuseport", backends);
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& w : workers_) w->join();
   uv_loop_close(&loop_);
@@ -190,39 +205,62 @@ int Server::run() {
   return 0;
 }
 
+// A failing topology refresh is logged when its reason changes, and at most every 10 s while it
+// stays the same (a wrong password, a certificate that does not verify, nodes that are down).
+void Server::logRefreshFailures(uint64_t failed) {
+  if (failed == refresh_failures_logged_) return;
+  refresh_failures_logged_ = failed;
+  const std::string error = source_->lastError();
+  const uint64_t now = uv_now(&loop_);
+  if (error == last_refresh_error_ && now - last_refresh_error_ms_ < kRefreshErrorLogMs) return;
+  last_refresh_error_ = error;
+  last_refresh_error_ms_ = now;
+  spdlog::warn("topology refresh failed: {}", error.empty() ? "no node answered" : error);
+}
+
 bool Server::startListening() {
-  const auto& l = config_.listen;
+  if (config_.listen.port != 0 && !listenOn(config_.listen, false)) return false;
+  return !config_.tls.enabled() || listenOn(config_.tls.listen, true);
+}
+
+bool Server::listenOn(const config::HostPort& address, bool tls) {
   int backlog = static_cast<int>(config_.tcp_backlog);
   if (config_.accept_mode == config::AcceptMode::kReuseport) {
     for (auto& w : workers_) {
-      int fd = createListenSocket(l.host, l.port, backlog, true);
+      int fd = createListenSocket(address.host, address.port, backlog, true);
       if (fd < 0) {
-        spdlog::critical("cannot listen on {}: {}", l.toString(), strerror(-fd));
+        spdlog::critical("cannot listen on {}: {}", address.toString(), strerror(-fd));
         return false;
       }
-      w->adoptListener(fd);
+      w->adoptListener(fd, tls);
     }
     return true;
   }
-  listen_fd_ = createListenSocket(l.host, l.port, backlog, false);
-  if (listen_fd_ < 0) {
-    spdlog::critical("cannot listen on {}: {}", l.toString(), strerror(-listen_fd_));
+  auto acceptor = std::make_unique<Acceptor>();
+  acceptor->fd = createListenSocket(address.host, address.port, backlog, false);
+  if (acceptor->fd < 0) {
+    spdlog::critical("cannot listen on {}: {}", address.toString(), strerror(-acceptor->fd));
     return false;
   }
-  accept_poll_.data = this;
-  uv_poll_init(&loop_, &accept_poll_, listen_fd_);
-  uv_poll_start(&accept_poll_, UV_READABLE, [](uv_poll_t* p, int status, int) {
-    if (status == 0) serverOf(p)->onAcceptable();
+  acceptor->server = this;
+  acceptor->tls = tls;
+  acceptor->poll.data = acceptor.get();
+  uv_poll_init(&loop_, &acceptor->poll, acceptor->fd);
+  uv_poll_start(&acceptor->poll, UV_READABLE, [](uv_poll_t* p, int status, int) {
+    auto* a = static_cast<Acceptor*>(p->data);
+    if (status == 0) a->server->onAcceptable(*a);
   });
+  acceptors_.push_back(std::move(acceptor));
   return true;
 }
 
 // Hand-off accept: the control loop accepts and gives each connection to the worker with the
 // fewest clients, because Redis clients keep few long-lived connections that kernel hashing
-// (SO_REUSEPORT) would spread unevenly.
-void Server::onAcceptable() {
+// (SO_REUSEPORT) would spread unevenly. TLS connections are handed off before their handshake,
+// which runs on the worker.
+void Server::onAcceptable(Acceptor& acceptor) {
   for (int i = 0; i < kAcceptBatch; ++i) {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(acceptor.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         spdlog::warn("accept: {}", strerror(errno));
@@ -231,9 +269,11 @@ void Server::onAcceptable() {
     }
     if (total_clients_.load(std::memory_order_relaxed) >= static_cast<int>(config_.limits.max_clients)) {
       control_metrics_.rejected_max_clients.Increment();
-      std::string msg = "-" + std::string(errors::kMaxClients) + "\r\n";
-      ssize_t ignored = ::write(fd, msg.data(), msg.size());
-      (void)ignored;
+      if (!acceptor.tls) {  // a TLS client could not read a plaintext error
+        std::string msg = "-" + std::string(errors::kMaxClients) + "\r\n";
+        ssize_t ignored = ::write(fd, msg.data(), msg.size());
+        (void)ignored;
+      }
       ::close(fd);
       continue;
     }
@@ -242,8 +282,29 @@ void Server::onAcceptable() {
     for (auto& w : workers_) {
       if (w->clientCount() < best->clientCount()) best = w.get();
     }
-    best->adoptClient(fd);
+    best->adoptClient(fd, acceptor.tls);
   }
+}
+
+bool Server::loadTls(const config::ProxyConfig& config, bool startup) {
+  auto report = [startup](std::string_view section, const std::string& error) {
+    if (startup) spdlog::critical("{}: {}", section, error);
+    else spdlog::error("SIGHUP: {}: {}; the running certificates stay", section, error);
+  };
+  // Both contexts are built before either is installed: a reload applies both or neither.
+  Result<TlsContextPtr> server = TlsContextPtr();
+  Result<TlsContextPtr> client = TlsContextPtr();
+  if (config.tls.enabled()) server = makeServerTlsContext(config.tls);
+  if (config.backend.tls.enabled) client = makeClientTlsContext(config.backend.tls);
+  if (!server) report("tls", server.error());
+  if (!client) report("backend.tls", client.error());
+  if (!server || !client) return false;
+  if (config.tls.enabled()) client_tls_.set({*server, {}});
+  if (config.backend.tls.enabled) backend_tls_.set({*client, config.backend.tls.server_name});
+  if (!startup && (config.tls.enabled() || config.backend.tls.enabled)) {
+    spdlog::info("SIGHUP: TLS certificates and keys reloaded; new connections use them");
+  }
+  return true;
 }
 
 const config::ClusterConfig& Server::clusterConfig() const {
@@ -370,7 +431,7 @@ std::unique_ptr<router::TopologySource> Server::makeBackend(
     for (const auto& s : sentinel.sentinels) sentinels.push_back(s.toNodeAddress());
     const std::vector<std::string> auth = authArgs(sentinel.username, sentinel.password);
     sentinel_queries_.push_back(
-        std::make_unique<NodeQueryImpl>(&loop_, sentinel.query_timeout, auth));
+        std::make_unique<NodeQueryImpl>(&loop_, sentinel.query_timeout, auth, backendTls()));
     router::SentinelRefresher::Options opts;
     opts.poll_interval = sentinel.poll_interval;
     opts.failover_pause = sentinel.failover_pause;
@@ -380,10 +441,14 @@ std::unique_ptr<router::TopologySource> Server::makeBackend(
         *sentinel_queries_.back(), *node_query_, clock_, opts, sentinels, sentinel.masters,
         placement, std::move(publish_map));
     router::SentinelSource* raw = source.get();
+    SentinelWatch::Options watch_options;
+    watch_options.tls = backendTls();
     auto& watch = sentinel_watches_.emplace_back(std::make_unique<SentinelWatch>(
-        &loop_, sentinels, auth, [raw](std::string_view channel, std::string_view payload) {
+        &loop_, sentinels, auth,
+        [raw](std::string_view channel, std::string_view payload) {
           raw->onSentinelEvent(channel, payload);
-        }));
+        },
+        watch_options));
     // Events missed while a sentinel was unreachable: look again once it is back.
     watch->setOnSubscribed([raw] { raw->requestRefresh(); });
     watch->start();
@@ -560,11 +625,11 @@ void Server::onBackendFailure(const std::string& address) {
 void Server::shutdown() {
   if (stopping_) return;
   stopping_ = true;
-  if (listen_fd_ >= 0) {
-    uv_poll_stop(&accept_poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&accept_poll_), nullptr);
-    ::close(listen_fd_);
-    listen_fd_ = -1;
+  for (auto& a : acceptors_) {
+    uv_poll_stop(&a->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(&a->poll), nullptr);
+    ::close(a->fd);
+    a->fd = -1;
   }
   for (auto& w : workers_) w->stop(kDrainMs);
   admin_.stop();

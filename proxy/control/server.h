@@ -46,13 +46,33 @@ class Server : public ControlSink {
   void onRedirectSeen() override;
   void onBackendFailure(const std::string& address) override;
   MigrationState* migrationState() override { return migration_ ? &migration_->state() : nullptr; }
+  const TlsContextSlot* clientTls() override {
+    return config_.tls.enabled() ? &client_tls_ : nullptr;
+  }
+  const TlsContextSlot* backendTls() override {
+    return config_.backend.tls.enabled ? &backend_tls_ : nullptr;
+  }
 
  private:
+  // A listening socket of the hand-off accept mode: the plain port or the TLS port.
+  struct Acceptor {
+    Server* server = nullptr;
+    uv_poll_t poll{};
+    int fd = -1;
+    bool tls = false;
+  };
+
   bool startListening();
+  void logRefreshFailures(uint64_t failed);
+  bool listenOn(const config::HostPort& address, bool tls);
+  // (Re)builds the TLS contexts of `config` from their files. At start-up a failure is fatal
+  // (false); on SIGHUP it is logged and the running contexts stay (certificate rotation without
+  // dropping connections: established ones keep the context they started with).
+  bool loadTls(const config::ProxyConfig& config, bool startup);
   // SIGHUP: reloads config_path_; a file that does not load keeps the running configuration.
   void reload();
   static router::RefreshPolicy::Options refreshOptions(const config::ClusterConfig& cluster);
-  void onAcceptable();
+  void onAcceptable(Acceptor& acceptor);
   void shutdown();
   void publish(const router::SlotMapPtr& map);
   // The topology source of the configured backend kind, or a PoolSet over the configured pools
@@ -102,8 +122,9 @@ class Server : public ControlSink {
   Mailbox mailbox_;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
   uv_timer_t tick_{};
-  uv_poll_t accept_poll_{};
-  int listen_fd_ = -1;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;  // hand-off accept mode
+  TlsContextSlot client_tls_;                         // tls: the TLS port's server context
+  TlsContextSlot backend_tls_;                        // backend.tls: nodes and sentinels
   std::atomic<int> total_clients_{0};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<NodeQueryImpl> node_query_;      // the data nodes (backend credentials)
@@ -121,6 +142,9 @@ class Server : public ControlSink {
   std::set<std::string> unfit_replicas_;      // last published (control thread)
   std::set<std::string> probing_;          // masters with a probe in flight (control thread)
   uint64_t ticks_ = 0;
+  uint64_t refresh_failures_logged_ = 0;  // stats().failed when last looked at
+  std::string last_refresh_error_;
+  uint64_t last_refresh_error_ms_ = 0;
   AdminServer admin_;
   // Control-plane state read by admin handlers on civetweb threads.
   mutable std::mutex map_mu_;

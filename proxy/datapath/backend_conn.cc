@@ -42,6 +42,17 @@ void BackendConn::onConnect(int status) {
     close(true);
     return;
   }
+  if (ctx_.tls != nullptr) {
+    if (TlsSettings tls = ctx_.tls->get(); tls.ctx) {
+      tls_ = std::make_unique<TlsSession>(tls.ctx, TlsSession::Role::kClient, tls.server_name);
+      if (!tls_->valid()) {
+        spdlog::error("backend {}: {}", address_, tls_->error());
+        close(true);
+        return;
+      }
+      out_.setTls(tls_.get());
+    }
+  }
   state_ = State::kConnected;
   node_stats_->connecting.dec();
   node_stats_->connected.inc();
@@ -50,7 +61,8 @@ void BackendConn::onConnect(int status) {
   sendHandshake();
   uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &BackendConn::onAlloc,
                 &BackendConn::onRead);
-  if (!out_.buffer().empty()) ctx_.lifecycle->onWritePending(*this);
+  // A TLS connection writes first (ClientHello) even with nothing queued.
+  if (tls_ || !out_.buffer().empty()) ctx_.lifecycle->onWritePending(*this);
 }
 
 // The handshake goes first on every new connection, ahead of anything queued while connecting
@@ -105,7 +117,8 @@ void BackendConn::flush() {
   int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&handle_));
   node_stats_->bytes_out.inc(queued - out_.buffer().size());
   if (rc < 0) {
-    spdlog::warn("backend {}: write failed: {}", address_, uv_strerror(rc));
+    spdlog::warn("backend {}: write failed: {}", address_,
+                 rc == UV_EPROTO && tls_ ? "TLS: " + tls_->error() : uv_strerror(rc));
     close(true);
     return;
   }
@@ -129,11 +142,11 @@ void BackendConn::onWriteDone(void* owner, int status) {
 void BackendConn::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* self = static_cast<BackendConn*>(h->data);
   size_t avail = 0;
-  char* p = self->in_.reserveTail(kReadChunk, &avail);
+  char* p = self->tls_ ? TlsSession::readBuffer(&avail) : self->in_.reserveTail(kReadChunk, &avail);
   *buf = uv_buf_init(p, static_cast<unsigned>(avail));
 }
 
-void BackendConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+void BackendConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<BackendConn*>(s->data);
   if (nread < 0) {
     if (nread != UV_EOF) spdlog::warn("backend {}: read failed: {}", self->address_,
@@ -142,9 +155,45 @@ void BackendConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     self->close(true);
     return;
   }
-  self->in_.commit(static_cast<size_t>(nread));
   self->node_stats_->bytes_in.inc(static_cast<uint64_t>(nread));
+  if (self->tls_) {
+    if (!self->decrypt(buf->base, static_cast<size_t>(nread))) return;
+  } else {
+    self->in_.commit(static_cast<size_t>(nread));
+  }
   self->processReplies();
+  // Handshake records to answer, or requests that waited for the handshake to finish.
+  if (self->tls_ && self->state_ == State::kConnected &&
+      (self->tls_->hasOutput() || (self->tls_->handshakeDone() && !self->out_.buffer().empty()))) {
+    self->ctx_.lifecycle->onWritePending(*self);
+  }
+}
+
+bool BackendConn::decrypt(const char* data, size_t n) {
+  tls_->feed(data, n);
+  for (;;) {
+    size_t avail = 0;
+    char* dst = in_.reserveTail(kReadChunk, &avail);
+    const long got = tls_->read(dst, avail);
+    if (got > 0) {
+      in_.commit(static_cast<size_t>(got));
+      continue;
+    }
+    if (got == TlsSession::kNeedMore) break;
+    if (got == TlsSession::kClosed) {
+      spdlog::info("backend {}: TLS connection closed by the node", address_);
+    } else {
+      spdlog::warn("backend {}: TLS: {}; closing the connection", address_, tls_->error());
+      if (!tls_established_) ctx_.stats->tls_backend_failures.inc();
+    }
+    close(true);
+    return false;
+  }
+  if (!tls_established_ && tls_->handshakeDone()) {
+    tls_established_ = true;
+    ctx_.stats->tls_backend_ok.inc();
+  }
+  return true;
 }
 
 void BackendConn::processReplies() {

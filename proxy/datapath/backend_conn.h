@@ -14,11 +14,13 @@
 #include <cstdint>
 #include <deque>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "proxy/datapath/request.h"
 #include "proxy/io/byte_buffer.h"
+#include "proxy/io/tls.h"
 #include "proxy/io/uv_handle.h"
 #include "proxy/io/writer.h"
 #include "proxy/stats/proxy_metrics.h"
@@ -72,6 +74,7 @@ struct BackendContext {
   ConnLifecycle* lifecycle = nullptr;
   RequestPool* requests = nullptr;
   WorkerStats* stats = nullptr;
+  const TlsContextSlot* tls = nullptr;  // backend.tls: every new connection uses TLS when set
 };
 
 // The client that holds a dedicated connection (transaction, blocking command, subscriber).
@@ -152,6 +155,8 @@ class BackendConn {
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onWriteDone(void* owner, int status);
   void onConnect(int status);
+  // TLS: decrypts what the socket delivered into in_. False when the connection was closed.
+  bool decrypt(const char* data, size_t n);
   void processReplies();
   void recordLatency(const Request& req, uint64_t now_ns);
   void closeWith(ConnFailure why, bool report_failure);
@@ -168,6 +173,8 @@ class BackendConn {
   std::string address_;
   Handshake handshake_;
   State state_ = State::kConnecting;
+  std::unique_ptr<TlsSession> tls_;  // backend.tls
+  bool tls_established_ = false;
   ByteBuffer in_;
   Writer out_;
   resp::ReplyScanner scanner_;

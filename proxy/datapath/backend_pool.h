@@ -40,6 +40,8 @@ class BackendPool final : public ConnLifecycle, public NodeAvailability {
   BackendPool& operator=(const BackendPool&) = delete;
 
   // The topology changed: re-indexes the nodes it names.
+  // backend.tls: new connections use the slot's current settings (set once, before any).
+  void setTls(const TlsContextSlot* tls) { context_.tls = tls; }
   void onTopologyChanged();
 
   // The shared connection for `req`'s target, identity, protocol and affinity, connecting if

@@ -35,7 +35,7 @@ ClientSession::ClientSession(SessionServices& services, uint32_t id)
 
 ClientSession::~ClientSession() = default;
 
-int ClientSession::open(int fd) {
+int ClientSession::open(int fd, const TlsContextPtr& tls) {
   int rc = uv_tcp_init(services_.loop, &handle_);
   if (rc < 0) return rc;
   open_ = true;
@@ -44,20 +44,28 @@ int ClientSession::open(int fd) {
     ::close(fd);
     return rc;
   }
-  return startReading();
+  return startReading(tls);
 }
 
-int ClientSession::accept(uv_stream_t* server) {
+int ClientSession::accept(uv_stream_t* server, const TlsContextPtr& tls) {
   int rc = uv_tcp_init(services_.loop, &handle_);
   if (rc < 0) return rc;
   open_ = true;
   rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(&handle_));
   if (rc < 0) return rc;
-  return startReading();
+  return startReading(tls);
 }
 
-int ClientSession::startReading() {
-  last_active_ms_ = uv_now(services_.loop);
+int ClientSession::startReading(const TlsContextPtr& tls) {
+  opened_ms_ = last_active_ms_ = uv_now(services_.loop);
+  if (tls) {
+    tls_ = std::make_unique<TlsSession>(tls, TlsSession::Role::kServer);
+    if (!tls_->valid()) {
+      spdlog::error("client {}: {}", id_, tls_->error());
+      return UV_ENOMEM;
+    }
+    out_.setTls(tls_.get());
+  }
   uv_tcp_nodelay(&handle_, 1);
   int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &onAlloc, &onRead);
   reading_ = rc == 0;
@@ -65,12 +73,15 @@ int ClientSession::startReading() {
 }
 
 // Idle clients own no input memory: reads land in the worker's shared buffer, and only the
-// unparsed tail of a partial request is copied into in_.
+// unparsed tail of a partial request is copied into in_. TLS reads land in the thread's
+// ciphertext buffer and are decrypted the same way (onCipherInput).
 void ClientSession::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* self = static_cast<ClientSession*>(h->data);
   size_t avail = 0;
   char* p = nullptr;
-  if (self->in_.empty()) {
+  if (self->tls_) {
+    p = TlsSession::readBuffer(&avail);
+  } else if (self->in_.empty()) {
     p = self->services_.scratch.read_buffer.get();
     avail = SessionScratch::kReadBufferBytes;
   } else {
@@ -81,40 +92,83 @@ void ClientSession::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void ClientSession::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<ClientSession*>(s->data);
-  if (nread < 0) {  // EOF or error: answer what was already asked, then close
-    self->stopReading();
-    if (nread == UV_EOF && self->moving_ != nullptr) {  // finish what was sent, then close
-      self->eof_while_moving_ = true;
-      return;
-    }
-    // A blocked command may never end: a client that leaves releases it at once.
-    if (nread != UV_EOF || self->blocking_.req != nullptr) {
-      self->close();
-      return;
-    }
-    self->closeWhenDone();
+  if (nread < 0) {
+    self->onInputEnd(nread != UV_EOF);
     return;
   }
   if (nread == 0) return;
   self->last_active_ms_ = uv_now(self->services_.loop);
   auto n = static_cast<size_t>(nread);
   self->services_.stats.client_bytes_in.inc(n);
-  if (buf->base == self->services_.scratch.read_buffer.get()) {
-    std::string_view data(buf->base, n);
-    size_t used = self->consume(data);
-    if (used < n && !self->closing_) self->in_.append(data.substr(used));
+  if (self->tls_) {
+    self->onCipherInput(buf->base, n);
   } else {
-    self->in_.commit(n);
-    size_t used = self->consume(self->in_.view());
-    self->in_.consume(used, kKeepInput);
+    self->onInput(buf->base, n, buf->base == self->services_.scratch.read_buffer.get());
   }
-  if (self->in_.size() > self->services_.config->limits.max_pipelined_bytes && !self->paused_) {
+}
+
+// EOF or error: answer what was already asked, then close.
+void ClientSession::onInputEnd(bool error) {
+  stopReading();
+  if (!error && moving_ != nullptr) {  // finish what was sent, then close
+    eof_while_moving_ = true;
+    return;
+  }
+  // A blocked command may never end: a client that leaves releases it at once.
+  if (error || blocking_.req != nullptr) {
+    close();
+    return;
+  }
+  closeWhenDone();
+}
+
+void ClientSession::onInput(char* data, size_t n, bool scratch) {
+  if (scratch) {
+    std::string_view view(data, n);
+    size_t used = consume(view);
+    if (used < n && !closing_) in_.append(view.substr(used));
+  } else {
+    in_.commit(n);
+    size_t used = consume(in_.view());
+    in_.consume(used, kKeepInput);
+  }
+  if (in_.size() > services_.config->limits.max_pipelined_bytes && !paused_) {
     // Closed at once, like Redis past its query buffer limit: waiting for the replies owed could
     // wait forever (input piles up only behind a blocking command).
-    spdlog::warn("client {}: {}; closing the connection", self->id_, errors::kPipelineTooLarge);
-    self->services_.stats.rejected_input_limit.inc();
-    self->close();
+    spdlog::warn("client {}: {}; closing the connection", id_, errors::kPipelineTooLarge);
+    services_.stats.rejected_input_limit.inc();
+    close();
   }
+}
+
+// Everything the TLS session can decrypt is parsed now (nothing stays inside OpenSSL, so a
+// paused session resumes from in_ alone); handshake records it produced go out with the next
+// flush.
+void ClientSession::onCipherInput(const char* data, size_t n) {
+  tls_->feed(data, n);
+  while (!closing_ && !close_after_flush_) {
+    const bool scratch = in_.empty();
+    size_t avail = SessionScratch::kReadBufferBytes;
+    char* dst = scratch ? services_.scratch.read_buffer.get() : in_.reserveTail(16 * 1024, &avail);
+    const long got = tls_->read(dst, avail);
+    if (got == TlsSession::kNeedMore) break;
+    if (got == TlsSession::kClosed) {
+      onInputEnd(false);
+      break;
+    }
+    if (got == TlsSession::kError) {
+      spdlog::warn("client {}: TLS: {}; closing the connection", id_, tls_->error());
+      services_.stats.tls_handshake_failures.inc();
+      close();
+      return;
+    }
+    onInput(dst, static_cast<size_t>(got), scratch);
+  }
+  if (!tls_established_ && tls_->handshakeDone()) {
+    tls_established_ = true;
+    (tls_->resumed() ? services_.stats.tls_client_resumed : services_.stats.tls_client_full).inc();
+  }
+  if (!closing_ && tls_->hasOutput()) services_.host.markClientDirty(this);
 }
 
 // Parses and dispatches complete requests from `data`; returns the bytes consumed.
@@ -340,6 +394,7 @@ void ClientSession::flush() {
   int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&handle_));
   services_.stats.client_bytes_out.inc(queued - out_.buffer().size());
   if (rc < 0) {
+    if (rc == UV_EPROTO && tls_) spdlog::warn("client {}: TLS: {}", id_, tls_->error());
     close();
     return;
   }

@@ -34,6 +34,7 @@
 #include "proxy/datapath/session_host.h"
 #include "proxy/datapath/transaction.h"
 #include "proxy/io/byte_buffer.h"
+#include "proxy/io/tls.h"
 #include "proxy/io/uv_handle.h"
 #include "proxy/io/writer.h"
 #include "proxy/local/local_commands.h"
@@ -51,10 +52,11 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   ClientSession& operator=(const ClientSession&) = delete;
 
   // Adopts the accepted socket and starts reading. On failure returns a libuv error; the caller
-  // then calls close(), which also releases the socket.
-  int open(int fd);
+  // then calls close(), which also releases the socket. With `tls` the client speaks TLS (the
+  // server side of the handshake runs on the first reads).
+  int open(int fd, const TlsContextPtr& tls = nullptr);
   // Same, accepting the next connection of a listening stream on this loop (reuseport mode).
-  int accept(uv_stream_t* server);
+  int accept(uv_stream_t* server, const TlsContextPtr& tls = nullptr);
   // Writes buffered output and resumes reading when below the low-water marks; called by the
   // worker once per loop turn while the session is dirty.
   void flush();
@@ -82,6 +84,10 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   bool idleSince(uint64_t now, uint64_t timeout_ms) const {
     return pending_.empty() && now - last_active_ms_ >= timeout_ms;
   }
+  // True for a TLS client whose handshake has not finished `timeout_ms` after it connected.
+  bool handshakeOverdue(uint64_t now, uint64_t timeout_ms) const {
+    return tls_ && !tls_->handshakeDone() && now - opened_ms_ >= timeout_ms;
+  }
   // Observability gauges: waiting for a blocking command's reply; in pub/sub mode.
   bool blocked() const { return blocking_.req != nullptr; }
   bool inPubSub() const { return pubsub_ != nullptr && pubsub_->subscribed(); }
@@ -99,9 +105,16 @@ class ClientSession final : public RequestOwner, public ConnOwner {
     BackendConn* conn = nullptr;
   };
 
-  int startReading();
+  int startReading(const TlsContextPtr& tls);
   static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  // Parses `n` plaintext bytes at `data`: the worker's shared read buffer (`scratch`), whose
+  // unparsed tail is copied into in_, or in_'s own tail.
+  void onInput(char* data, size_t n, bool scratch);
+  // The input ended (EOF, or an error when `error`).
+  void onInputEnd(bool error);
+  // TLS: decrypts what the socket delivered and parses it.
+  void onCipherInput(const char* data, size_t n);
   static void onWriteDone(void* owner, int status);
   size_t consume(std::string_view data);
   // Runs `cmd`; false when it must wait for its keys to leave the migration source (the frame is
@@ -147,6 +160,7 @@ class ClientSession final : public RequestOwner, public ConnOwner {
 
   SessionServices& services_;
   uv_tcp_t handle_{};
+  std::unique_ptr<TlsSession> tls_;  // TLS clients only
   ByteBuffer in_;
   Writer out_;
   resp::RequestParser parser_;
@@ -160,7 +174,9 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   uint32_t auth_failures_ = 0;
   const uint32_t id_;
   uint64_t last_active_ms_ = 0;  // uv_now() of the last read
+  uint64_t opened_ms_ = 0;       // uv_now() when the connection was adopted
   bool open_ = false;
+  bool tls_established_ = false;    // TLS handshake finished (counted)
   bool reading_ = false;            // uv_read_start is active
   bool paused_ = false;             // backpressure: stop parsing and reading
   bool resume_parse_ = false;       // buffered input waits for the next flush() to be parsed

@@ -40,6 +40,9 @@ class ControlSink {
   virtual void onBackendFailure(const std::string& address) = 0;
   // The state of a running online migration (`migration:`), or null when there is none.
   virtual MigrationState* migrationState() { return nullptr; }
+  // TLS settings of the client-facing TLS port and of node connections (null: none).
+  virtual const TlsContextSlot* clientTls() { return nullptr; }
+  virtual const TlsContextSlot* backendTls() { return nullptr; }
 };
 
 class Dispatcher final : public BackendCallbacks {

@@ -33,6 +33,8 @@ Worker::Worker(int id, std::shared_ptr<const config::ProxyConfig> config, Contro
       backends_(&loop_, config_, topology_, dispatcher_, pool_, stats_, &idle_),
       services_{&loop_, config_, stats_, pool_, dispatcher_, backends_, topology_, scratch_, *this} {
   dispatcher_.setPool(&backends_);
+  backends_.setTls(control.backendTls());
+  client_tls_ = control.clientTls();
   topology_.setReadFrom(config_->backend.read_from);
   if (MigrationState* state = control.migrationState(); state != nullptr) {
     const config::MigrationConfig& m = config_->migration;
@@ -85,6 +87,7 @@ void Worker::stop(uint64_t drain_ms) {
     backends_.setDraining();
     drain_deadline_ms_ = uv_now(&loop_) + drain_ms;
     listener_.reset();
+    tls_listener_.reset();
     std::vector<ClientSession*> sessions = sessions_;
     for (ClientSession* s : sessions) s->drain();
     onHousekeeping();
@@ -94,19 +97,23 @@ void Worker::stop(uint64_t drain_ms) {
 // ---- sessions -------------------------------------------------------------------------------
 
 // The acceptor has already counted this client in total_clients_.
-void Worker::adoptClient(int fd) {
+void Worker::adoptClient(int fd, bool tls) {
   clients_.fetch_add(1, std::memory_order_relaxed);
-  post([this, fd] {
+  post([this, fd, tls] {
     auto* session = new ClientSession(services_, g_next_client_id.fetch_add(1));
     addSession(session);
     stats_.clients_accepted.inc();
-    if (draining_ || session->open(fd) < 0) session->close();
+    if (draining_ || session->open(fd, tls ? tlsContext() : nullptr) < 0) session->close();
   });
 }
 
-void Worker::adoptListener(int fd) {
-  post([this, fd] {
-    uv_tcp_t* listener = listener_.emplace();
+TlsContextPtr Worker::tlsContext() const {
+  return client_tls_ != nullptr ? client_tls_->get().ctx : nullptr;
+}
+
+void Worker::adoptListener(int fd, bool tls) {
+  post([this, fd, tls] {
+    uv_tcp_t* listener = (tls ? tls_listener_ : listener_).emplace();
     uv_tcp_init(&loop_, listener);
     listener->data = this;
     int rc = uv_tcp_open(listener, fd);
@@ -124,7 +131,8 @@ void Worker::acceptOne(uv_stream_t* server) {
   clients_.fetch_add(1, std::memory_order_relaxed);
   auto* session = new ClientSession(services_, g_next_client_id.fetch_add(1));
   addSession(session);
-  if (session->accept(server) < 0) {
+  const bool tls = tls_listener_ && server == reinterpret_cast<uv_stream_t*>(tls_listener_.get());
+  if (session->accept(server, tls ? tlsContext() : nullptr) < 0) {
     session->close();
     return;
   }
@@ -249,13 +257,20 @@ void Worker::sampleLoopStats() {
   stats_.pubsub_clients.set(static_cast<double>(subscribers));
 }
 
+// Idle clients (limits.client_idle_timeout_ms) and TLS clients that do not finish their
+// handshake (tls.handshake_timeout_ms) are closed.
 void Worker::closeIdleClients(uint64_t now) {
   auto timeout = static_cast<uint64_t>(config_->limits.client_idle_timeout.count());
-  if (timeout == 0) return;
+  auto handshake = static_cast<uint64_t>(config_->tls.handshake_timeout.count());
+  if (timeout == 0 && client_tls_ == nullptr) return;
   std::vector<ClientSession*> idle;
   for (ClientSession* s : sessions_) {
-    if (s->idleSince(now, timeout)) idle.push_back(s);
+    if ((timeout != 0 && s->idleSince(now, timeout)) ||
+        (client_tls_ != nullptr && s->handshakeOverdue(now, handshake))) {
+      idle.push_back(s);
+    }
   }
+  if (!idle.empty()) spdlog::debug("worker {}: closing {} idle clients", id_, idle.size());
   for (ClientSession* s : idle) s->close();
 }
 
@@ -265,6 +280,7 @@ void Worker::finishShutdown() {
   std::vector<ClientSession*> sessions = sessions_;
   for (ClientSession* s : sessions) s->close();
   listener_.reset();
+  tls_listener_.reset();
   backends_.closeAll();
   dispatcher_.close();
   if (migration_) migration_->close();

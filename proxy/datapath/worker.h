@@ -59,8 +59,8 @@ class Worker final : public SessionHost {
   // Thread-safe: runs `task` on this worker's loop.
   void post(Mailbox::Task task) { mailbox_.post(std::move(task)); }
   // Thread-safe: adopts an accepted, non-blocking client socket (ownership of fd moves here).
-  // The caller has counted the client in total_clients.
-  void adoptClient(int fd);
+  // The caller has counted the client in total_clients. `tls`: it came in on the TLS port.
+  void adoptClient(int fd, bool tls = false);
   // Thread-safe: installs a new slot-map snapshot.
   void setSlotMap(router::SlotMapPtr map);
   // Thread-safe: the worker switches to `config` on its next loop turn (SIGHUP reload). Limits
@@ -68,8 +68,9 @@ class Worker final : public SessionHost {
   void setConfig(std::shared_ptr<const config::ProxyConfig> config);
   // Thread-safe: replicas that must not serve reads from the next loop turn (replica_health.h).
   void setUnfitReplicas(router::UnfitReplicas unfit);
-  // Thread-safe: adopts a listening socket for accept_mode reuseport (ownership of fd moves here).
-  void adoptListener(int fd);
+  // Thread-safe: adopts a listening socket for accept_mode reuseport (ownership of fd moves here);
+  // `tls`: the TLS port's.
+  void adoptListener(int fd, bool tls = false);
   int clientCount() const { return clients_.load(std::memory_order_relaxed); }
   int id() const { return id_; }
   // Loop thread, or any thread after join(): requests not yet recycled (0 after shutdown).
@@ -93,6 +94,8 @@ class Worker final : public SessionHost {
   void installMap(router::SlotMapPtr map);
   void finishShutdown();
   void acceptOne(uv_stream_t* server);
+  // The client-facing TLS context new TLS clients get (the slot's current one).
+  TlsContextPtr tlsContext() const;
   void addSession(ClientSession* session);
   void flushDirty();
   bool flushClients();
@@ -105,7 +108,9 @@ class Worker final : public SessionHost {
   uv_check_t check_{};
   uv_timer_t housekeeping_{};
   uv_idle_t idle_{};  // active while flush lists are non-empty, so poll does not block
-  UvOwned<uv_tcp_t> listener_;  // reuseport mode only
+  UvOwned<uv_tcp_t> listener_;                  // reuseport mode only
+  UvOwned<uv_tcp_t> tls_listener_;              // reuseport mode with tls.listen
+  const TlsContextSlot* client_tls_ = nullptr;  // tls.listen: the server's slot
   std::atomic<int> clients_{0};
   std::atomic<int>& total_clients_;
 

@@ -3,17 +3,23 @@
 namespace slotwise::proxy {
 
 int Writer::flush(uv_stream_t* stream) {
-  if (busy_ || pending_.empty()) return 0;
-  uv_buf_t buf = uv_buf_init(pending_.data(), static_cast<unsigned>(pending_.size()));
+  if (busy_) return 0;
+  if (tls_ != nullptr) {
+    if (!tls_->write(pending_)) return UV_EPROTO;
+    tls_->drain(wire_);
+  }
+  std::string& out = tls_ != nullptr ? wire_ : pending_;
+  if (out.empty()) return 0;
+  uv_buf_t buf = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
   int n = uv_try_write(stream, &buf, 1);
-  if (n == static_cast<int>(pending_.size())) {
-    pending_.clear();
+  if (n == static_cast<int>(out.size())) {
+    out.clear();
     return 0;
   }
   if (n < 0 && n != UV_EAGAIN) return n;
   size_t written = n > 0 ? static_cast<size_t>(n) : 0;
-  writing_.assign(pending_, written, std::string::npos);
-  pending_.clear();
+  writing_.assign(out, written, std::string::npos);
+  out.clear();
   buf = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
   int rc = uv_write(&req_, stream, &buf, 1, &Writer::onWrite);
   if (rc < 0) return rc;
@@ -23,6 +29,7 @@ int Writer::flush(uv_stream_t* stream) {
 
 void Writer::trim(size_t keep) {
   if (pending_.empty() && pending_.capacity() > keep) std::string().swap(pending_);
+  if (wire_.empty() && wire_.capacity() > keep) std::string().swap(wire_);
   if (!busy_ && writing_.capacity() > keep) std::string().swap(writing_);
 }
 

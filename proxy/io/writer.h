@@ -1,12 +1,17 @@
-// Writer: the output side of one libuv stream. Bytes are appended to buffer(); flush() first tries a
-// synchronous uv_try_write (the common case writes everything with no allocation and no callback)
+// Writer: the output side of one libuv stream. Bytes are appended to buffer(); flush() first tries
+// a synchronous uv_try_write (the common case writes everything with no allocation and no callback)
 // and hands any remainder to uv_write, keeping it alive until the write callback. While a uv_write
 // is in flight new bytes accumulate in buffer() and go out when it completes.
+//
+// On a TLS connection (setTls) buffer() holds plaintext: flush() advances the handshake, encrypts
+// buffer() once it is done and writes the ciphertext (handshake records included) the same way.
 #pragma once
 
 #include <uv.h>
 
 #include <string>
+
+#include "proxy/io/tls.h"
 
 namespace slotwise::proxy {
 
@@ -20,10 +25,13 @@ class Writer {
   Writer& operator=(const Writer&) = delete;
 
   std::string& buffer() { return pending_; }
-  size_t pendingBytes() const { return pending_.size() + writing_.size(); }
-  bool idle() const { return pending_.empty() && !busy_; }
+  size_t pendingBytes() const { return pending_.size() + wire_.size() + writing_.size(); }
+  bool idle() const { return pending_.empty() && wire_.empty() && !busy_; }
 
-  // Hands buffer() to the socket. Returns 0, or a negative libuv error code (the caller closes).
+  // Encrypts from now on (the session outlives this writer's use of it; nullptr = plain).
+  void setTls(TlsSession* tls) { tls_ = tls; }
+  // Hands buffer() to the socket. Returns 0, or a negative libuv error code (the caller closes;
+  // UV_EPROTO when TLS failed: tls->error() tells why).
   int flush(uv_stream_t* stream);
   // Frees buffer memory above `keep` bytes of capacity when nothing is pending.
   void trim(size_t keep);
@@ -34,7 +42,9 @@ class Writer {
   void* owner_;
   DoneFn on_done_;
   std::string pending_;
+  std::string wire_;     // TLS: ciphertext not yet handed to the socket
   std::string writing_;  // owned by the in-flight uv_write
+  TlsSession* tls_ = nullptr;
   uv_write_t req_;
   bool busy_ = false;
 };

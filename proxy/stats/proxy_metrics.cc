@@ -42,6 +42,11 @@ void registerClientFamilies(metrics::ShardedCollector& r, ProxyMetricFamilies& f
   f.accepted = must(r.addCounter("slotwise_client_connections_accepted_total",
                                  "Client connections accepted."));
   f.rejected = must(r.addCounter(kRejectedName, kRejectedHelp, {"reason"}));
+  f.tls_handshakes = must(r.addCounter(
+      "slotwise_tls_handshakes_total",
+      "TLS handshakes. side: client (the TLS port) or backend (nodes, sentinels); result: full, "
+      "resumed (session resumption), ok (backend) or failed.",
+      {"side", "result"}));
   f.clients = must(r.addGauge("slotwise_client_connections", "Open client connections."));
   f.blocked_clients = must(r.addGauge(
       "slotwise_blocked_clients", "Clients waiting for the reply of a blocking command."));
@@ -212,6 +217,11 @@ WorkerStats::WorkerStats(metrics::Shard& s, const ProxyMetricFamilies& f)
       rejected_auth(s.counter(f.rejected, {"auth"})),
       rejected_output_limit(s.counter(f.rejected, {"output_limit"})),
       rejected_input_limit(s.counter(f.rejected, {"input_limit"})),
+      tls_client_full(s.counter(f.tls_handshakes, {"client", "full"})),
+      tls_client_resumed(s.counter(f.tls_handshakes, {"client", "resumed"})),
+      tls_handshake_failures(s.counter(f.tls_handshakes, {"client", "failed"})),
+      tls_backend_ok(s.counter(f.tls_handshakes, {"backend", "ok"})),
+      tls_backend_failures(s.counter(f.tls_handshakes, {"backend", "failed"})),
       clients(s.gauge(f.clients)),
       blocked_clients(s.gauge(f.blocked_clients)),
       pubsub_clients(s.gauge(f.pubsub_clients)),

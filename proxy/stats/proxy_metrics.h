@@ -77,6 +77,7 @@ struct ProxyMetricFamilies {
   metrics::CounterFamily backend_failures;  // slotwise_backend_failures_total
   metrics::CounterFamily accepted;          // slotwise_client_connections_accepted_total
   metrics::CounterFamily rejected;          // slotwise_client_connections_rejected_total{reason}
+  metrics::CounterFamily tls_handshakes;    // slotwise_tls_handshakes_total{side,result}
   metrics::GaugeFamily clients;             // slotwise_client_connections
   metrics::GaugeFamily blocked_clients;     // slotwise_blocked_clients
   metrics::GaugeFamily pubsub_clients;      // slotwise_pubsub_clients
@@ -164,6 +165,9 @@ struct WorkerStats {
   metrics::Counter clients_accepted;
   metrics::Counter rejected_max_clients, rejected_auth;
   metrics::Counter rejected_output_limit, rejected_input_limit;
+  // TLS handshakes of clients (full, resumed, failed) and of node connections (ok, failed).
+  metrics::Counter tls_client_full, tls_client_resumed, tls_handshake_failures;
+  metrics::Counter tls_backend_ok, tls_backend_failures;
   metrics::Gauge clients;
   metrics::Gauge blocked_clients;
   metrics::Gauge pubsub_clients;

@@ -1,6 +1,5 @@
 // MOVED / ASK / dead-node handling against a real cluster whose slots move under live traffic.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <atomic>
@@ -8,6 +7,7 @@
 #include <thread>
 
 #include "support/proxy_fixture.h"
+#include "support/tls_test_env.h"
 
 namespace slotwise::test {
 namespace {
@@ -67,8 +67,9 @@ TEST_F(ProxyRedirectTest, ReshardWithRedisCliUnderTrafficShowsNoErrorToClients) 
       ops += 2;
     }
   });
-  std::string cmd = "redis-cli --cluster reshard 127.0.0.1:" + std::to_string(from) +
-                    " --cluster-from " + nodeIdOf(from) + " --cluster-to " + nodeIdOf(to) +
+  std::string cmd = "redis-cli" + redisCliTlsFlags() +
+                    " --cluster reshard 127.0.0.1:" + std::to_string(from) + " --cluster-from " +
+                    nodeIdOf(from) + " --cluster-to " + nodeIdOf(to) +
                     " --cluster-slots 1200 --cluster-yes > " + cluster.dir() + "/reshard.log 2>&1";
   int rc = std::system(cmd.c_str());
   stop = true;

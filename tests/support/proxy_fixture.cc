@@ -1,6 +1,7 @@
 #include "support/proxy_fixture.h"
 
 #include "resp/encoder.h"
+#include "tests/support/tls_test_env.h"
 
 namespace slotwise::test {
 
@@ -9,13 +10,17 @@ void ProxyClusterTest::SetUp() {
 }
 
 std::string ProxyClusterTest::proxyConfig() const {
-  std::string yaml = "listen: 127.0.0.1:" + std::to_string(proxy_port) + "\n";
+  // TLS mode (tls_test_env.h): clients reach the proxy on its TLS port, the proxy the nodes over
+  // TLS; tests keep using proxy_port.
+  std::string yaml = tlsMode() ? proxyTlsListenYaml(proxy_port, tls_mutual) + tls_yaml
+                               : "listen: 127.0.0.1:" + std::to_string(proxy_port) + "\n";
   yaml += "workers: " + std::to_string(workers) + "\n";
   yaml += "cluster:\n  seeds: [";
   auto seeds = cluster.seedAddresses();
   for (size_t i = 0; i < seeds.size(); ++i) yaml += (i ? ", " : "") + seeds[i];
   yaml += "]\n  min_refresh_interval_ms: 100\n" + cluster_yaml;
-  if (!backend_yaml.empty()) yaml += "backend:\n" + backend_yaml;
+  const std::string backend = backend_yaml + (tlsMode() ? proxyBackendTlsYaml() : "");
+  if (!backend.empty()) yaml += "backend:\n" + backend;
   if (!limits_yaml.empty()) yaml += "limits:\n" + limits_yaml;
   yaml += "log:\n  level: debug\n";
   yaml += extra_yaml;
@@ -26,6 +31,9 @@ void ProxyClusterTest::startAll() {
   ASSERT_TRUE(cluster.start(cluster_options)) << cluster.error();
   proxy_port = pickFreePort();
   ASSERT_TRUE(proxy.start(proxyConfig())) << proxy.error() << "\n" << proxy.log();
+  if (tlsMode()) {  // the TLS run really runs over TLS
+    ASSERT_NE(proxy.log().find(" (TLS) "), std::string::npos) << proxy.log();
+  }
   // The port accepts before the first slot map is in; tests start once the proxy routes keys
   // (a cluster-wide DBSIZE needs the map), so that every test sees a ready proxy.
   SyncRedisClient probe;

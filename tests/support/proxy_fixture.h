@@ -22,6 +22,9 @@ class ProxyClusterTest : public ::testing::Test {
   std::string cluster_yaml;
   std::string backend_yaml;
   std::string limits_yaml;
+  // TLS mode only (tls_test_env.h): clients must present a certificate; extra lines in `tls:`.
+  bool tls_mutual = false;
+  std::string tls_yaml;
   int workers = 2;
 
   void SetUp() override;

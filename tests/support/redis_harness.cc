@@ -22,6 +22,7 @@
 
 #include "common/host_port.h"
 #include "tests/support/child_process.h"
+#include "tests/support/tls_test_env.h"
 
 namespace slotwise::test {
 namespace {
@@ -49,6 +50,7 @@ bool canBind(uint16_t port) {
 // True if something accepts TCP connections on 127.0.0.1:port right now.
 bool acceptsConnections(uint16_t port) {
   SyncRedisClient probe;
+  probe.setTls(std::nullopt);  // a TCP connect is the question (the port may be plain or TLS)
   return probe.connect("127.0.0.1", port, std::chrono::milliseconds(200));
 }
 
@@ -146,6 +148,11 @@ bool RedisServerProcess::start(uint16_t port, const std::string& dir,
                                    dir,          "--dbfilename", "dump-" + p + ".rdb",
                                    "--daemonize", "no", "--logfile", logPath()};
   if (!launch_.program.empty()) argv[0] = launch_.program;
+  if (tlsMode() && launch_.program.empty()) {  // TLS only on the same port (tls_test_env.h)
+    const std::vector<std::string> tls = redisTlsArgs(port);
+    argv.erase(argv.begin() + 1, argv.begin() + 3);
+    argv.insert(argv.begin() + 1, tls.begin(), tls.end());
+  }
   if (!launch_.config_file.empty()) argv.insert(argv.begin() + 1, launch_.config_file);
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   pid_ = spawnChild(argv, dir + "/redis-" + p + ".out", &error_);

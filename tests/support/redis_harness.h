@@ -26,6 +26,8 @@
 #include "resp/value.h"
 #include "resp/value_decoder.h"
 
+struct ssl_st;
+
 namespace slotwise::test {
 
 using namespace std::chrono_literals;
@@ -63,7 +65,14 @@ class TempDir {
 // byte of the reply arrived.
 class SyncRedisClient {
  public:
-  SyncRedisClient() = default;
+  // TLS settings of a client connection (files in PEM).
+  struct TlsOptions {
+    std::string ca_file;    // verify the server against it ("" = no verification)
+    std::string cert_file;  // client certificate ("" = none)
+    std::string key_file;
+  };
+
+  SyncRedisClient();  // TLS with testCerts()' client certificate in tlsMode(), else plain
   ~SyncRedisClient();
   SyncRedisClient(const SyncRedisClient&) = delete;
   SyncRedisClient& operator=(const SyncRedisClient&) = delete;
@@ -73,6 +82,9 @@ class SyncRedisClient {
   bool connect(const std::string& host, uint16_t port,
                std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
   bool connected() const { return fd_ >= 0; }
+  // TLS for the next connect() calls (nullopt: plain TCP). A failed handshake fails connect().
+  void setTls(std::optional<TlsOptions> tls) { tls_ = std::move(tls); }
+  bool usesTls() const { return tls_.has_value(); }
 
   // Sends one command and reads one reply (waiting up to commandTimeout()). On I/O error,
   // timeout or a protocol error, returns RespValue::error("IOERR <reason>"), which a real server
@@ -110,7 +122,14 @@ class SyncRedisClient {
   int fill(std::chrono::steady_clock::time_point deadline);
   void fail(std::string reason);
 
+  // The TLS handshake on the connected fd_ until `deadline`. @return false (last_error_ set).
+  bool handshake(std::chrono::steady_clock::time_point deadline);
+  // Waits for what the TLS session wants after `ssl_error`. @return false on timeout or failure.
+  bool waitTls(int ssl_error, std::chrono::steady_clock::time_point deadline);
+
   int fd_ = -1;
+  std::optional<TlsOptions> tls_;
+  ssl_st* ssl_ = nullptr;  // SSL*, while connected over TLS
   std::string rbuf_;  // received bytes not yet decoded; starts at a reply boundary
   resp::ValueDecoder decoder_;
   std::chrono::milliseconds command_timeout_{5000};

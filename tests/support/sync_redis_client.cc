@@ -2,11 +2,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <span>
 
@@ -15,6 +18,7 @@
 #include "resp/reply_scanner.h"
 #include "tests/support/redis_harness.h"
 #include "tests/support/test_util.h"
+#include "tests/support/tls_test_env.h"
 
 namespace slotwise::test {
 namespace {
@@ -26,11 +30,30 @@ void appendArgs(std::string& out, const std::vector<std::string>& args) {
   resp::appendCommand(out, std::span<const std::string_view>(views));
 }
 
+std::string sslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    out += (out.empty() ? "" : "; ") + std::string(buf);
+  }
+  return out;
+}
+
 }  // namespace
+
+SyncRedisClient::SyncRedisClient() {
+  if (tlsMode()) {
+    const TestCerts& c = testCerts();
+    tls_ = TlsOptions{c.ca_file, c.client_cert, c.client_key};
+  }
+}
 
 SyncRedisClient::~SyncRedisClient() { close(); }
 
 void SyncRedisClient::close() {
+  if (ssl_ != nullptr) SSL_free(ssl_);
+  ssl_ = nullptr;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   rbuf_.clear();
@@ -78,6 +101,64 @@ bool SyncRedisClient::connect(const std::string& host, uint16_t port,
     }
   }
   last_error_.clear();
+  return !tls_ || handshake(Clock::now() + timeout);
+}
+
+bool SyncRedisClient::handshake(Clock::time_point deadline) {
+  // OpenSSL writes with write(2), not send(MSG_NOSIGNAL): a peer that closed must not kill the
+  // test process.
+  static const bool ignore_sigpipe = [] { return std::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
+  (void)ignore_sigpipe;
+  ERR_clear_error();
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        &SSL_CTX_free);
+  const TlsOptions& o = *tls_;
+  bool ok = ctx != nullptr;
+  if (ok && !o.ca_file.empty()) {
+    ok = SSL_CTX_load_verify_locations(ctx.get(), o.ca_file.c_str(), nullptr) == 1;
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  }
+  if (ok && !o.cert_file.empty()) {
+    ok = SSL_CTX_use_certificate_chain_file(ctx.get(), o.cert_file.c_str()) == 1 &&
+         SSL_CTX_use_PrivateKey_file(ctx.get(), o.key_file.c_str(), SSL_FILETYPE_PEM) == 1;
+  }
+  if (ok) {
+    SSL_CTX_set_mode(ctx.get(),
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    ssl_ = SSL_new(ctx.get());  // holds its own reference to the context
+    ok = ssl_ != nullptr && SSL_set_fd(ssl_, fd_) == 1;
+  }
+  if (!ok) {
+    fail("TLS setup: " + sslErrors());
+    return false;
+  }
+  while (true) {
+    const int rc = SSL_connect(ssl_);
+    if (rc == 1) return true;
+    if (!waitTls(SSL_get_error(ssl_, rc), deadline)) {
+      fail("TLS handshake: " + last_error_);
+      return false;
+    }
+  }
+}
+
+bool SyncRedisClient::waitTls(int ssl_error, Clock::time_point deadline) {
+  short events = 0;
+  if (ssl_error == SSL_ERROR_WANT_READ) events = POLLIN;
+  else if (ssl_error == SSL_ERROR_WANT_WRITE) events = POLLOUT;
+  if (events == 0) {
+    last_error_ = sslErrors();
+    const long verify = SSL_get_verify_result(ssl_);
+    if (verify != X509_V_OK)
+      last_error_ += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+    if (last_error_.empty())
+      last_error_ = "connection closed (SSL error " + std::to_string(ssl_error) + ")";
+    return false;
+  }
+  if (waitFd(fd_, events, deadline) <= 0) {
+    last_error_ = "timeout";
+    return false;
+  }
   return true;
 }
 
@@ -87,6 +168,17 @@ bool SyncRedisClient::sendRaw(std::string_view bytes) {
     return false;
   }
   const auto deadline = Clock::now() + command_timeout_;
+  while (ssl_ != nullptr && !bytes.empty()) {
+    ERR_clear_error();
+    size_t written = 0;
+    const int rc = SSL_write_ex(ssl_, bytes.data(), bytes.size(), &written);
+    if (rc == 1) {
+      bytes.remove_prefix(written);
+    } else if (!waitTls(SSL_get_error(ssl_, rc), deadline)) {
+      fail("TLS send: " + last_error_);
+      return false;
+    }
+  }
   while (!bytes.empty()) {
     const ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n > 0) {
@@ -106,6 +198,28 @@ int SyncRedisClient::fill(Clock::time_point deadline) {
   if (fd_ < 0) {
     last_error_ = "not connected";
     return -1;
+  }
+  while (ssl_ != nullptr) {
+    char buf[16384];
+    ERR_clear_error();
+    size_t got = 0;
+    const int rc = SSL_read_ex(ssl_, buf, sizeof(buf), &got);
+    if (rc == 1) {
+      rbuf_.append(buf, got);
+      return 1;
+    }
+    const int err = SSL_get_error(ssl_, rc);
+    if (err == SSL_ERROR_ZERO_RETURN) return 0;
+    if (err == SSL_ERROR_SYSCALL && (errno == 0 || errno == ECONNRESET)) return 0;  // EOF
+    if (err == SSL_ERROR_WANT_READ && waitFd(fd_, POLLIN, deadline) <= 0) {
+      last_error_ = "timeout waiting for a reply";
+      return -2;
+    }
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+      waitTls(err, deadline);
+      last_error_ = "TLS recv: " + last_error_;
+      return err == SSL_ERROR_SSL ? 0 : -1;  // an alert from the peer ends the connection
+    }
   }
   while (true) {
     char buf[16384];

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <poll.h>
+#include <sys/wait.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 #include <string>
@@ -41,6 +43,18 @@ inline double sumOfSeries(const std::string& text, const std::string& name) {
     sum += std::strtod(line.substr(line.rfind(' ') + 1).c_str(), nullptr);
   }
   return sum;
+}
+
+// Runs `command` with /bin/sh (stderr merged into stdout); returns its exit status (-1 if it did
+// not exit normally) and appends its output to `output`.
+inline int runShell(const std::string& command, std::string* output) {
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) output->append(buf, n);
+  const int status = ::pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace slotwise::test

@@ -186,6 +186,16 @@ backend:
   password: "p@ss"
   read_from: prefer-replica
   replica_max_lag_ms: 3000
+  tls:
+    enabled: true
+    server_name: redis.internal
+    verify: false
+    cert_file: /etc/c.crt
+    key_file: /etc/c.key
+    ca_file: /etc/ca.crt
+    min_version: TLSv1.3
+    ciphers: "HIGH:!aNULL"
+    ciphersuites: TLS_AES_256_GCM_SHA384
 limits:
   max_clients: 500
   max_args: 4096
@@ -200,6 +210,15 @@ auth:
   password: clientpw
   users: [{name: app, password: apppw, backend_username: appacl, backend_password: "b\"pw"}, {name: ro, password: x}]
   max_failures: 3
+tls:
+  listen: 127.0.0.1:7390
+  handshake_timeout_ms: 3000
+  cert_file: /etc/s.crt
+  key_file: /etc/s.key
+  ca_file: /etc/clients-ca.crt
+  min_version: TLSv1.2
+  ciphers: ""
+  ciphersuites: ""
 admin:
   listen: 127.0.0.1:9121
   token: s3cret
@@ -230,6 +249,14 @@ TEST(ConfigLoaderTest, EveryKeyIsParsed) {
   e.backend = {2,  Millis(250), Millis(0),   3,      7,
                Millis(15), Millis(4000), 77, "proxyuser", "p@ss", ReadFrom::kPreferReplica,
                Millis(3000)};
+  e.backend.tls = {true,
+                   {"/etc/c.crt", "/etc/c.key", "/etc/ca.crt", TlsVersion::kTls13, "HIGH:!aNULL",
+                    "TLS_AES_256_GCM_SHA384"},
+                   "redis.internal",
+                   false};
+  e.tls = {{"127.0.0.1", 7390},
+           {"/etc/s.crt", "/etc/s.key", "/etc/clients-ca.crt", TlsVersion::kTls12, "", ""},
+           Millis(3000)};
   e.static_servers.placement = {router::HashKind::kMurmur, router::Distribution::kModula, "{}"};
   e.static_servers.auto_eject_hosts = true;
   e.static_servers.server_retry_timeout = Millis(5000);
@@ -263,6 +290,35 @@ TEST(ConfigLoaderTest, EveryKeyTestCoversEveryKnownKey) {
   EXPECT_EQ(blockKeyPaths(kEveryKey), std::set<std::string>(known.begin(), known.end()));
   EXPECT_EQ(known.front(), "listen");
   EXPECT_EQ(std::set<std::string>(known.begin(), known.end()).size(), known.size());
+}
+
+TEST(ConfigLoaderTest, TlsListenerAndBackendTlsRules) {
+  // listen left out beside tls.listen: TLS only.
+  auto tls_only = loadConfigString(
+      withSeeds("tls:\n  listen: 127.0.0.1:6390\n  cert_file: /c\n  key_file: /k\n"));
+  ASSERT_TRUE(tls_only) << tls_only.error();
+  EXPECT_EQ(tls_only->listen, HostPort{});
+  EXPECT_EQ(tls_only->tls.listen, (HostPort{"127.0.0.1", 6390}));
+  // Both ports when listen is written.
+  auto both = loadConfigString(withSeeds(
+      "listen: 127.0.0.1:6380\ntls:\n  listen: 127.0.0.1:6390\n  cert_file: /c\n  key_file: /k\n"));
+  ASSERT_TRUE(both) << both.error();
+  EXPECT_EQ(both->listen, (HostPort{"127.0.0.1", 6380}));
+  EXPECT_THAT(errorsOf(withSeeds("tls:\n  listen: 127.0.0.1:6390\n")),
+              ElementsAre("tls.cert_file: required with tls.listen",
+                          "tls.key_file: required with tls.listen"));
+  EXPECT_THAT(errorsOf(withSeeds("listen: \"\"\n")),
+              ElementsAre("listen: required unless tls.listen is set"));
+  EXPECT_THAT(errorsOf(withSeeds("listen: 127.0.0.1:6390\ntls:\n  listen: 127.0.0.1:6390\n"
+                                 "  cert_file: /c\n  key_file: /k\n")),
+              ElementsAre("tls.listen: must differ from listen"));
+  EXPECT_THAT(errorsOf(withSeeds("backend:\n  tls:\n    enabled: true\n")),
+              ElementsAre(HasSubstr("backend.tls.ca_file: required to verify")));
+  EXPECT_THAT(errorsOf(withSeeds("backend:\n  tls:\n    enabled: true\n    verify: false\n"
+                                 "    cert_file: /c\n")),
+              ElementsAre("backend.tls.cert_file: cert_file and key_file go together"));
+  EXPECT_THAT(errorsOf(withSeeds("tls:\n  min_version: SSLv3\n")),
+              ElementsAre(HasSubstr("tls.min_version: invalid value 'SSLv3'")));
 }
 
 TEST(ConfigLoaderTest, UnknownKeysAreReportedWithTheirPath) {

@@ -56,6 +56,27 @@ TEST(PlanReloadTest, RestartOnlyKeysKeepTheRunningValueAndAreReported) {
   EXPECT_EQ(plan.config, want);
 }
 
+TEST(PlanReloadTest, TlsFilesChangeLiveTheTlsPortAndBackendTlsSwitchDoNot) {
+  ProxyConfig running = base();
+  running.tls.listen = {"127.0.0.1", 6390};
+  running.tls.files.cert_file = "/old.crt";
+  ProxyConfig next = running;
+  next.tls.files.cert_file = "/new.crt";
+  next.backend.tls.files.ca_file = "/ca.crt";
+  ReloadPlan plan = planReload(running, next);
+  EXPECT_THAT(plan.changed, ElementsAre("tls", "backend.tls"));
+  EXPECT_THAT(plan.refused, IsEmpty());
+  EXPECT_EQ(plan.config, next);
+
+  next.tls.listen.port = 6391;
+  next.backend.tls.enabled = true;
+  plan = planReload(running, next);
+  EXPECT_THAT(plan.refused, ElementsAre("tls.listen", "backend.tls.enabled"));
+  EXPECT_EQ(plan.config.tls.listen, running.tls.listen);
+  EXPECT_FALSE(plan.config.backend.tls.enabled);
+  EXPECT_EQ(plan.config.tls.files.cert_file, "/new.crt");
+}
+
 ProxyConfig withPools() {
   ProxyConfig c;
   PoolConfig main;
