@@ -129,23 +129,23 @@ void PoolSet::onPoolMap(size_t pool, SlotMapPtr map) {
   if (!building_) compose();
 }
 
-void PoolSet::compose() {
+KeyPlacement PoolSet::placement() const {
   std::vector<PrefixRoutes::Pool> placements;
+  for (const Member& m : pools_) {
+    placements.push_back(
+        {m.name, m.map ? m.map->placement() : m.source->placement(), m.offset, m.slots});
+  }
+  return KeyPlacement(
+      std::make_shared<const PrefixRoutes>(std::move(placements), routes_, default_pool_));
+}
+
+void PoolSet::compose() {
   SlotMapBuilder builder(total_slots_);
   std::unordered_map<std::string, size_t> owner_pool;  // node address -> pool that added it
   std::string conflicts;
   for (size_t p = 0; p < pools_.size(); ++p) {
     const Member& m = pools_[p];
-    KeyPlacement placement;
-    if (m.map) {
-      placement = m.map->placement();
-    } else if (!m.cluster) {
-      // No map yet: a ring with no server, so the pool's keys are not served until it has one.
-      placement = KeyPlacement(std::make_shared<const HashRing>(
-          HashKind::kFnv1a_64, Distribution::kKetama, "", std::vector<RingServer>{}));
-    }
-    placements.push_back({m.name, placement, m.offset, m.slots});
-    if (!m.map) continue;
+    if (!m.map) continue;  // no map yet: the pool's slots are not served
     const std::vector<NodeInfo>& nodes = m.map->nodes();
     std::vector<int> index(nodes.size(), -1);
     // Masters first (replicas name them), then replicas.
@@ -177,8 +177,7 @@ void PoolSet::compose() {
                                 static_cast<uint16_t>(index[r.master_index]));
     }
   }
-  builder.setPlacement(KeyPlacement(
-      std::make_shared<const PrefixRoutes>(std::move(placements), routes_, default_pool_)));
+  builder.setPlacement(placement());
   if (conflicts != conflicts_ && on_warning_ && !conflicts.empty()) on_warning_(conflicts);
   conflicts_ = std::move(conflicts);
   current_ = builder.build(++version_);

@@ -54,6 +54,8 @@ class PoolSet final : public TopologySource {
   const RefreshStats& stats() const override;
   // The pools' last errors, "; "-joined.
   std::string lastError() const override;
+  // Prefix routes over the pools' placements (their maps', or their sources' before a map).
+  KeyPlacement placement() const override;
 
   // Called with a description when a composed map has to leave out a node that two pools list
   // (a misconfiguration the config loader cannot see: nodes a cluster or the sentinels reported);

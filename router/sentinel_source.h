@@ -44,6 +44,7 @@ class SentinelSource final : public TopologySource {
   SlotMapPtr current() const override { return current_; }
   const RefreshStats& stats() const override { return refresher_.stats(); }
   std::string lastError() const override { return refresher_.lastError(); }
+  KeyPlacement placement() const override { return placement_; }
 
  private:
   void onGroups(const std::vector<ShardGroup>& groups);

@@ -49,17 +49,21 @@ void StaticShards::reportReachable(std::string_view address) {
   if (i >= 0) state_[static_cast<size_t>(i)].failures = 0;
 }
 
-void StaticShards::publish() {
-  dirty_ = false;
+// The ring over the servers that are not ejected.
+KeyPlacement StaticShards::placement() const {
   std::vector<RingServer> ring;
-  std::vector<Shard> shards;
   for (size_t i = 0; i < servers_.size(); ++i) {
     ring.push_back({servers_[i].name, servers_[i].weight, !state_[i].ejected});
-    shards.push_back({servers_[i].address, {}});
   }
-  auto placement = KeyPlacement(std::make_shared<const HashRing>(opts_.hash, opts_.distribution,
-                                                                 opts_.hash_tag, std::move(ring)));
-  Result<SlotMapPtr> map = buildShardMap(shards, std::move(placement), stats_.published + 1);
+  return KeyPlacement(std::make_shared<const HashRing>(opts_.hash, opts_.distribution,
+                                                       opts_.hash_tag, std::move(ring)));
+}
+
+void StaticShards::publish() {
+  dirty_ = false;
+  std::vector<Shard> shards;
+  for (const auto& server : servers_) shards.push_back({server.address, {}});
+  Result<SlotMapPtr> map = buildShardMap(shards, placement(), stats_.published + 1);
   if (!map) {  // the configuration was validated: only a bug gets here
     ++stats_.failed;
     return;

@@ -49,6 +49,7 @@ class StaticShards final : public TopologySource {
   void reportReachable(std::string_view address) override;
   SlotMapPtr current() const override { return current_; }
   const RefreshStats& stats() const override { return stats_; }
+  KeyPlacement placement() const override;
 
   // Whether server i is out of the ring right now.
   bool ejected(size_t i) const { return state_[i].ejected; }

@@ -9,8 +9,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
 
+#include "router/key_placement.h"
 #include "router/slot_map.h"
 
 namespace slotwise::router {
@@ -44,6 +46,10 @@ class TopologySource {
   // Why the latest failed query failed, prefixed with the address ("" before any failure); the
   // control loop logs it when refreshes fail.
   virtual std::string lastError() const { return {}; }
+  // How keys map to slots, known from the configuration before the first map: workers route
+  // with it until a map arrives (a cluster's CRC16 by default), so that requests parked while
+  // the first map is fetched wait for the right server of a ring.
+  virtual KeyPlacement placement() const { return {}; }
 };
 
 }  // namespace slotwise::router

@@ -135,10 +135,20 @@ int Server::run() {
         },
         control_registry_, backendTls());
   }
+  // The topology source comes before the workers: they route with its key placement until the
+  // first map arrives (its publications run on this loop, once it runs).
+  node_query_ = std::make_unique<NodeQueryImpl>(
+      &loop_, clusterConfig().query_timeout,
+      authArgs(config_.backend.username, config_.backend.password), backendTls());
+  std::string backends;
+  source_ = makeSource(&backends);
+  if (source_ == nullptr) return 1;  // the process exits
+  const router::KeyPlacement placement = source_->placement();
   for (uint32_t i = 0; i < n; ++i) {
     metrics::Shard& shard = shards_.addShard("worker-" + std::to_string(i));
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), live_, *this, total_clients_,
                                                 shard, families_));
+    workers_.back()->setInitialPlacement(placement);
     if (!workers_.back()->start()) {
       spdlog::critical("cannot start worker {}", i);
       return 1;
@@ -152,17 +162,6 @@ int Server::run() {
     return 1;
   }
 
-  node_query_ = std::make_unique<NodeQueryImpl>(
-      &loop_, clusterConfig().query_timeout,
-      authArgs(config_.backend.username, config_.backend.password), backendTls());
-  std::string backends;
-  source_ = makeSource(&backends);
-  if (source_ == nullptr) {  // the process exits: the listener and loop go with it
-    for (auto& w : workers_) w->stop(0);
-    for (auto& w : workers_) w->join();
-    admin_.stop();
-    return 1;
-  }
   source_->requestRefresh();
   source_->tick();
   if (migration_) migration_->start();

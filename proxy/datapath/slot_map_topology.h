@@ -28,6 +28,10 @@ class SlotMapTopology final : public Topology {
   uint64_t fingerprint() const override { return fingerprint_; }
   const router::SlotMap* slotMap() const override { return map_.get(); }
   const router::KeyPlacement& placement() const override { return placement_; }
+  // The placement used before the first install() (the deployment's, from its configuration).
+  void setInitialPlacement(router::KeyPlacement placement) {
+    if (!map_) placement_ = std::move(placement);
+  }
 
  private:
   int replicaFor(uint16_t master, const Request& req, const NodeAvailability& availability) const;

@@ -51,6 +51,10 @@ class Worker final : public SessionHost {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // Before start(): the key placement to route with until the first slot map arrives.
+  void setInitialPlacement(router::KeyPlacement placement) {
+    topology_.setInitialPlacement(std::move(placement));
+  }
   // Starts the thread. Returns false if the loop could not be set up.
   bool start();
   // Thread-safe: asks the loop to finish in-flight work up to `drain_ms`, then close everything.

@@ -148,7 +148,7 @@ bool RedisServerProcess::start(uint16_t port, const std::string& dir,
                                    dir,          "--dbfilename", "dump-" + p + ".rdb",
                                    "--daemonize", "no", "--logfile", logPath()};
   if (!launch_.program.empty()) argv[0] = launch_.program;
-  if (tlsMode() && launch_.program.empty()) {  // TLS only on the same port (tls_test_env.h)
+  if (tlsMode()) {  // TLS only on the same port, sentinels too (tls_test_env.h)
     const std::vector<std::string> tls = redisTlsArgs(port);
     argv.erase(argv.begin() + 1, argv.begin() + 3);
     argv.insert(argv.begin() + 1, tls.begin(), tls.end());
