@@ -29,6 +29,23 @@ RouteDecision reject(std::string error) {
   return d;
 }
 
+// Redis's own wording (server.c, processCommand): the name and the first arguments, each cut so
+// that the list stays near 128 bytes; line breaks become spaces, as in every Redis error.
+std::string unknownCommandError(const resp::Command& cmd) {
+  std::string args;
+  for (size_t i = 1; i < cmd.argc() && args.size() < 128; ++i) {
+    const size_t room = 128 - args.size();
+    args += '\'';
+    args += cmd.arg(i).substr(0, room);
+    args += "' ";
+  }
+  std::string error = "ERR unknown command '" + std::string(cmd.arg(0).substr(0, 128)) +
+                      "', with args beginning with: " + args;
+  std::replace_if(
+      error.begin(), error.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+  return error;
+}
+
 RouteDecision unknownCommand(const resp::Command& cmd, const CommandInfo* container) {
   if (container != nullptr && cmd.argc() >= 2) {
     return reject("ERR unknown subcommand '" + std::string(cmd.arg(1)) + "'. Try " +
@@ -37,7 +54,7 @@ RouteDecision unknownCommand(const resp::Command& cmd, const CommandInfo* contai
   if (container != nullptr) {
     return reject("ERR wrong number of arguments for '" + lower(cmd.arg(0)) + "' command");
   }
-  return reject("ERR unknown or unsupported command '" + std::string(cmd.arg(0)) + "'");
+  return reject(unknownCommandError(cmd));
 }
 
 RouteDecision routeKeyed(const resp::Command& cmd, const CommandInfo* info,

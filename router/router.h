@@ -30,7 +30,8 @@ struct RouteDecision {
 };
 
 // Routes `cmd` (argc >= 1). Outcomes, in the order they are checked:
-//   - unknown command                      -> kReject "ERR unknown or unsupported command 'x'"
+//   - unknown command                      -> kReject "ERR unknown command 'x', with args beginning
+//                                             with: 'a' 'b' " (Redis's wording)
 //   - container with unknown subcommand    -> kReject "ERR unknown subcommand 'x'. Try C HELP."
 //   - wrong argument count                 -> kReject "ERR wrong number of arguments for 'x'
 //   command"

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -83,6 +85,7 @@ class ProxyCompatTest : public ProxyClusterTest {
     std::vector<RespValue> want = run(*ref, script);
     std::vector<RespValue> got = run(*via, script);
     EXPECT_EQ(show(got), show(want)) << "RESP" << proto;
+    if (std::getenv("SLOTWISE_COMPAT_SHOW") != nullptr) std::cerr << show(got) << "--\n";
   }
 
   std::unique_ptr<TempDir> dir_;
@@ -212,6 +215,116 @@ TEST_F(ProxyCompatTest, NoMessageAfterUnsubscribeAndNormalModeAfterTheLast) {
     std::vector<RespValue> after = run(*sub, {{"UNSUBSCRIBE"}, {"SET", "{c}k", "v"}});
     EXPECT_EQ(show(after), "[\"unsubscribe\", \"a2\", (integer) 0]\nOK\n") << reference;
   }
+}
+
+// ---- Transactions -----------------------------------------------------------------------------
+
+TEST_F(ProxyCompatTest, TransactionRepliesMatchRedis) {
+  startBoth();
+  const std::vector<Script> scripts = {
+      // Queueing errors abort EXEC, as Redis does.
+      {{"MULTI"}, {"SET", "{t}a", "1"}, {"NOSUCH", "a", "b"}, {"GET"}, {"EXEC"}, {"GET", "{t}a"}},
+      {{"MULTI"}, {"SET", "{t}a"}, {"EXEC"}},
+      // Errors that do not abort.
+      {{"MULTI"}, {"MULTI"}, {"SET", "{t}a", "2"}, {"EXEC"}},
+      {{"MULTI"}, {"WATCH", "{t}x"}, {"INCR", "{t}a"}, {"EXEC"}},
+      {{"MULTI"}, {"SET", "{t}s", "x"}, {"INCR", "{t}s"}, {"GET", "{t}s"}, {"EXEC"}},
+      // Out of place.
+      {{"EXEC"}, {"DISCARD"}, {"UNWATCH"}, {"WATCH", "{t}x"}, {"DISCARD"}, {"UNWATCH"}},
+      {{"MULTI"}, {"DISCARD"}, {"EXEC"}, {"MULTI"}, {"EXEC"}},
+      {{"WATCH", "{t}x"}, {"MULTI"}, {"SET", "{t}x", "1"}, {"EXEC"}, {"UNWATCH"}},
+      // Commands without keys inside MULTI.
+      {{"MULTI"}, {"PING"}, {"ECHO", "e"}, {"EXEC"}},
+      {{"MULTI"}, {"PING"}, {"SET", "{t}b", "1"}, {"PING"}, {"EXEC"}},
+      // A blocking command inside MULTI does not block: Redis runs it with a zero timeout.
+      {{"DEL", "{t}l"},
+       {"MULTI"},
+       {"BLPOP", "{t}l", "5"},
+       {"LPUSH", "{t}l", "a"},
+       {"BLPOP", "{t}l", "5"},
+       {"BRPOPLPUSH", "{t}l", "{t}m", "5"},
+       {"EXEC"}},
+      {{"DEL", "{t}a", "{t}b", "{t}s", "{t}x", "{t}m"}},
+  };
+  for (int proto : {2, 3}) {
+    for (const Script& script : scripts) expectSameReplies(script, proto);
+  }
+  // Bounded: the BLPOPs inside MULTI answered at once (EXEC measured through the proxy).
+  auto c = proxyClient();
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<RespValue> r = run(*c, {{"MULTI"}, {"BLPOP", "{t}none", "3"}, {"EXEC"}});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(resp::toString(r[2]), "[(nil)]");
+}
+
+TEST_F(ProxyCompatTest, WatchSeesAnotherClientsWriteLikeRedis) {
+  startBoth();
+  for (bool reference : {true, false}) {
+    auto a = client(reference, 2);
+    auto b = client(reference, 2);
+    EXPECT_EQ(str(a->command({"WATCH", "{w}k"})), "OK");
+    EXPECT_EQ(str(b->command({"SET", "{w}k", "other"})), "OK");
+    std::vector<RespValue> r = run(*a, {{"MULTI"}, {"SET", "{w}k", "mine"}, {"EXEC"}});
+    EXPECT_EQ(show(r), "OK\nQUEUED\n(nil)\n") << reference;
+    EXPECT_EQ(str(b->command({"GET", "{w}k"})), "other");
+    // The same connection watches and runs again afterwards.
+    r = run(*a, {{"WATCH", "{w}k"}, {"MULTI"}, {"SET", "{w}k", "mine"}, {"EXEC"}});
+    EXPECT_EQ(show(r), "OK\nOK\nQUEUED\n[OK]\n") << reference;
+  }
+}
+
+// Cluster rule: one transaction, one slot. The refusals are queueing errors (EXECABORT), and
+// whatever happened, UNWATCH / EXEC / DISCARD release the slot: the next transaction may use
+// another one.
+TEST_F(ProxyCompatTest, RefusedCommandsAbortAndNothingStaysPinned) {
+  startAll();
+  auto c = proxyClient();
+  auto expectScript = [&](const Script& script, const std::string& want) {
+    EXPECT_EQ(show(run(*c, script)), want);
+  };
+  const std::string abort = "(error) EXECABORT Transaction discarded because of previous errors.\n";
+  const std::string cross =
+      "(error) CROSSSLOT Keys in request don't hash to the same slot (a transaction must stay in "
+      "one slot)\n";
+  // A key of another slot inside MULTI.
+  expectScript({{"WATCH", "{a}x"}, {"MULTI"}, {"SET", "{a}x", "1"}, {"SET", "{b}y", "1"}, {"EXEC"}},
+               "OK\nOK\nQUEUED\n" + cross + abort);
+  expectScript({{"WATCH", "{b}y"}, {"MULTI"}, {"SET", "{b}y", "2"}, {"EXEC"}},
+               "OK\nOK\nQUEUED\n[OK]\n");
+  // A cross-slot command while keys are watched, then UNWATCH.
+  expectScript({{"WATCH", "{a}x"},
+                {"MSETNX", "{a}1", "v", "{b}2", "v"},
+                {"WATCH", "{b}y"},
+                {"UNWATCH"},
+                {"WATCH", "{b}y"},
+                {"UNWATCH"}},
+               "OK\n(error) CROSSSLOT Keys in request don't hash to the same slot\n" + cross +
+                   "OK\nOK\nOK\n");
+  // DISCARD after a refused command.
+  expectScript({{"WATCH", "{a}x"},
+                {"MULTI"},
+                {"MGET", "{a}x", "{b}y"},
+                {"DISCARD"},
+                {"WATCH", "{b}y"},
+                {"MULTI"},
+                {"GET", "{b}y"},
+                {"EXEC"}},
+               "OK\nOK\n" + cross + "OK\nOK\nOK\nQUEUED\n[\"2\"]\n");
+  // Whole-cluster commands are queueing errors with a clear message.
+  std::vector<RespValue> r =
+      run(*c, {{"MULTI"}, {"SET", "{a}x", "1"}, {"DBSIZE"}, {"FLUSHALL"}, {"KEYS", "*"}, {"EXEC"}});
+  ASSERT_EQ(r.size(), 6u) << show(r);
+  for (int i : {2, 3, 4}) {
+    EXPECT_TRUE(r[i].isError()) << show(r);
+    EXPECT_NE(r[i].str.find("inside MULTI"), std::string::npos) << show(r);
+  }
+  EXPECT_EQ(resp::toString(r[5]), abort.substr(0, abort.size() - 1));
+  EXPECT_EQ(str(c->command({"GET", "{a}x"})), "<null>");        // nothing ran
+  EXPECT_EQ(c->command({"DBSIZE"}).type, ValueType::kInteger);  // not in MULTI any more
+  // Commands any master answers alike are queued.
+  expectScript({{"MULTI"}, {"CONFIG", "GET", "maxmemory-policy"}, {"SET", "{a}x", "1"}, {"EXEC"}},
+               "OK\nQUEUED\nQUEUED\n[[\"maxmemory-policy\", \"noeviction\"], OK]\n");
 }
 
 }  // namespace
