@@ -46,6 +46,14 @@ std::string unknownCommandError(const resp::Command& cmd) {
   return error;
 }
 
+// Multi-database commands a Redis Cluster node refuses, in the node's own words (the proxy serves
+// database 0 only, as a cluster does; SELECT is answered by the proxy itself).
+std::string_view clusterModeRefusal(std::string_view name) {
+  if (name == "move") return "ERR MOVE is not allowed in cluster mode";
+  if (name == "swapdb") return "ERR SWAPDB is not allowed in cluster mode";
+  return {};
+}
+
 RouteDecision unknownCommand(const resp::Command& cmd, const CommandInfo* container) {
   if (container != nullptr && cmd.argc() >= 2) {
     return reject("ERR unknown subcommand '" + std::string(cmd.arg(1)) + "'. Try " +
@@ -112,6 +120,9 @@ RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys,
   d.info = info;
   switch (info->proxy_class) {
     case ProxyClass::kUnsupported:
+      if (std::string_view refusal = clusterModeRefusal(info->name); !refusal.empty()) {
+        return reject(std::string(refusal));
+      }
       return reject("ERR unknown or unsupported command '" + std::string(cmd.arg(0)) + "'");
     case ProxyClass::kLocal:
       d.kind = RouteDecision::Kind::kLocal;

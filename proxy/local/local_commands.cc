@@ -4,7 +4,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
-
+#include <charconv>
 #include <chrono>
 #include <string_view>
 
@@ -28,12 +28,33 @@ void ping(const resp::Command& cmd, std::string* reply) {
   else wrongArgs("ping", reply);
 }
 
+// Redis's string2ll rules: an optional '-', then digits without a leading zero (or "0" alone),
+// within int64.
+bool redisInteger(std::string_view s, int64_t* out) {
+  if (s == "0") {
+    *out = 0;
+    return true;
+  }
+  const size_t first = !s.empty() && s[0] == '-' ? 1 : 0;
+  if (s.size() <= first || s[first] < '1' || s[first] > '9') return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+// As a cluster node answers (selectCommand: the integer and its int range first, then cluster
+// mode).
 void select(const resp::Command& cmd, std::string* reply) {
-  std::string_view db = cmd.arg(1);
-  if (db == "0") resp::appendSimpleString(*reply, "OK");
-  else if (db.empty() || db.find_first_not_of("-0123456789") != std::string_view::npos)
+  int64_t db = 0;
+  if (!redisInteger(cmd.arg(1), &db)) {
     resp::appendError(*reply, "ERR value is not an integer or out of range");
-  else resp::appendError(*reply, "ERR SELECT is not allowed in cluster mode");
+  } else if (db < INT32_MIN || db > INT32_MAX) {
+    resp::appendError(*reply,
+                      "ERR value is out of range, value must between -2147483648 and 2147483647");
+  } else if (db != 0) {
+    resp::appendError(*reply, "ERR SELECT is not allowed in cluster mode");
+  } else {
+    resp::appendSimpleString(*reply, "OK");
+  }
 }
 
 // HELLO [protover [AUTH user pass] [SETNAME name]]: switches the client to RESP2 or RESP3.

@@ -327,5 +327,56 @@ TEST_F(ProxyCompatTest, RefusedCommandsAbortAndNothingStaysPinned) {
                "OK\nQUEUED\nQUEUED\n[[\"maxmemory-policy\", \"noeviction\"], OK]\n");
 }
 
+// ---- Keyspace ---------------------------------------------------------------------------------
+
+// Reference: the standalone server for an empty keyspace; then the cluster's own key counts.
+TEST_F(ProxyCompatTest, RandomKeyDrawsFromEveryMasterByItsKeyCount) {
+  startBoth();
+  expectSameReplies({{"FLUSHALL"}, {"RANDOMKEY"}}, 2);
+  expectSameReplies({{"RANDOMKEY"}}, 3);
+  const uint16_t foo_master = cluster.masterPortForSlot(RedisClusterHarness::keySlot("foo"));
+  const uint16_t bar_master = cluster.masterPortForSlot(RedisClusterHarness::keySlot("bar"));
+  ASSERT_NE(foo_master, bar_master);
+  auto c = proxyClient();
+  ASSERT_EQ(str(c->command({"SET", "foo", "1"})), "OK");
+  ASSERT_EQ(str(c->command({"SET", "bar", "1"})), "OK");
+  int foo = 0, bar = 0;
+  for (int i = 0; i < 100; ++i) {
+    const std::string k = str(c->command({"RANDOMKEY"}));
+    foo += k == "foo";
+    bar += k == "bar";
+  }
+  EXPECT_EQ(foo + bar, 100);
+  EXPECT_GT(foo, 0);  // each is missed 100 times in a row with probability 2^-100
+  EXPECT_GT(bar, 0);
+  // Three more keys on bar's master: foo is one key in five (400 draws: 80 expected, sd 8).
+  for (const char* k : {"{bar}1", "{bar}2", "{bar}3"}) c->command({"SET", k, "1"});
+  foo = 0;
+  for (int i = 0; i < 400; ++i) foo += str(c->command({"RANDOMKEY"})) == "foo";
+  EXPECT_GT(foo, 40);
+  EXPECT_LT(foo, 130);
+  // RESP3 clients get RESP3's null when everything is gone.
+  c->command({"FLUSHALL"});
+  auto c3 = client(false, 3);
+  EXPECT_EQ(c3->command({"RANDOMKEY"}).type, ValueType::kNull);
+}
+
+// Reference: a node of the cluster itself (cluster mode changes these answers).
+TEST_F(ProxyCompatTest, MultiDatabaseCommandsGetTheClusterNodesErrors) {
+  startAll();
+  const Script script = {{"SELECT", "0"},           {"SELECT", "1"},
+                         {"SELECT", "x"},           {"SELECT", "00"},
+                         {"SELECT", "-1"},          {"SELECT", "-0"},
+                         {"SELECT", "99999999999"}, {"SELECT", "99999999999999999999"},
+                         {"SWAPDB", "0", "1"},      {"SWAPDB", "0"},
+                         {"MOVE", "{m}k", "1"},     {"MOVE", "{m}k", "0"},
+                         {"MOVE", "{m}k"}};
+  SyncRedisClient node;
+  ASSERT_TRUE(
+      node.connect("127.0.0.1", cluster.masterPortForSlot(RedisClusterHarness::keySlot("{m}k"))));
+  auto via = proxyClient();
+  EXPECT_EQ(show(run(*via, script)), show(run(node, script)));
+}
+
 }  // namespace
 }  // namespace slotwise::test
