@@ -308,14 +308,17 @@ bool buildFanOut(FanOutContext& w, Request* parent, const resp::Command& cmd,
 }
 
 void buildInfoFanOut(FanOutContext& w, Request* parent, std::string proxy_text,
+                     const std::vector<std::string_view>& node_sections,
                      std::vector<Request*>* parts) {
   const std::vector<uint16_t>& master_slots = w.topology.masterSlots();
   initParent(parent, Merge::kInfo, master_slots.size());
   parent->fanout->text = std::move(proxy_text);
+  std::vector<std::string_view> args{"INFO"};
+  args.insert(args.end(), node_sections.begin(), node_sections.end());
   for (uint32_t i = 0; i < master_slots.size(); ++i) {
     Request* part = newPart(w, parent, i, master_slots[i]);
     part->proto = 2;  // a bulk string, not RESP3's verbatim string
-    resp::appendCommand(part->payload, {"INFO", "keyspace"});
+    resp::appendCommand(part->payload, std::span<const std::string_view>(args));
     parts->push_back(part);
   }
 }

@@ -9,6 +9,7 @@
 
 #include "common/lines.h"
 #include "proxy/datapath/errors.h"
+#include "proxy/local/proxy_info.h"
 #include "resp/encoder.h"
 #include "resp/reply_scanner.h"
 #include "proxy/datapath/fanout_internal.h"
@@ -312,15 +313,16 @@ std::string mergeKeyspaces(const std::vector<std::string_view>& infos) {
 
 namespace {
 
-// INFO: a node that failed to answer contributes nothing to # Keyspace (INFO stays usable).
-std::string mergeInfo(const FanOut& f) {
+// INFO: a node that failed to answer contributes nothing to the node-held sections (INFO stays
+// usable).
+std::string mergeInfo(const FanOut& f, int proto) {
   std::vector<std::string_view> infos;
   for (const std::string& p : f.parts) {
     if (!p.empty() && p[0] == '$') infos.push_back(stringContent(p));
   }
-  std::string text = f.text + mergeKeyspaces(infos);
+  std::string text = mergeNodeInfo(f.text, infos) + mergeKeyspaces(infos);
   std::string out;
-  resp::appendBulk(out, text);
+  resp::appendText(out, text, proto);
   return out;
 }
 
@@ -359,7 +361,7 @@ std::string mergeRandomKey(const FanOut& f) {
 std::string mergeFanOut(const Request& parent, const Topology& topology, bool* drift) {
   *drift = false;
   const FanOut& f = *parent.fanout;
-  if (f.merge == Merge::kInfo) return mergeInfo(f);
+  if (f.merge == Merge::kInfo) return mergeInfo(f, parent.proto);
   const std::string* err = f.merge == Merge::kAnyOk ? nullptr : firstError(f);
   if (err != nullptr) return *err;
   switch (f.merge) {
@@ -371,7 +373,7 @@ std::string mergeFanOut(const Request& parent, const Topology& topology, bool* d
     case Merge::kSumPairs: return mergeSumPairs(f);
     case Merge::kAndArrays: return mergeAndArrays(f);
     case Merge::kScan: return mergeScan(f, topology, drift);
-    case Merge::kInfo: return mergeInfo(f);
+    case Merge::kInfo: return mergeInfo(f, parent.proto);
     case Merge::kAllOk:
       for (const std::string& p : f.parts) {
         if (p != "+OK\r\n") return p;

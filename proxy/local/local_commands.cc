@@ -179,9 +179,11 @@ void clientList(const resp::Command& cmd, const LocalEnvironment& env, std::stri
 }
 
 // INFO [section ...]
-void info(const resp::Command& cmd, const LocalEnvironment& env, std::string* reply) {
+void info(const resp::Command& cmd, const LocalClientState& state, const LocalEnvironment& env,
+          std::string* reply) {
   const uint32_t sections = infoSections(cmd);
-  resp::appendBulk(*reply, sections == 0 ? std::string() : infoText(sections, env.facts()));
+  resp::appendText(*reply, sections == 0 ? std::string() : infoText(sections, env.facts()),
+                   state.proto);
 }
 
 void rememberCommand(const resp::Command& cmd, LocalClientState& state) {
@@ -269,7 +271,7 @@ LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
   } else if (equalsIgnoreCase(name, "client")) {
     client(cmd, state, env, reply);
   } else if (equalsIgnoreCase(name, "info")) {
-    info(cmd, env, reply);
+    info(cmd, state, env, reply);
   } else if (equalsIgnoreCase(name, "cluster")) {
     appendClusterReply(cmd, env.advertisedAddress(), env.slotMap(), reply);
   } else if (equalsIgnoreCase(name, "slowlog")) {
@@ -278,6 +280,7 @@ LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
     resp::appendBulk(*reply, state.user);
   } else if (equalsIgnoreCase(name, "reset")) {
     state.name.clear();
+    state.proto = 2;  // RESET returns to RESP2, as in Redis
     resp::appendSimpleString(*reply, "RESET");
   } else if (equalsIgnoreCase(name, "auth")) {
     resp::appendError(*reply,

@@ -8,8 +8,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "resp/encoder.h"
@@ -104,6 +106,7 @@ TEST_F(ProxyCompatTest, SubscribeAndUnsubscribeRepliesMatchRedis) {
       {"PUNSUBSCRIBE", "a*", "b*"},
       {"SUBSCRIBE", "foo", "bar", "foo"},
       {"SUBSCRIBE", "foo"},
+      {"GET", "{t}nokey"},  // RESP2: refused in subscriber mode; RESP3: answered
       {"PSUBSCRIBE", "p*", "q?"},
       {"UNSUBSCRIBE", "quux", "foo"},
       {"SSUBSCRIBE", "{t}a", "{t}b"},  // shard channels counted apart
@@ -118,6 +121,15 @@ TEST_F(ProxyCompatTest, SubscribeAndUnsubscribeRepliesMatchRedis) {
   };
   expectSameReplies(script, 2);
   expectSameReplies(script, 3);
+  // RESET leaves subscriber mode at once, behind the confirmations still owed.
+  const Script reset = {{"SUBSCRIBE", "r1", "r2"},
+                        {"PSUBSCRIBE", "r*"},
+                        {"SSUBSCRIBE", "{r}s"},
+                        {"RESET"},
+                        {"GET", "{r}x"},  // normal mode again
+                        {"UNSUBSCRIBE"}};
+  expectSameReplies(reset, 2);
+  expectSameReplies(reset, 3);
 }
 
 TEST_F(ProxyCompatTest, PublishCountsEverySubscriberOfTheChannel) {
@@ -376,6 +388,144 @@ TEST_F(ProxyCompatTest, MultiDatabaseCommandsGetTheClusterNodesErrors) {
       node.connect("127.0.0.1", cluster.masterPortForSlot(RedisClusterHarness::keySlot("{m}k"))));
   auto via = proxyClient();
   EXPECT_EQ(show(run(*via, script)), show(run(node, script)));
+}
+
+// ---- INFO ---------------------------------------------------------------------------------------
+
+// INFO text -> section name -> key -> value.
+using InfoMap = std::map<std::string, std::map<std::string, std::string>>;
+InfoMap parseInfo(const std::string& text, std::vector<std::string>* order = nullptr) {
+  InfoMap info;
+  std::string section;
+  size_t pos = text.rfind("txt:", 0) == 0 ? 4 : 0;  // a RESP3 verbatim string's format
+  while (pos < text.size()) {
+    size_t eol = text.find("\r\n", pos);
+    if (eol == std::string::npos) eol = text.size();
+    const std::string line = text.substr(pos, eol - pos);
+    pos = eol + 2;
+    if (line.rfind("# ", 0) == 0) {
+      section = line.substr(2);
+      info[section];
+      if (order != nullptr) order->push_back(section);
+    } else if (size_t colon = line.find(':'); colon != std::string::npos) {
+      info[section][line.substr(0, colon)] = line.substr(colon + 1);
+    }
+  }
+  return info;
+}
+
+// Reference: the standalone server. The proxy adds its own "# Proxy" section; everything else
+// (which sections, their order, the keys of the node-held ones, the reply type) must match.
+TEST_F(ProxyCompatTest, InfoSectionsMatchRedis) {
+  startBoth();
+  const std::vector<std::vector<std::string>> requests = {
+      {"INFO"},
+      {"INFO", "default"},
+      {"INFO", "all"},
+      {"INFO", "everything"},
+      {"INFO", "clients", "SERVER"},
+      {"INFO", "keyspace", "memory", "stats"},
+      {"INFO", "nosuch"},
+      {"INFO", "nosuch", "cpu"},
+      {"INFO", "persistence"},
+      {"INFO", "commandstats", "errorstats"},
+      {"INFO", "modules"},
+      {"INFO", "default", "commandstats"},
+  };
+  for (int proto : {2, 3}) {
+    auto ref = client(true, proto);
+    auto via = client(false, proto);
+    ref->command({"SET", "{i}k", "v"});  // the same keyspace, and commandstats/errorstats lines
+    via->command({"SET", "{i}k", "v"});
+    ref->command({"INCR", "{i}k"});
+    via->command({"INCR", "{i}k"});
+    for (const auto& request : requests) {
+      const RespValue want = ref->command(request);
+      const RespValue got = via->command(request);
+      const std::string what = "RESP" + std::to_string(proto) + " " + request.back();
+      ASSERT_EQ(got.type, want.type) << what << ": " << str(got);
+      std::vector<std::string> want_order, got_order;
+      const InfoMap want_info = parseInfo(want.str, &want_order);
+      const InfoMap got_info = parseInfo(got.str, &got_order);
+      got_order.erase(std::remove(got_order.begin(), got_order.end(), "Proxy"), got_order.end());
+      EXPECT_EQ(got_order, want_order) << what;
+      for (const char* section : {"Memory", "Persistence", "Stats", "CPU", "Errorstats"}) {
+        if (want_info.count(section) == 0) continue;
+        for (const auto& [key, value] : want_info.at(section)) {
+          EXPECT_EQ(got_info.at(section).count(key), 1u) << what << ": " << section << " " << key;
+        }
+      }
+      if (want_order.empty()) EXPECT_EQ(got.str, want.str) << what;  // unknown: ""
+    }
+  }
+}
+
+// The same commands against the standalone server and through the proxy (keys on every master):
+// the node-held counters move by the same amounts, summed over the masters.
+TEST_F(ProxyCompatTest, InfoCountersAreSummedOverTheMasters) {
+  startBoth();
+  const Script ops = [] {
+    Script s;
+    for (int i = 0; i < 9; ++i) s.push_back({"SET", "k" + std::to_string(i), "v"});
+    for (int i = 0; i < 9; ++i) s.push_back({"GET", "k" + std::to_string(i)});
+    for (int i = 0; i < 6; ++i) s.push_back({"GET", "missing" + std::to_string(i)});
+    for (int i = 0; i < 3; ++i) s.push_back({"SET", "e" + std::to_string(i), "v", "PX", "20"});
+    s.push_back({"INCR", "k0"});        // ERR value is not an integer
+    s.push_back({"LPUSH", "k1", "x"});  // WRONGTYPE
+    return s;
+  }();
+  const std::vector<std::pair<std::string, std::string>> counters = {
+      {"Stats", "keyspace_hits"},      {"Stats", "keyspace_misses"},
+      {"Stats", "expired_keys"},       {"Persistence", "rdb_changes_since_last_save"},
+      {"Errorstats", "errorstat_ERR"}, {"Errorstats", "errorstat_WRONGTYPE"},
+      {"Commandstats", "cmdstat_get"}, {"Commandstats", "cmdstat_set"},
+  };
+  // errorstat_X:count=N and cmdstat_x:calls=N,... -> N
+  auto number = [](const InfoMap& info, const std::pair<std::string, std::string>& c) -> int64_t {
+    auto s = info.find(c.first);
+    if (s == info.end() || s->second.count(c.second) == 0) return 0;
+    std::string v = s->second.at(c.second);
+    if (size_t eq = v.find('='); eq != std::string::npos) v = v.substr(eq + 1);
+    return std::stoll(v.substr(0, v.find(',')));
+  };
+  std::map<std::string, int64_t> delta[2];
+  for (bool reference : {true, false}) {
+    auto c = client(reference, 2);
+    const std::vector<std::string> all = {"INFO", "everything"};
+    const InfoMap before = parseInfo(c->command(all).str);
+    run(*c, ops);
+    std::this_thread::sleep_for(100ms);  // e0..e2 expire
+    run(*c, {{"GET", "e0"}, {"GET", "e1"}, {"GET", "e2"}});
+    // Active expiry may take a moment on some master: wait until all three are counted.
+    InfoMap after;
+    for (int i = 0; i < 50; ++i) {
+      after = parseInfo(c->command(all).str);
+      if (number(after, {"Stats", "expired_keys"}) - number(before, {"Stats", "expired_keys"}) >=
+          3) {
+        break;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    for (const auto& counter : counters) {
+      delta[reference][counter.second] = number(after, counter) - number(before, counter);
+    }
+  }
+  EXPECT_EQ(delta[false], delta[true]);
+  EXPECT_EQ(delta[true]["keyspace_hits"], 9);  // the GETs of k0..k8
+  EXPECT_EQ(delta[true]["errorstat_WRONGTYPE"], 1);
+  // Sizes are summed too, and their *_human forms follow the sum.
+  auto c = proxyClient();
+  const InfoMap memory = parseInfo(c->command({"INFO", "memory"}).str);
+  const double used = std::stod(memory.at("Memory").at("used_memory"));
+  const std::string human = memory.at("Memory").at("used_memory_human");
+  ASSERT_EQ(human.back(), 'M') << human;
+  EXPECT_NEAR(std::stod(human) * 1024 * 1024, used, used * 0.01) << human;
+  int64_t direct = 0;
+  for (const auto& node : cluster.nodes()) {
+    const InfoMap m = parseInfo(cluster.client(node.port).command({"INFO", "memory"}).str);
+    direct += std::stoll(m.at("Memory").at("used_memory"));
+  }
+  EXPECT_NEAR(used, static_cast<double>(direct), direct * 0.05);
 }
 
 }  // namespace
