@@ -150,6 +150,17 @@ void appendInteger(std::string& out, int64_t n) { appendNumberLine(out, ':', n);
 
 void appendBulk(std::string& out, std::string_view bytes) { appendBlob(out, '$', bytes); }
 
+void appendText(std::string& out, std::string_view text, int proto) {
+  if (proto != 3) {
+    appendBulk(out, text);
+    return;
+  }
+  appendNumberLine(out, '=', text.size() + 4);
+  out.append("txt:");
+  out.append(text);
+  out.append("\r\n");
+}
+
 void appendNullBulk(std::string& out) { out.append("$-1\r\n", 5); }
 
 void appendNullArray(std::string& out) { out.append("*-1\r\n", 5); }

@@ -27,6 +27,10 @@ void appendInteger(std::string& out, int64_t n);
 // "$len\r\nbytes\r\n"; binary safe.
 void appendBulk(std::string& out, std::string_view bytes);
 
+// Text for humans as Redis sends it (INFO, CLIENT LIST): a bulk string in RESP2, a verbatim
+// string "=len\r\ntxt:text\r\n" in RESP3 (`proto` 3).
+void appendText(std::string& out, std::string_view text, int proto);
+
 // "$-1\r\n" (RESP2 null bulk string).
 void appendNullBulk(std::string& out);
 

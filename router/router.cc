@@ -29,6 +29,31 @@ RouteDecision reject(std::string error) {
   return d;
 }
 
+// Redis's own wording (server.c, processCommand): the name and the first arguments, each cut so
+// that the list stays near 128 bytes; line breaks become spaces, as in every Redis error.
+std::string unknownCommandError(const resp::Command& cmd) {
+  std::string args;
+  for (size_t i = 1; i < cmd.argc() && args.size() < 128; ++i) {
+    const size_t room = 128 - args.size();
+    args += '\'';
+    args += cmd.arg(i).substr(0, room);
+    args += "' ";
+  }
+  std::string error = "ERR unknown command '" + std::string(cmd.arg(0).substr(0, 128)) +
+                      "', with args beginning with: " + args;
+  std::replace_if(
+      error.begin(), error.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+  return error;
+}
+
+// Multi-database commands a Redis Cluster node refuses, in the node's own words (the proxy serves
+// database 0 only, as a cluster does; SELECT is answered by the proxy itself).
+std::string_view clusterModeRefusal(std::string_view name) {
+  if (name == "move") return "ERR MOVE is not allowed in cluster mode";
+  if (name == "swapdb") return "ERR SWAPDB is not allowed in cluster mode";
+  return {};
+}
+
 RouteDecision unknownCommand(const resp::Command& cmd, const CommandInfo* container) {
   if (container != nullptr && cmd.argc() >= 2) {
     return reject("ERR unknown subcommand '" + std::string(cmd.arg(1)) + "'. Try " +
@@ -37,7 +62,7 @@ RouteDecision unknownCommand(const resp::Command& cmd, const CommandInfo* contai
   if (container != nullptr) {
     return reject("ERR wrong number of arguments for '" + lower(cmd.arg(0)) + "' command");
   }
-  return reject("ERR unknown or unsupported command '" + std::string(cmd.arg(0)) + "'");
+  return reject(unknownCommandError(cmd));
 }
 
 RouteDecision routeKeyed(const resp::Command& cmd, const CommandInfo* info,
@@ -95,6 +120,9 @@ RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys,
   d.info = info;
   switch (info->proxy_class) {
     case ProxyClass::kUnsupported:
+      if (std::string_view refusal = clusterModeRefusal(info->name); !refusal.empty()) {
+        return reject(std::string(refusal));
+      }
       return reject("ERR unknown or unsupported command '" + std::string(cmd.arg(0)) + "'");
     case ProxyClass::kLocal:
       d.kind = RouteDecision::Kind::kLocal;

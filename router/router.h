@@ -30,11 +30,14 @@ struct RouteDecision {
 };
 
 // Routes `cmd` (argc >= 1). Outcomes, in the order they are checked:
-//   - unknown command                      -> kReject "ERR unknown or unsupported command 'x'"
+//   - unknown command                      -> kReject "ERR unknown command 'x', with args beginning
+//                                             with: 'a' 'b' " (Redis's wording)
 //   - container with unknown subcommand    -> kReject "ERR unknown subcommand 'x'. Try C HELP."
 //   - wrong argument count                 -> kReject "ERR wrong number of arguments for 'x'
 //   command"
-//   - ProxyClass kUnsupported              -> kReject "ERR unknown or unsupported command 'x'"
+//   - ProxyClass kUnsupported              -> kReject "ERR unknown or unsupported command 'x'";
+//                                             MOVE and SWAPDB get a cluster node's own refusal,
+//                                             "ERR MOVE is not allowed in cluster mode"
 //   - ProxyClass kLocal / kAllMasters / kTransaction / kPubSub -> the matching kind
 //   - ProxyClass kKeyless                  -> kAnyMaster
 //   - keyed, keys not extractable (bad numkeys and the like) -> kAnyMaster, so that a master

@@ -208,12 +208,21 @@ bool ClientSession::dispatch(const resp::Command& cmd) {
     return true;
   }
   if (d.kind == Kind::kLocal && d.info->name == "reset") {  // leaves MULTI and subscriber mode
-    if (pubsub_) pubsub_->release();
+    if (pubsub_) pubsub_->release(false);
     if (txn_.active()) txn_.end(false);
   }
   if (txn_.inMulti() && d.kind != Kind::kTransaction) {
     txn_.handleInMulti(cmd, d);
     return true;
+  }
+  if (d.kind == Kind::kAnyMaster && d.info->name == "publish") {
+    // Redis Cluster counts a PUBLISH's receivers on the node that got it: send it where this
+    // proxy's subscribers of the channel are (pubsub_session.h).
+    const int32_t slot = PubSubSession::classicSlot(cmd.arg(1), services_.topology.placement());
+    if (slot >= 0) {
+      d.kind = Kind::kSlot;
+      d.slot = slot;
+    }
   }
   switch (d.kind) {
     case Kind::kSlot:
@@ -484,7 +493,7 @@ void ClientSession::releaseDedicatedConns() {
   txn_.end(false);
   if (blocking_.conn != nullptr) services_.pool.releaseDedicated(blocking_.conn, false);
   blocking_.conn = nullptr;
-  if (pubsub_) pubsub_->release();
+  if (pubsub_) pubsub_->release(closing_);
 }
 
 void ClientSession::onOwnedConnClosed(BackendConn& conn) {

@@ -141,8 +141,9 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   // session_commands.cc
   void dispatchWholeCluster(const resp::Command& cmd, const router::RouteDecision& d);
   void startFanOut(const resp::Command& cmd, const router::RouteDecision& d);
-  // INFO with the keyspace section: `proxy_text` plus the masters' keyspaces (buildInfoFanOut).
-  void startInfoFanOut(std::string proxy_text);
+  // INFO with sections the masters hold: `proxy_text` plus the masters' `node_sections`
+  // (buildInfoFanOut).
+  void startInfoFanOut(std::string proxy_text, const std::vector<std::string_view>& node_sections);
   Request* newFanOutParent(const router::CommandInfo* info);
   void launchFanOut(Request* parent, std::vector<Request*>& parts);
   FanOutContext fanOutContext();

@@ -101,6 +101,21 @@ bool buildBroadcast(FanOutContext& w, Request* parent, const resp::Command& cmd,
   return true;
 }
 
+// RANDOMKEY and DBSIZE on every master, in one round: each master's RANDOMKEY is uniform over its
+// own keys, so drawing the master by its key count makes the answer uniform over the whole
+// keyspace (mergeFanOut, Merge::kRandomKey).
+bool buildRandomKey(FanOutContext& w, Request* parent, std::vector<Request*>* parts) {
+  const std::vector<uint16_t>& master_slots = w.topology.masterSlots();
+  const uint32_t n = static_cast<uint32_t>(master_slots.size());
+  initParent(parent, Merge::kRandomKey, 2 * n);
+  for (uint32_t i = 0; i < 2 * n; ++i) {
+    Request* part = newPart(w, parent, i, master_slots[i % n]);
+    resp::appendCommand(part->payload, {i < n ? "RANDOMKEY" : "DBSIZE"});
+    parts->push_back(part);
+  }
+  return true;
+}
+
 // CONFIG SET / RESETSTAT: every node, masters and replicas, so a promoted replica has the same
 // settings. Parts go by address; one that cannot reach its node is re-routed to a master.
 bool buildEveryNode(FanOutContext& w, Request* parent, const resp::Command& cmd,
@@ -231,7 +246,7 @@ WholeClusterRule wholeClusterRule(const router::CommandInfo& info, bool allow_ad
       {"keys", {M::kBroadcast, Merge::kConcat, nullptr}},
       {"flushall", {M::kBroadcast, Merge::kAllOk, nullptr}},
       {"flushdb", {M::kBroadcast, Merge::kAllOk, nullptr}},
-      {"randomkey", {M::kBroadcast, Merge::kFirstNonNull, nullptr}},
+      {"randomkey", {M::kBroadcast, Merge::kRandomKey, nullptr}},
       {"lastsave", {M::kBroadcast, Merge::kMin, nullptr}},
       {"wait", {M::kBroadcast, Merge::kMin, nullptr}},
       {"scan", {M::kScan, Merge::kScan, nullptr}},
@@ -288,18 +303,22 @@ bool buildFanOut(FanOutContext& w, Request* parent, const resp::Command& cmd,
   if (rule.mode == WholeClusterMode::kScan) return buildScan(w, parent, cmd, parts, error);
   if (rule.mode == WholeClusterMode::kEveryNode) return buildEveryNode(w, parent, cmd, parts);
   if (decision.info->name == "wait") return buildWait(w, parent, cmd, parts, error);
+  if (rule.merge == Merge::kRandomKey) return buildRandomKey(w, parent, parts);
   return buildBroadcast(w, parent, cmd, rule.merge, parts);
 }
 
 void buildInfoFanOut(FanOutContext& w, Request* parent, std::string proxy_text,
+                     const std::vector<std::string_view>& node_sections,
                      std::vector<Request*>* parts) {
   const std::vector<uint16_t>& master_slots = w.topology.masterSlots();
   initParent(parent, Merge::kInfo, master_slots.size());
   parent->fanout->text = std::move(proxy_text);
+  std::vector<std::string_view> args{"INFO"};
+  args.insert(args.end(), node_sections.begin(), node_sections.end());
   for (uint32_t i = 0; i < master_slots.size(); ++i) {
     Request* part = newPart(w, parent, i, master_slots[i]);
     part->proto = 2;  // a bulk string, not RESP3's verbatim string
-    resp::appendCommand(part->payload, {"INFO", "keyspace"});
+    resp::appendCommand(part->payload, std::span<const std::string_view>(args));
     parts->push_back(part);
   }
 }

@@ -49,11 +49,13 @@ WholeClusterRule wholeClusterRule(const router::CommandInfo& info, bool allow_ad
 // @return the timeout in milliseconds to send for a client's `requested` (its WAIT argument).
 uint64_t waitTimeoutMs(uint64_t requested, uint64_t request_timeout_ms);
 
-// Prepares `parent` for INFO: one "INFO keyspace" part per master; the merged reply is the bulk
-// string `proxy_text` (the proxy's own sections, ending with the "# Keyspace" header) followed by
-// every master's databases summed. Parts are returned in *parts, not yet forwarded (as buildFanOut).
-// REQUIRES: w.topology.masterSlots() is not empty.
+// Prepares `parent` for INFO: one "INFO <node_sections...>" part per master; the merged reply is
+// `proxy_text` (infoText: the proxy's own sections, in order) with the masters' lines of each
+// node-held section added (mergeNodeInfo) and their databases summed under "# Keyspace"
+// (mergeKeyspaces); a bulk string, or a verbatim string for a RESP3 parent. Parts are returned in
+// *parts, not yet forwarded (as buildFanOut). REQUIRES: w.topology.masterSlots() is not empty.
 void buildInfoFanOut(FanOutContext& w, Request* parent, std::string proxy_text,
+                     const std::vector<std::string_view>& node_sections,
                      std::vector<Request*>* parts);
 
 // Prepares `parent` (already acquired, with client and affinity set) and creates its parts for

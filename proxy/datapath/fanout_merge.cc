@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <random>
 #include <unordered_map>
 
 #include "common/lines.h"
 #include "proxy/datapath/errors.h"
+#include "proxy/local/proxy_info.h"
 #include "resp/encoder.h"
 #include "resp/reply_scanner.h"
 #include "proxy/datapath/fanout_internal.h"
@@ -311,16 +313,47 @@ std::string mergeKeyspaces(const std::vector<std::string_view>& infos) {
 
 namespace {
 
-// INFO: a node that failed to answer contributes nothing to # Keyspace (INFO stays usable).
-std::string mergeInfo(const FanOut& f) {
+// INFO: a node that failed to answer contributes nothing to the node-held sections (INFO stays
+// usable).
+std::string mergeInfo(const FanOut& f, int proto) {
   std::vector<std::string_view> infos;
   for (const std::string& p : f.parts) {
     if (!p.empty() && p[0] == '$') infos.push_back(stringContent(p));
   }
-  std::string text = f.text + mergeKeyspaces(infos);
+  std::string text = mergeNodeInfo(f.text, infos) + mergeKeyspaces(infos);
   std::string out;
-  resp::appendBulk(out, text);
+  resp::appendText(out, text, proto);
   return out;
+}
+
+// Parts: RANDOMKEY of n masters, then their DBSIZE. A master is drawn with probability
+// proportional to its DBSIZE and its key returned; nil only when every master answered nil. A
+// drawn master that answered nil (its keys expired or were deleted in between) gives way to the
+// first master that answered a key.
+std::string mergeRandomKey(const FanOut& f) {
+  const size_t n = f.parts.size() / 2;
+  if (n == 0) return protocolMismatch();
+  std::vector<uint64_t> weights(n, 0);
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    int64_t keys = 0;
+    if (!integerOf(f.parts[n + i], &keys)) return protocolMismatch();
+    const bool has_key = f.parts[i] != "$-1\r\n" && f.parts[i] != "_\r\n";
+    weights[i] = has_key && keys > 0 ? static_cast<uint64_t>(keys) : 0;
+    total += weights[i];
+  }
+  if (total > 0) {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    uint64_t draw = std::uniform_int_distribution<uint64_t>(0, total - 1)(rng);
+    for (size_t i = 0; i < n; ++i) {
+      if (draw < weights[i]) return f.parts[i];
+      draw -= weights[i];
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (f.parts[i] != "$-1\r\n" && f.parts[i] != "_\r\n") return f.parts[i];
+  }
+  return f.parts.front();
 }
 
 }  // namespace
@@ -328,7 +361,7 @@ std::string mergeInfo(const FanOut& f) {
 std::string mergeFanOut(const Request& parent, const Topology& topology, bool* drift) {
   *drift = false;
   const FanOut& f = *parent.fanout;
-  if (f.merge == Merge::kInfo) return mergeInfo(f);
+  if (f.merge == Merge::kInfo) return mergeInfo(f, parent.proto);
   const std::string* err = f.merge == Merge::kAnyOk ? nullptr : firstError(f);
   if (err != nullptr) return *err;
   switch (f.merge) {
@@ -340,7 +373,7 @@ std::string mergeFanOut(const Request& parent, const Topology& topology, bool* d
     case Merge::kSumPairs: return mergeSumPairs(f);
     case Merge::kAndArrays: return mergeAndArrays(f);
     case Merge::kScan: return mergeScan(f, topology, drift);
-    case Merge::kInfo: return mergeInfo(f);
+    case Merge::kInfo: return mergeInfo(f, parent.proto);
     case Merge::kAllOk:
       for (const std::string& p : f.parts) {
         if (p != "+OK\r\n") return p;
@@ -360,11 +393,7 @@ std::string mergeFanOut(const Request& parent, const Topology& topology, bool* d
         }
       }
       return f.parts.front();
-    case Merge::kFirstNonNull:
-      for (const std::string& p : f.parts) {
-        if (p != "$-1\r\n" && p != "_\r\n") return p;
-      }
-      return f.parts.front();
+    case Merge::kRandomKey: return mergeRandomKey(f);
   }
   return protocolMismatch();
 }

@@ -53,7 +53,7 @@ struct FanOut {
     kAndArrays,  // element-wise AND of integer arrays (SCRIPT EXISTS)
     kAnyOk,      // +OK if any part said +OK, else the first reply (SCRIPT KILL)
     kMin,        // smallest integer (LASTSAVE)
-    kFirstNonNull,  // first non-null reply (RANDOMKEY)
+    kRandomKey,  // RANDOMKEY: the key of a master drawn by its DBSIZE (parts: RANDOMKEY, DBSIZE)
     kScan,       // one part; rewrite the node's cursor into a cluster-wide cursor
     kInfo,       // INFO: `text` (the proxy's own sections) plus the masters' keyspaces summed
   };

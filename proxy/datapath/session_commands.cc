@@ -129,11 +129,12 @@ void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDec
   launchFanOut(parent, parts);
 }
 
-void ClientSession::startInfoFanOut(std::string proxy_text) {
+void ClientSession::startInfoFanOut(std::string proxy_text,
+                                    const std::vector<std::string_view>& node_sections) {
   Request* parent = newFanOutParent(router::lookupCommand("info"));
   std::vector<Request*>& parts = services_.scratch.parts;
   FanOutContext context = fanOutContext();
-  buildInfoFanOut(context, parent, std::move(proxy_text), &parts);
+  buildInfoFanOut(context, parent, std::move(proxy_text), node_sections, &parts);
   launchFanOut(parent, parts);
 }
 
@@ -284,8 +285,8 @@ void ClientSession::handleLocal(const resp::Command& cmd) {
   };
   const Env env(*this);
   const uint32_t sections = infoSections(cmd);
-  if ((sections & kInfoKeyspace) != 0 && !services_.topology.masterSlots().empty()) {
-    startInfoFanOut(infoText(sections, env.facts()));
+  if ((sections & kInfoFromNodes) != 0 && !services_.topology.masterSlots().empty()) {
+    startInfoFanOut(infoText(sections, env.facts()), infoNodeSectionNames(sections));
     return;
   }
   std::string reply;

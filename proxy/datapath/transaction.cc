@@ -4,6 +4,7 @@
 #include "proxy/datapath/backend_conn.h"
 #include "proxy/datapath/client_session.h"
 #include "proxy/datapath/errors.h"
+#include "proxy/datapath/fanout.h"
 #include "resp/encoder.h"
 
 namespace slotwise::proxy {
@@ -42,8 +43,9 @@ void Transaction::handle(const resp::Command& cmd, const router::RouteDecision& 
   } else if (name == "unwatch") {
     if (in_multi_) {
       sendPinned(cmd, d);
-    } else if (!pinned_) {
+    } else if (!pinned_ || conn_ == nullptr) {  // nothing watched, or its connection is gone
       session_.replyNow("+OK\r\n");
+      end(false);
     } else {
       sendPinned(cmd, d);
       end(true);
@@ -97,6 +99,17 @@ void Transaction::handleInMulti(const resp::Command& cmd, const router::RouteDec
     case Kind::kMultiSlot:
       aborted_ = true;
       session_.replyError(errors::kTxnCrossSlot);
+      return;
+    case Kind::kAllMasters:
+      if (wholeClusterRule(*d.info, session_.services_.config->allow_admin_commands).mode ==
+          WholeClusterMode::kSingle) {
+        sendPinned(cmd, d);  // any master answers the same (CONFIG GET, FUNCTION LIST ...)
+        return;
+      }
+      aborted_ = true;  // a queueing error: EXEC answers EXECABORT, as Redis does
+      session_.replyError("ERR slotwise: '" + std::string(d.info->name) +
+                          "' runs on every master and cannot be queued inside MULTI (a "
+                          "transaction runs on one node)");
       return;
     default:
       aborted_ = true;

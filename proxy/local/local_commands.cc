@@ -4,7 +4,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
-
+#include <charconv>
 #include <chrono>
 #include <string_view>
 
@@ -28,12 +28,33 @@ void ping(const resp::Command& cmd, std::string* reply) {
   else wrongArgs("ping", reply);
 }
 
+// Redis's string2ll rules: an optional '-', then digits without a leading zero (or "0" alone),
+// within int64.
+bool redisInteger(std::string_view s, int64_t* out) {
+  if (s == "0") {
+    *out = 0;
+    return true;
+  }
+  const size_t first = !s.empty() && s[0] == '-' ? 1 : 0;
+  if (s.size() <= first || s[first] < '1' || s[first] > '9') return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+// As a cluster node answers (selectCommand: the integer and its int range first, then cluster
+// mode).
 void select(const resp::Command& cmd, std::string* reply) {
-  std::string_view db = cmd.arg(1);
-  if (db == "0") resp::appendSimpleString(*reply, "OK");
-  else if (db.empty() || db.find_first_not_of("-0123456789") != std::string_view::npos)
+  int64_t db = 0;
+  if (!redisInteger(cmd.arg(1), &db)) {
     resp::appendError(*reply, "ERR value is not an integer or out of range");
-  else resp::appendError(*reply, "ERR SELECT is not allowed in cluster mode");
+  } else if (db < INT32_MIN || db > INT32_MAX) {
+    resp::appendError(*reply,
+                      "ERR value is out of range, value must between -2147483648 and 2147483647");
+  } else if (db != 0) {
+    resp::appendError(*reply, "ERR SELECT is not allowed in cluster mode");
+  } else {
+    resp::appendSimpleString(*reply, "OK");
+  }
 }
 
 // HELLO [protover [AUTH user pass] [SETNAME name]]: switches the client to RESP2 or RESP3.
@@ -158,9 +179,11 @@ void clientList(const resp::Command& cmd, const LocalEnvironment& env, std::stri
 }
 
 // INFO [section ...]
-void info(const resp::Command& cmd, const LocalEnvironment& env, std::string* reply) {
+void info(const resp::Command& cmd, const LocalClientState& state, const LocalEnvironment& env,
+          std::string* reply) {
   const uint32_t sections = infoSections(cmd);
-  resp::appendBulk(*reply, sections == 0 ? std::string() : infoText(sections, env.facts()));
+  resp::appendText(*reply, sections == 0 ? std::string() : infoText(sections, env.facts()),
+                   state.proto);
 }
 
 void rememberCommand(const resp::Command& cmd, LocalClientState& state) {
@@ -248,7 +271,7 @@ LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
   } else if (equalsIgnoreCase(name, "client")) {
     client(cmd, state, env, reply);
   } else if (equalsIgnoreCase(name, "info")) {
-    info(cmd, env, reply);
+    info(cmd, state, env, reply);
   } else if (equalsIgnoreCase(name, "cluster")) {
     appendClusterReply(cmd, env.advertisedAddress(), env.slotMap(), reply);
   } else if (equalsIgnoreCase(name, "slowlog")) {
@@ -257,6 +280,7 @@ LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
     resp::appendBulk(*reply, state.user);
   } else if (equalsIgnoreCase(name, "reset")) {
     state.name.clear();
+    state.proto = 2;  // RESET returns to RESP2, as in Redis
     resp::appendSimpleString(*reply, "RESET");
   } else if (equalsIgnoreCase(name, "auth")) {
     resp::appendError(*reply,

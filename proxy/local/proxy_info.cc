@@ -4,9 +4,14 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <chrono>
+#include <climits>
 
 #include "common/ascii.h"
+#include "common/lines.h"
 #include "resp/encoder.h"
 #include "router/hash_slot.h"
 
@@ -194,6 +199,203 @@ void migrationSection(std::string& out, const ProxyFacts& f) {
   line(out, "migration_eta_seconds", m.eta_s);
 }
 
+// ---- INFO of the masters (mergeNodeInfo) ----
+
+struct SectionName {
+  std::string_view name;
+  uint32_t bit;
+};
+// Redis's output order; the proxy's own sections sit before Keyspace.
+constexpr SectionName kSectionNames[] = {
+    {"server", kInfoServer},
+    {"clients", kInfoClients},
+    {"memory", kInfoMemory},
+    {"persistence", kInfoPersistence},
+    {"stats", kInfoStats},
+    {"replication", kInfoReplication},
+    {"cpu", kInfoCpu},
+    {"modules", kInfoModules},
+    {"commandstats", kInfoCommandstats},
+    {"errorstats", kInfoErrorstats},
+    {"latencystats", kInfoLatencystats},
+    {"cluster", kInfoCluster},
+    {"proxy", kInfoProxy},
+    {"migration", kInfoMigration},
+    {"keyspace", kInfoKeyspace},
+};
+
+// One key of a node section: its value on each master that has it (views into the node texts).
+struct NodeField {
+  std::string_view key;
+  std::vector<std::string_view> values;
+};
+struct NodeSection {
+  std::string_view name;
+  std::vector<NodeField> fields;  // in the first master's order
+};
+
+void collectNodeInfo(std::string_view text, std::vector<NodeSection>* sections) {
+  NodeSection* current = nullptr;
+  forEachLine(text, [&](std::string_view line) {
+    if (line.starts_with("# ")) {
+      const std::string_view name = line.substr(2);
+      auto it = std::find_if(sections->begin(), sections->end(),
+                             [&](const NodeSection& s) { return s.name == name; });
+      current = it != sections->end() ? &*it : &sections->emplace_back(NodeSection{name, {}});
+      return;
+    }
+    const size_t colon = line.find(':');
+    if (current == nullptr || colon == std::string_view::npos) return;
+    const std::string_view key = line.substr(0, colon);
+    auto it = std::find_if(current->fields.begin(), current->fields.end(),
+                           [&](const NodeField& f) { return f.key == key; });
+    if (it == current->fields.end()) it = current->fields.insert(it, NodeField{key, {}});
+    it->values.push_back(line.substr(colon + 1));
+  });
+}
+
+bool parseInteger(std::string_view s, int64_t* out) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && end == s.data() + s.size() && !s.empty();
+}
+
+bool parseDecimal(std::string_view s, double* out, int* decimals) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return false;
+  const size_t dot = s.find('.');
+  *decimals = dot == std::string_view::npos ? 0 : static_cast<int>(s.size() - dot - 1);
+  return true;
+}
+
+// Integers where summing means nothing: the largest (flags, durations, host facts). Peaks are
+// summed: the sum bounds the cluster's peak and never falls below the summed current value.
+bool takesLargest(std::string_view key) {
+  for (std::string_view part : {"in_progress", "scheduled", "enabled"}) {
+    if (key.find(part) != std::string_view::npos) return true;
+  }
+  return key.ends_with("_sec") || key.ends_with("_usec") || key == "total_system_memory";
+}
+
+// Redis's bytesToHuman (util.c): B, then K M G T P with two decimals.
+std::string bytesToHuman(uint64_t n) {
+  static constexpr std::string_view kUnits = "KMGTP";
+  if (n < 1024) return fmt::format("{}B", n);
+  double d = static_cast<double>(n) / 1024;
+  for (char unit : kUnits) {
+    if (d < 1024 || unit == 'P') return fmt::format("{:.2f}{}", d, unit);
+    d /= 1024;
+  }
+  return fmt::format("{}B", n);
+}
+
+// "calls=3,usec=10,usec_per_call=3.33" lists (commandstats, errorstats, latencystats), field by
+// field over the masters.
+std::string aggregateList(const std::vector<std::string_view>& values) {
+  struct Item {
+    std::string_view name;
+    double sum = 0, max = 0;
+    int decimals = 0;
+  };
+  std::vector<Item> items;
+  for (std::string_view v : values) {
+    size_t pos = 0;
+    while (pos <= v.size()) {
+      size_t comma = v.find(',', pos);
+      if (comma == std::string_view::npos) comma = v.size();
+      const std::string_view field = v.substr(pos, comma - pos);
+      pos = comma + 1;
+      const size_t eq = field.find('=');
+      double x = 0;
+      int decimals = 0;
+      if (eq == std::string_view::npos || !parseDecimal(field.substr(eq + 1), &x, &decimals)) {
+        return std::string(values.front());  // not a list of numbers: keep the first
+      }
+      const std::string_view name = field.substr(0, eq);
+      auto it =
+          std::find_if(items.begin(), items.end(), [&](const Item& i) { return i.name == name; });
+      if (it == items.end()) it = items.insert(it, Item{name, 0, x, decimals});
+      it->sum += x;
+      it->max = std::max(it->max, x);
+    }
+  }
+  auto sumOf = [&](std::string_view name) {
+    auto it =
+        std::find_if(items.begin(), items.end(), [&](const Item& i) { return i.name == name; });
+    return it == items.end() ? 0.0 : it->sum;
+  };
+  std::string out;
+  for (const Item& i : items) {
+    double x = i.sum;
+    if (i.name == "usec_per_call") x = sumOf("calls") > 0 ? sumOf("usec") / sumOf("calls") : 0;
+    else if (i.name.size() > 1 && i.name[0] == 'p' &&
+             std::isdigit(static_cast<unsigned char>(i.name[1])))
+      x = i.max;
+    if (!out.empty()) out += ',';
+    fmt::format_to(std::back_inserter(out), "{}={:.{}f}", i.name, x, i.decimals);
+  }
+  return out;
+}
+
+// The value of `f` over the masters (rules: proxy_info.h, mergeNodeInfo).
+std::string aggregateField(const NodeSection& section, const NodeField& f) {
+  const std::vector<std::string_view>& values = f.values;
+  if (values.size() == 1) return std::string(values.front());
+  if (f.key.ends_with("_human")) {
+    const std::string_view base = f.key.substr(0, f.key.size() - 6);
+    for (const NodeField& b : section.fields) {
+      int64_t n = 0;
+      if (b.key == base && parseInteger(aggregateField(section, b), &n) && n >= 0) {
+        return bytesToHuman(static_cast<uint64_t>(n));
+      }
+    }
+  }
+  bool integers = true, decimals = true, percents = true, lists = true;
+  int64_t sum = 0, max = INT64_MIN, min = INT64_MAX;
+  double dsum = 0, dmax = -1e300;
+  int places = 0;
+  for (std::string_view v : values) {
+    int64_t n = 0;
+    if (parseInteger(v, &n)) {
+      sum += n;
+      max = std::max(max, n);
+      min = std::min(min, n);
+    } else {
+      integers = false;
+    }
+    double d = 0;
+    int p = 0;
+    const bool percent = v.ends_with('%') && parseDecimal(v.substr(0, v.size() - 1), &d, &p);
+    if (percent || parseDecimal(v, &d, &p)) {
+      dsum += d;
+      dmax = std::max(dmax, d);
+      places = std::max(places, p);
+    } else {
+      decimals = false;
+    }
+    percents = percents && percent;
+    lists = lists && v.find('=') != std::string_view::npos;
+  }
+  if (integers) {
+    if (f.key == "rdb_last_save_time") return std::to_string(min);
+    return std::to_string(takesLargest(f.key) ? max : sum);
+  }
+  if (percents) return fmt::format("{:.{}f}%", dmax, places);
+  if (decimals) {
+    const bool ratio = f.key.ends_with("_ratio") || f.key.find("_perc") != std::string_view::npos;
+    return fmt::format("{:.{}f}", ratio ? dmax : dsum, places);
+  }
+  if (lists) return aggregateList(values);
+  std::string joined(values.front());
+  for (std::string_view v : values) {
+    if (v != values.front()) {  // the masters differ: each one's value
+      joined.clear();
+      for (std::string_view w : values) joined += (joined.empty() ? "" : ",") + std::string(w);
+      break;
+    }
+  }
+  return joined;
+}
+
 }  // namespace
 
 std::string emulatedNodeId(const config::HostPort& advertised) {
@@ -224,35 +426,66 @@ void appendClusterReply(const resp::Command& cmd, const config::HostPort& advert
 }
 
 uint32_t infoSectionBit(std::string_view name) {
-  struct Entry {
-    std::string_view name;
-    uint32_t bit;
-  };
-  static constexpr Entry kSections[] = {
-      {"server", kInfoServer},
-      {"clients", kInfoClients},
-      {"persistence", kInfoPersistence},
-      {"stats", kInfoStats},
-      {"replication", kInfoReplication},
-      {"cluster", kInfoCluster},
-      {"proxy", kInfoProxy},
-      {"keyspace", kInfoKeyspace},
-      {"migration", kInfoMigration},
-      {"default", kInfoEverySection},
-      {"all", kInfoEverySection},
-      {"everything", kInfoEverySection},
-  };
-  for (const Entry& e : kSections) {
+  for (const SectionName& e : kSectionNames) {
     if (equalsIgnoreCase(name, e.name)) return e.bit;
+  }
+  if (equalsIgnoreCase(name, "default")) return kInfoDefault;
+  if (equalsIgnoreCase(name, "all") || equalsIgnoreCase(name, "everything")) {
+    return kInfoEverySection;
   }
   return 0;
 }
 
 uint32_t infoSections(const resp::Command& cmd) {
   if (cmd.argc() == 0 || !equalsIgnoreCase(cmd.arg(0), "info")) return 0;
-  uint32_t sections = cmd.argc() == 1 ? uint32_t{kInfoEverySection} : 0u;
+  uint32_t sections = cmd.argc() == 1 ? uint32_t{kInfoDefault} : 0u;
   for (size_t i = 1; i < cmd.argc(); ++i) sections |= infoSectionBit(cmd.arg(i));
   return sections;
+}
+
+std::vector<std::string_view> infoNodeSectionNames(uint32_t sections) {
+  std::vector<std::string_view> names;
+  for (const SectionName& e : kSectionNames) {
+    if ((e.bit & sections & kInfoFromNodes) != 0) names.push_back(e.name);
+  }
+  return names;
+}
+
+std::string mergeNodeInfo(std::string_view proxy_text,
+                          const std::vector<std::string_view>& node_texts) {
+  std::vector<NodeSection> nodes;
+  for (std::string_view text : node_texts) collectNodeInfo(text, &nodes);
+  std::string out;
+  std::string_view name;
+  std::vector<std::string_view> written;  // the proxy's own keys in the current section
+  auto finishSection = [&] {
+    if (name.empty() || name == "Keyspace") return;
+    for (const NodeSection& ns : nodes) {
+      if (ns.name != name) continue;
+      for (const NodeField& f : ns.fields) {
+        if (std::find(written.begin(), written.end(), f.key) != written.end()) continue;
+        out += f.key;
+        out += ':';
+        out += aggregateField(ns, f);
+        out += "\r\n";
+      }
+    }
+  };
+  forEachLine(proxy_text, [&](std::string_view line) {
+    if (line.starts_with("# ")) {
+      name = line.substr(2);
+      written.clear();
+    } else if (line.empty()) {
+      finishSection();
+      name = {};
+    } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
+      written.push_back(line.substr(0, colon));
+    }
+    out += line;
+    out += "\r\n";
+  });
+  finishSection();
+  return out;
 }
 
 std::string infoText(uint32_t sections, const ProxyFacts& facts) {
@@ -264,9 +497,15 @@ std::string infoText(uint32_t sections, const ProxyFacts& facts) {
   };
   section(kInfoServer, [&] { serverSection(out, facts); });
   section(kInfoClients, [&] { clientsSection(out, facts); });
+  section(kInfoMemory, [&] { out += "# Memory\r\n"; });  // lines: mergeNodeInfo
   section(kInfoPersistence, [&] { persistenceSection(out); });
   section(kInfoStats, [&] { statsSection(out, facts); });
   section(kInfoReplication, [&] { replicationSection(out); });
+  section(kInfoCpu, [&] { out += "# CPU\r\n"; });
+  section(kInfoModules, [&] { out += "# Modules\r\n"; });
+  section(kInfoCommandstats, [&] { out += "# Commandstats\r\n"; });
+  section(kInfoErrorstats, [&] { out += "# Errorstats\r\n"; });
+  section(kInfoLatencystats, [&] { out += "# Latencystats\r\n"; });
   section(kInfoCluster, [&] { clusterSection(out); });
   section(kInfoProxy, [&] { proxySection(out, facts); });
   if (facts.migration.running) section(kInfoMigration, [&] { migrationSection(out, facts); });

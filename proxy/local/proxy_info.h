@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/proxy_config.h"
 #include "resp/command.h"
@@ -55,32 +56,63 @@ std::string emulatedNodeId(const config::HostPort& advertised);
 void appendClusterReply(const resp::Command& cmd, const config::HostPort& advertised,
                         const router::SlotMap* map, std::string* reply);
 
-// Which INFO sections a request asks for, as a bit set. No section names (or "default", "all",
-// "everything") select every section the proxy knows; unknown names select nothing, as in Redis.
+// Which INFO sections a request asks for, as a bit set, in Redis's output order. Sections marked
+// "nodes" are (also) held by the masters: a fan-out fetches them and mergeNodeInfo adds their
+// lines to the proxy's own (see mergeNodeInfo for the rules).
 enum InfoSection : uint32_t {
   kInfoServer = 1u << 0,
   kInfoClients = 1u << 1,
-  kInfoPersistence = 1u << 2,
-  kInfoStats = 1u << 3,
-  kInfoReplication = 1u << 4,
-  kInfoCluster = 1u << 5,
-  kInfoProxy = 1u << 6,
-  kInfoKeyspace = 1u << 7,   // summed from the masters (buildInfoFanOut), not by infoText
-  kInfoMigration = 1u << 8,  // only while a migration runs (ProxyFacts::migration)
-  kInfoEverySection = (1u << 9) - 1,
+  kInfoMemory = 1u << 2,       // nodes
+  kInfoPersistence = 1u << 3,  // proxy: loading, async_loading; nodes: the rest
+  kInfoStats = 1u << 4,        // proxy: connections, commands, error replies; nodes: the rest
+  kInfoReplication = 1u << 5,
+  kInfoCpu = 1u << 6,            // nodes
+  kInfoModules = 1u << 7,        // always empty, as on a node without modules
+  kInfoCommandstats = 1u << 8,   // nodes
+  kInfoErrorstats = 1u << 9,     // nodes
+  kInfoLatencystats = 1u << 10,  // nodes
+  kInfoCluster = 1u << 11,
+  kInfoProxy = 1u << 12,
+  kInfoMigration = 1u << 13,           // only while a migration runs (ProxyFacts::migration)
+  kInfoKeyspace = 1u << 14,            // nodes, summed by mergeKeyspaces (fanout.h)
+  kInfoEverySection = (1u << 15) - 1,  // "all" and "everything"
+  // INFO without arguments and "default": Redis leaves out commandstats and latencystats.
+  kInfoDefault = kInfoEverySection & ~(kInfoCommandstats | kInfoLatencystats),
+  kInfoFromNodes = kInfoMemory | kInfoPersistence | kInfoStats | kInfoCpu | kInfoCommandstats |
+                   kInfoErrorstats | kInfoLatencystats | kInfoKeyspace,
 };
-// Parses one section name (case-insensitive). @return its bit, kInfoEverySection for
-// "default"/"all"/"everything", or 0 when the proxy has no such section (e.g. "modules").
+// Parses one section name (case-insensitive). @return its bit, kInfoDefault for "default",
+// kInfoEverySection for "all"/"everything", or 0 when there is no such section.
 uint32_t infoSectionBit(std::string_view name);
 
-// The sections an INFO command asks for (every section when it names none); 0 when `cmd` is not
-// INFO or names only unknown sections.
+// The sections an INFO command asks for (kInfoDefault when it names none); 0 when `cmd` is not
+// INFO or names only unknown sections (Redis then answers an empty string).
 uint32_t infoSections(const resp::Command& cmd);
+
+// The section names to ask every master for ("memory", "keyspace", ...), for `sections`.
+std::vector<std::string_view> infoNodeSectionNames(uint32_t sections);
 
 // The INFO text (not RESP-framed) of the selected sections in Redis's format: "# Name\r\n" then
 // "key:value\r\n" lines, sections separated by one empty line. Empty when `sections` is 0.
-// kInfoKeyspace adds the "# Keyspace" header last; its lines come from the masters (mergeKeyspaces).
+// Sections held by the nodes get their header (and the proxy's own lines, if any) only; the
+// "# Keyspace" header comes last and its lines from the masters (mergeKeyspaces).
 std::string infoText(uint32_t sections, const ProxyFacts& facts);
+
+// Adds the masters' INFO lines (`node_texts`, one INFO reply text per master) to `proxy_text`
+// (infoText's output), section by section, for every key the proxy did not write itself. The
+// Keyspace section is left alone (mergeKeyspaces). Rules, per key over the masters that have it:
+//   - integers: summed (counters and sizes: keyspace_hits, expired_keys, used_memory,
+//     rdb_changes_since_last_save, and peaks: the sum bounds the cluster's peak); the largest for
+//     flags, durations and host facts (names with "in_progress", "scheduled", "enabled", ending
+//     in "_sec"/"_usec", total_system_memory); the smallest for rdb_last_save_time (as LASTSAVE)
+//   - decimals: summed (used_cpu_*, instantaneous_*_kbps); the largest for ratios and
+//     percentages ("_ratio", "_perc", values ending in '%')
+//   - "*_human": recomputed from the summed byte count, as Redis writes it
+//   - "a=1,b=2" lists (commandstats, errorstats, latencystats): each field summed, usec_per_call
+//     recomputed from the sums, percentiles (p50, p99.9 ...) the largest
+//   - other text: the common value, or the masters' values joined by ',' when they differ
+std::string mergeNodeInfo(std::string_view proxy_text,
+                          const std::vector<std::string_view>& node_texts);
 
 // Seconds since the process started (static initialisation of this module).
 uint64_t uptimeSeconds();

@@ -75,10 +75,15 @@ TEST(RouterTest, ShardChannelsRouteByChannelSlot) {
 }
 
 TEST(RouterTest, ErrorsUseRedisWording) {
-  EXPECT_EQ(routeOf({"nosuch"}).error, "ERR unknown or unsupported command 'nosuch'");
+  EXPECT_EQ(routeOf({"nosuch"}).error, "ERR unknown command 'nosuch', with args beginning with: ");
+  EXPECT_EQ(routeOf({"nosuch", "a", "b\r\nc"}).error,
+            "ERR unknown command 'nosuch', with args beginning with: 'a' 'b  c' ");
   EXPECT_EQ(routeOf({"GET"}).error, "ERR wrong number of arguments for 'get' command");
   EXPECT_EQ(routeOf({"object", "nope"}).error, "ERR unknown subcommand 'nope'. Try OBJECT HELP.");
   EXPECT_EQ(routeOf({"SHUTDOWN"}).kind, Kind::kReject);
+  EXPECT_EQ(routeOf({"MOVE", "k", "1"}).error, "ERR MOVE is not allowed in cluster mode");
+  EXPECT_EQ(routeOf({"swapdb", "0", "1"}).error, "ERR SWAPDB is not allowed in cluster mode");
+  EXPECT_EQ(routeOf({"SWAPDB", "0"}).error, "ERR wrong number of arguments for 'swapdb' command");
 }
 
 TEST(RouterTest, ProxyClassesMapToKinds) {

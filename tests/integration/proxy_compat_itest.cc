@@ -1,0 +1,532 @@
+// Differential tests (issue 14): the same command sequence against a standalone redis-server and
+// against Slotwise in front of a real Redis Cluster, replies compared, in RESP2 and RESP3. Where
+// Redis Cluster itself answers differently (README "Differences from a single redis-server"),
+// the test checks the cluster's rule instead.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "resp/encoder.h"
+#include "support/proxy_fixture.h"
+
+namespace slotwise::test {
+namespace {
+
+using namespace std::chrono_literals;
+using resp::RespValue;
+using resp::ValueType;
+using Script = std::vector<std::vector<std::string>>;
+
+constexpr std::string_view kMarker = "--end-of-script--";
+
+class ProxyCompatTest : public ProxyClusterTest {
+ protected:
+  // The cluster, the proxy and one standalone redis-server (the reference).
+  void startBoth() {
+    startAll();
+    if (HasFatalFailure()) return;
+    dir_ = std::make_unique<TempDir>("slotwise-compat-");
+    ASSERT_TRUE(single_.start(pickFreePort(), dir_->path())) << single_.error();
+  }
+  std::unique_ptr<SyncRedisClient> singleClient() {
+    auto c = std::make_unique<SyncRedisClient>();
+    EXPECT_TRUE(c->connect("127.0.0.1", single_.port())) << c->lastError();
+    return c;
+  }
+  std::unique_ptr<SyncRedisClient> client(bool reference, int proto) {
+    auto c = reference ? singleClient() : proxyClient();
+    if (proto == 3) {
+      RespValue hello = c->command({"HELLO", "3"});
+      EXPECT_EQ(hello.type, ValueType::kMap) << str(hello);
+    }
+    return c;
+  }
+  // Sends `script` then PING <marker> on `c` and collects every reply (pushes included) up to the
+  // marker's, which is left out. Bounded: 5s per reply.
+  static std::vector<RespValue> run(SyncRedisClient& c, const Script& script) {
+    std::string bytes;
+    for (const auto& cmd : script) {
+      std::vector<std::string_view> args(cmd.begin(), cmd.end());
+      resp::appendCommand(bytes, std::span<const std::string_view>(args));
+    }
+    resp::appendCommand(bytes, {"PING", kMarker});
+    EXPECT_TRUE(c.sendRaw(bytes));
+    std::vector<RespValue> replies;
+    for (size_t i = 0; i < 4 * script.size() + 64; ++i) {
+      std::optional<RespValue> r = c.readReply(5000ms);
+      if (!r) {
+        replies.push_back(RespValue::error("IOERR no reply: " + c.lastError()));
+        break;
+      }
+      if (containsMarker(*r)) break;
+      replies.push_back(std::move(*r));
+    }
+    return replies;
+  }
+  static bool containsMarker(const RespValue& v) {
+    if (v.str == kMarker) return true;
+    return std::any_of(v.elements.begin(), v.elements.end(), containsMarker);
+  }
+  static std::string show(const std::vector<RespValue>& replies) {
+    std::string out;
+    for (const RespValue& r : replies) out += resp::toString(r) + "\n";
+    return out;
+  }
+  // Runs `script` on a fresh connection to the reference and to the proxy; expects equal replies.
+  void expectSameReplies(const Script& script, int proto) {
+    auto ref = client(true, proto);
+    auto via = client(false, proto);
+    std::vector<RespValue> want = run(*ref, script);
+    std::vector<RespValue> got = run(*via, script);
+    EXPECT_EQ(show(got), show(want)) << "RESP" << proto;
+    if (std::getenv("SLOTWISE_COMPAT_SHOW") != nullptr) std::cerr << show(got) << "--\n";
+  }
+
+  std::unique_ptr<TempDir> dir_;
+  RedisServerProcess single_;
+};
+
+// ---- Pub/Sub ----------------------------------------------------------------------------------
+
+TEST_F(ProxyCompatTest, SubscribeAndUnsubscribeRepliesMatchRedis) {
+  startBoth();
+  const Script script = {
+      {"UNSUBSCRIBE", "foo", "bar", "quux"},  // never subscribed: one reply each
+      {"UNSUBSCRIBE"},                        // nothing at all: one reply, nil name
+      {"PUNSUBSCRIBE"},
+      {"SUNSUBSCRIBE"},
+      {"PUNSUBSCRIBE", "a*", "b*"},
+      {"SUBSCRIBE", "foo", "bar", "foo"},
+      {"SUBSCRIBE", "foo"},
+      {"GET", "{t}nokey"},  // RESP2: refused in subscriber mode; RESP3: answered
+      {"PSUBSCRIBE", "p*", "q?"},
+      {"UNSUBSCRIBE", "quux", "foo"},
+      {"SSUBSCRIBE", "{t}a", "{t}b"},  // shard channels counted apart
+      {"SUNSUBSCRIBE", "{t}c"},
+      {"PING"},
+      {"UNSUBSCRIBE"},  // bar only
+      {"UNSUBSCRIBE"},  // no channel left, two patterns: nil name, count 2
+      {"PUNSUBSCRIBE", "q?"},
+      {"PUNSUBSCRIBE"},  // p* only
+      {"SUNSUBSCRIBE", "{t}b", "{t}a"},
+      {"SUNSUBSCRIBE"},
+  };
+  expectSameReplies(script, 2);
+  expectSameReplies(script, 3);
+  // RESET leaves subscriber mode at once, behind the confirmations still owed.
+  const Script reset = {{"SUBSCRIBE", "r1", "r2"},
+                        {"PSUBSCRIBE", "r*"},
+                        {"SSUBSCRIBE", "{r}s"},
+                        {"RESET"},
+                        {"GET", "{r}x"},  // normal mode again
+                        {"UNSUBSCRIBE"}};
+  expectSameReplies(reset, 2);
+  expectSameReplies(reset, 3);
+}
+
+TEST_F(ProxyCompatTest, PublishCountsEverySubscriberOfTheChannel) {
+  startBoth();
+  // Channels on every master (chan0..chan11 spread over the three), i % 3 + 1 subscribers each,
+  // subscribed on separate connections; plus one direct subscriber on the channel's own master.
+  for (bool reference : {true, false}) {
+    std::vector<std::unique_ptr<SyncRedisClient>> subs;
+    std::vector<std::string> channels;
+    for (int i = 0; i < 12; ++i) channels.push_back("chan" + std::to_string(i));
+    for (int i = 0; i < 12; ++i) {
+      for (int n = 0; n < i % 3 + 1; ++n) {
+        subs.push_back(client(reference, n % 2 == 0 ? 2 : 3));
+        RespValue r = subs.back()->command({"SUBSCRIBE", channels[i]});
+        ASSERT_TRUE(r.isAggregate() && r.elements.size() == 3) << str(r);
+      }
+    }
+    auto pub = client(reference, 2);
+    for (int i = 0; i < 12; ++i) {
+      RespValue r = pub->command({"PUBLISH", channels[i], "hello"});
+      ASSERT_EQ(r.type, ValueType::kInteger) << str(r);
+      EXPECT_EQ(r.integer, i % 3 + 1) << channels[i] << (reference ? " (redis)" : " (proxy)");
+    }
+    EXPECT_EQ(pub->command({"PUBLISH", "nobody-listens", "x"}).integer, 0);
+    for (auto& s : subs) {  // every subscriber got its one message
+      std::optional<RespValue> m = s->readReply(5000ms);
+      ASSERT_TRUE(m.has_value()) << s->lastError();
+      ASSERT_EQ(m->elements.size(), 3u) << resp::toString(*m);
+      EXPECT_EQ(m->elements[0].str, "message");
+      EXPECT_EQ(m->elements[2].str, "hello");
+    }
+  }
+  // A client of the channel's node itself counts too, as in Redis Cluster.
+  auto proxy_sub = proxyClient();
+  ASSERT_EQ(proxy_sub->command({"SUBSCRIBE", "chan0"}).elements.size(), 3u);
+  SyncRedisClient direct;
+  ASSERT_TRUE(direct.connect("127.0.0.1",
+                             cluster.masterPortForSlot(RedisClusterHarness::keySlot("chan0"))));
+  ASSERT_EQ(direct.command({"SUBSCRIBE", "chan0"}).elements.size(), 3u);
+  EXPECT_EQ(proxyClient()->command({"PUBLISH", "chan0", "x"}).integer, 2);
+}
+
+TEST_F(ProxyCompatTest, PatternSubscriberSeesChannelsOfEveryMaster) {
+  startBoth();
+  for (int proto : {2, 3}) {
+    auto psub = client(false, proto);
+    RespValue r = psub->command({"PSUBSCRIBE", "news.*"});
+    ASSERT_EQ(r.elements.size(), 3u) << str(r);
+    // Channels whose slots span the three masters.
+    std::vector<std::string> channels;
+    std::vector<uint16_t> masters;
+    for (int i = 0; channels.size() < 9 && i < 1000; ++i) {
+      std::string ch = "news." + std::to_string(i);
+      uint16_t m = cluster.masterPortForSlot(RedisClusterHarness::keySlot(ch));
+      if (std::count(masters.begin(), masters.end(), m) < 3) {
+        masters.push_back(m);
+        channels.push_back(ch);
+      }
+    }
+    ASSERT_EQ(channels.size(), 9u);
+    auto pub = proxyClient();
+    for (const std::string& ch : channels) pub->command({"PUBLISH", ch, "m-" + ch});
+    // Messages of different channels leave from different nodes: their order may differ from
+    // the publishing order (README), so compare the sets.
+    std::vector<std::string> got;
+    for (size_t i = 0; i < channels.size(); ++i) {
+      std::optional<RespValue> m = psub->readReply(5000ms);
+      ASSERT_TRUE(m.has_value()) << psub->lastError();
+      ASSERT_EQ(m->elements.size(), 4u) << resp::toString(*m);
+      EXPECT_EQ(m->type, proto == 3 ? ValueType::kPush : ValueType::kArray);
+      EXPECT_EQ(m->elements[0].str, "pmessage");
+      EXPECT_EQ(m->elements[3].str, "m-" + m->elements[2].str);
+      got.push_back(m->elements[2].str);
+    }
+    std::sort(got.begin(), got.end());
+    std::sort(channels.begin(), channels.end());
+    EXPECT_EQ(got, channels);
+  }
+}
+
+TEST_F(ProxyCompatTest, NoMessageAfterUnsubscribeAndNormalModeAfterTheLast) {
+  startBoth();
+  for (bool reference : {true, false}) {
+    auto sub = client(reference, 2);
+    auto pub = client(reference, 2);
+    const Script script = {{"SUBSCRIBE", "a1", "a2"}, {"UNSUBSCRIBE", "a1"}};
+    std::vector<RespValue> replies = run(*sub, script);
+    ASSERT_EQ(replies.size(), 3u) << show(replies);
+    EXPECT_EQ(pub->command({"PUBLISH", "a1", "x"}).integer, 0);
+    EXPECT_EQ(pub->command({"PUBLISH", "a2", "y"}).integer, 1);
+    std::optional<RespValue> m = sub->readReply(5000ms);
+    ASSERT_TRUE(m.has_value());
+    EXPECT_EQ(m->elements[2].str, "y");
+    // The last unsubscribe ends subscriber mode: a plain command right behind it runs.
+    std::vector<RespValue> after = run(*sub, {{"UNSUBSCRIBE"}, {"SET", "{c}k", "v"}});
+    EXPECT_EQ(show(after), "[\"unsubscribe\", \"a2\", (integer) 0]\nOK\n") << reference;
+  }
+}
+
+// ---- Transactions -----------------------------------------------------------------------------
+
+TEST_F(ProxyCompatTest, TransactionRepliesMatchRedis) {
+  startBoth();
+  const std::vector<Script> scripts = {
+      // Queueing errors abort EXEC, as Redis does.
+      {{"MULTI"}, {"SET", "{t}a", "1"}, {"NOSUCH", "a", "b"}, {"GET"}, {"EXEC"}, {"GET", "{t}a"}},
+      {{"MULTI"}, {"SET", "{t}a"}, {"EXEC"}},
+      // Errors that do not abort.
+      {{"MULTI"}, {"MULTI"}, {"SET", "{t}a", "2"}, {"EXEC"}},
+      {{"MULTI"}, {"WATCH", "{t}x"}, {"INCR", "{t}a"}, {"EXEC"}},
+      {{"MULTI"}, {"SET", "{t}s", "x"}, {"INCR", "{t}s"}, {"GET", "{t}s"}, {"EXEC"}},
+      // Out of place.
+      {{"EXEC"}, {"DISCARD"}, {"UNWATCH"}, {"WATCH", "{t}x"}, {"DISCARD"}, {"UNWATCH"}},
+      {{"MULTI"}, {"DISCARD"}, {"EXEC"}, {"MULTI"}, {"EXEC"}},
+      {{"WATCH", "{t}x"}, {"MULTI"}, {"SET", "{t}x", "1"}, {"EXEC"}, {"UNWATCH"}},
+      // Commands without keys inside MULTI.
+      {{"MULTI"}, {"PING"}, {"ECHO", "e"}, {"EXEC"}},
+      {{"MULTI"}, {"PING"}, {"SET", "{t}b", "1"}, {"PING"}, {"EXEC"}},
+      // A blocking command inside MULTI does not block: Redis runs it with a zero timeout.
+      {{"DEL", "{t}l"},
+       {"MULTI"},
+       {"BLPOP", "{t}l", "5"},
+       {"LPUSH", "{t}l", "a"},
+       {"BLPOP", "{t}l", "5"},
+       {"BRPOPLPUSH", "{t}l", "{t}m", "5"},
+       {"EXEC"}},
+      {{"DEL", "{t}a", "{t}b", "{t}s", "{t}x", "{t}m"}},
+  };
+  for (int proto : {2, 3}) {
+    for (const Script& script : scripts) expectSameReplies(script, proto);
+  }
+  // Bounded: the BLPOPs inside MULTI answered at once (EXEC measured through the proxy).
+  auto c = proxyClient();
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<RespValue> r = run(*c, {{"MULTI"}, {"BLPOP", "{t}none", "3"}, {"EXEC"}});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(resp::toString(r[2]), "[(nil)]");
+}
+
+TEST_F(ProxyCompatTest, WatchSeesAnotherClientsWriteLikeRedis) {
+  startBoth();
+  for (bool reference : {true, false}) {
+    auto a = client(reference, 2);
+    auto b = client(reference, 2);
+    EXPECT_EQ(str(a->command({"WATCH", "{w}k"})), "OK");
+    EXPECT_EQ(str(b->command({"SET", "{w}k", "other"})), "OK");
+    std::vector<RespValue> r = run(*a, {{"MULTI"}, {"SET", "{w}k", "mine"}, {"EXEC"}});
+    EXPECT_EQ(show(r), "OK\nQUEUED\n(nil)\n") << reference;
+    EXPECT_EQ(str(b->command({"GET", "{w}k"})), "other");
+    // The same connection watches and runs again afterwards.
+    r = run(*a, {{"WATCH", "{w}k"}, {"MULTI"}, {"SET", "{w}k", "mine"}, {"EXEC"}});
+    EXPECT_EQ(show(r), "OK\nOK\nQUEUED\n[OK]\n") << reference;
+  }
+}
+
+// Cluster rule: one transaction, one slot. The refusals are queueing errors (EXECABORT), and
+// whatever happened, UNWATCH / EXEC / DISCARD release the slot: the next transaction may use
+// another one.
+TEST_F(ProxyCompatTest, RefusedCommandsAbortAndNothingStaysPinned) {
+  startAll();
+  auto c = proxyClient();
+  auto expectScript = [&](const Script& script, const std::string& want) {
+    EXPECT_EQ(show(run(*c, script)), want);
+  };
+  const std::string abort = "(error) EXECABORT Transaction discarded because of previous errors.\n";
+  const std::string cross =
+      "(error) CROSSSLOT Keys in request don't hash to the same slot (a transaction must stay in "
+      "one slot)\n";
+  // A key of another slot inside MULTI.
+  expectScript({{"WATCH", "{a}x"}, {"MULTI"}, {"SET", "{a}x", "1"}, {"SET", "{b}y", "1"}, {"EXEC"}},
+               "OK\nOK\nQUEUED\n" + cross + abort);
+  expectScript({{"WATCH", "{b}y"}, {"MULTI"}, {"SET", "{b}y", "2"}, {"EXEC"}},
+               "OK\nOK\nQUEUED\n[OK]\n");
+  // A cross-slot command while keys are watched, then UNWATCH.
+  expectScript({{"WATCH", "{a}x"},
+                {"MSETNX", "{a}1", "v", "{b}2", "v"},
+                {"WATCH", "{b}y"},
+                {"UNWATCH"},
+                {"WATCH", "{b}y"},
+                {"UNWATCH"}},
+               "OK\n(error) CROSSSLOT Keys in request don't hash to the same slot\n" + cross +
+                   "OK\nOK\nOK\n");
+  // DISCARD after a refused command.
+  expectScript({{"WATCH", "{a}x"},
+                {"MULTI"},
+                {"MGET", "{a}x", "{b}y"},
+                {"DISCARD"},
+                {"WATCH", "{b}y"},
+                {"MULTI"},
+                {"GET", "{b}y"},
+                {"EXEC"}},
+               "OK\nOK\n" + cross + "OK\nOK\nOK\nQUEUED\n[\"2\"]\n");
+  // Whole-cluster commands are queueing errors with a clear message.
+  std::vector<RespValue> r =
+      run(*c, {{"MULTI"}, {"SET", "{a}x", "1"}, {"DBSIZE"}, {"FLUSHALL"}, {"KEYS", "*"}, {"EXEC"}});
+  ASSERT_EQ(r.size(), 6u) << show(r);
+  for (int i : {2, 3, 4}) {
+    EXPECT_TRUE(r[i].isError()) << show(r);
+    EXPECT_NE(r[i].str.find("inside MULTI"), std::string::npos) << show(r);
+  }
+  EXPECT_EQ(resp::toString(r[5]), abort.substr(0, abort.size() - 1));
+  EXPECT_EQ(str(c->command({"GET", "{a}x"})), "<null>");        // nothing ran
+  EXPECT_EQ(c->command({"DBSIZE"}).type, ValueType::kInteger);  // not in MULTI any more
+  // Commands any master answers alike are queued.
+  expectScript({{"MULTI"}, {"CONFIG", "GET", "maxmemory-policy"}, {"SET", "{a}x", "1"}, {"EXEC"}},
+               "OK\nQUEUED\nQUEUED\n[[\"maxmemory-policy\", \"noeviction\"], OK]\n");
+}
+
+// ---- Keyspace ---------------------------------------------------------------------------------
+
+// Reference: the standalone server for an empty keyspace; then the cluster's own key counts.
+TEST_F(ProxyCompatTest, RandomKeyDrawsFromEveryMasterByItsKeyCount) {
+  startBoth();
+  expectSameReplies({{"FLUSHALL"}, {"RANDOMKEY"}}, 2);
+  expectSameReplies({{"RANDOMKEY"}}, 3);
+  const uint16_t foo_master = cluster.masterPortForSlot(RedisClusterHarness::keySlot("foo"));
+  const uint16_t bar_master = cluster.masterPortForSlot(RedisClusterHarness::keySlot("bar"));
+  ASSERT_NE(foo_master, bar_master);
+  auto c = proxyClient();
+  ASSERT_EQ(str(c->command({"SET", "foo", "1"})), "OK");
+  ASSERT_EQ(str(c->command({"SET", "bar", "1"})), "OK");
+  int foo = 0, bar = 0;
+  for (int i = 0; i < 100; ++i) {
+    const std::string k = str(c->command({"RANDOMKEY"}));
+    foo += k == "foo";
+    bar += k == "bar";
+  }
+  EXPECT_EQ(foo + bar, 100);
+  EXPECT_GT(foo, 0);  // each is missed 100 times in a row with probability 2^-100
+  EXPECT_GT(bar, 0);
+  // Three more keys on bar's master: foo is one key in five (400 draws: 80 expected, sd 8).
+  for (const char* k : {"{bar}1", "{bar}2", "{bar}3"}) c->command({"SET", k, "1"});
+  foo = 0;
+  for (int i = 0; i < 400; ++i) foo += str(c->command({"RANDOMKEY"})) == "foo";
+  EXPECT_GT(foo, 40);
+  EXPECT_LT(foo, 130);
+  // RESP3 clients get RESP3's null when everything is gone.
+  c->command({"FLUSHALL"});
+  auto c3 = client(false, 3);
+  EXPECT_EQ(c3->command({"RANDOMKEY"}).type, ValueType::kNull);
+}
+
+// Reference: a node of the cluster itself (cluster mode changes these answers).
+TEST_F(ProxyCompatTest, MultiDatabaseCommandsGetTheClusterNodesErrors) {
+  startAll();
+  const Script script = {{"SELECT", "0"},           {"SELECT", "1"},
+                         {"SELECT", "x"},           {"SELECT", "00"},
+                         {"SELECT", "-1"},          {"SELECT", "-0"},
+                         {"SELECT", "99999999999"}, {"SELECT", "99999999999999999999"},
+                         {"SWAPDB", "0", "1"},      {"SWAPDB", "0"},
+                         {"MOVE", "{m}k", "1"},     {"MOVE", "{m}k", "0"},
+                         {"MOVE", "{m}k"}};
+  SyncRedisClient node;
+  ASSERT_TRUE(
+      node.connect("127.0.0.1", cluster.masterPortForSlot(RedisClusterHarness::keySlot("{m}k"))));
+  auto via = proxyClient();
+  EXPECT_EQ(show(run(*via, script)), show(run(node, script)));
+}
+
+// ---- INFO ---------------------------------------------------------------------------------------
+
+// INFO text -> section name -> key -> value.
+using InfoMap = std::map<std::string, std::map<std::string, std::string>>;
+InfoMap parseInfo(const std::string& text, std::vector<std::string>* order = nullptr) {
+  InfoMap info;
+  std::string section;
+  size_t pos = text.rfind("txt:", 0) == 0 ? 4 : 0;  // a RESP3 verbatim string's format
+  while (pos < text.size()) {
+    size_t eol = text.find("\r\n", pos);
+    if (eol == std::string::npos) eol = text.size();
+    const std::string line = text.substr(pos, eol - pos);
+    pos = eol + 2;
+    if (line.rfind("# ", 0) == 0) {
+      section = line.substr(2);
+      info[section];
+      if (order != nullptr) order->push_back(section);
+    } else if (size_t colon = line.find(':'); colon != std::string::npos) {
+      info[section][line.substr(0, colon)] = line.substr(colon + 1);
+    }
+  }
+  return info;
+}
+
+// Reference: the standalone server. The proxy adds its own "# Proxy" section; everything else
+// (which sections, their order, the keys of the node-held ones, the reply type) must match.
+TEST_F(ProxyCompatTest, InfoSectionsMatchRedis) {
+  startBoth();
+  const std::vector<std::vector<std::string>> requests = {
+      {"INFO"},
+      {"INFO", "default"},
+      {"INFO", "all"},
+      {"INFO", "everything"},
+      {"INFO", "clients", "SERVER"},
+      {"INFO", "keyspace", "memory", "stats"},
+      {"INFO", "nosuch"},
+      {"INFO", "nosuch", "cpu"},
+      {"INFO", "persistence"},
+      {"INFO", "commandstats", "errorstats"},
+      {"INFO", "modules"},
+      {"INFO", "default", "commandstats"},
+  };
+  for (int proto : {2, 3}) {
+    auto ref = client(true, proto);
+    auto via = client(false, proto);
+    ref->command({"SET", "{i}k", "v"});  // the same keyspace, and commandstats/errorstats lines
+    via->command({"SET", "{i}k", "v"});
+    ref->command({"INCR", "{i}k"});
+    via->command({"INCR", "{i}k"});
+    for (const auto& request : requests) {
+      const RespValue want = ref->command(request);
+      const RespValue got = via->command(request);
+      const std::string what = "RESP" + std::to_string(proto) + " " + request.back();
+      ASSERT_EQ(got.type, want.type) << what << ": " << str(got);
+      std::vector<std::string> want_order, got_order;
+      const InfoMap want_info = parseInfo(want.str, &want_order);
+      const InfoMap got_info = parseInfo(got.str, &got_order);
+      got_order.erase(std::remove(got_order.begin(), got_order.end(), "Proxy"), got_order.end());
+      EXPECT_EQ(got_order, want_order) << what;
+      for (const char* section : {"Memory", "Persistence", "Stats", "CPU", "Errorstats"}) {
+        if (want_info.count(section) == 0) continue;
+        for (const auto& [key, value] : want_info.at(section)) {
+          EXPECT_EQ(got_info.at(section).count(key), 1u) << what << ": " << section << " " << key;
+        }
+      }
+      if (want_order.empty()) EXPECT_EQ(got.str, want.str) << what;  // unknown: ""
+    }
+  }
+}
+
+// The same commands against the standalone server and through the proxy (keys on every master):
+// the node-held counters move by the same amounts, summed over the masters.
+TEST_F(ProxyCompatTest, InfoCountersAreSummedOverTheMasters) {
+  startBoth();
+  const Script ops = [] {
+    Script s;
+    for (int i = 0; i < 9; ++i) s.push_back({"SET", "k" + std::to_string(i), "v"});
+    for (int i = 0; i < 9; ++i) s.push_back({"GET", "k" + std::to_string(i)});
+    for (int i = 0; i < 6; ++i) s.push_back({"GET", "missing" + std::to_string(i)});
+    for (int i = 0; i < 3; ++i) s.push_back({"SET", "e" + std::to_string(i), "v", "PX", "20"});
+    s.push_back({"INCR", "k0"});        // ERR value is not an integer
+    s.push_back({"LPUSH", "k1", "x"});  // WRONGTYPE
+    return s;
+  }();
+  const std::vector<std::pair<std::string, std::string>> counters = {
+      {"Stats", "keyspace_hits"},      {"Stats", "keyspace_misses"},
+      {"Stats", "expired_keys"},       {"Persistence", "rdb_changes_since_last_save"},
+      {"Errorstats", "errorstat_ERR"}, {"Errorstats", "errorstat_WRONGTYPE"},
+      {"Commandstats", "cmdstat_get"}, {"Commandstats", "cmdstat_set"},
+  };
+  // errorstat_X:count=N and cmdstat_x:calls=N,... -> N
+  auto number = [](const InfoMap& info, const std::pair<std::string, std::string>& c) -> int64_t {
+    auto s = info.find(c.first);
+    if (s == info.end() || s->second.count(c.second) == 0) return 0;
+    std::string v = s->second.at(c.second);
+    if (size_t eq = v.find('='); eq != std::string::npos) v = v.substr(eq + 1);
+    return std::stoll(v.substr(0, v.find(',')));
+  };
+  std::map<std::string, int64_t> delta[2];
+  for (bool reference : {true, false}) {
+    auto c = client(reference, 2);
+    const std::vector<std::string> all = {"INFO", "everything"};
+    const InfoMap before = parseInfo(c->command(all).str);
+    run(*c, ops);
+    std::this_thread::sleep_for(100ms);  // e0..e2 expire
+    run(*c, {{"GET", "e0"}, {"GET", "e1"}, {"GET", "e2"}});
+    // Active expiry may take a moment on some master: wait until all three are counted.
+    InfoMap after;
+    for (int i = 0; i < 50; ++i) {
+      after = parseInfo(c->command(all).str);
+      if (number(after, {"Stats", "expired_keys"}) - number(before, {"Stats", "expired_keys"}) >=
+          3) {
+        break;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    for (const auto& counter : counters) {
+      delta[reference][counter.second] = number(after, counter) - number(before, counter);
+    }
+  }
+  EXPECT_EQ(delta[false], delta[true]);
+  EXPECT_EQ(delta[true]["keyspace_hits"], 9);  // the GETs of k0..k8
+  EXPECT_EQ(delta[true]["errorstat_WRONGTYPE"], 1);
+  // Sizes are summed too, and their *_human forms follow the sum.
+  auto c = proxyClient();
+  const InfoMap memory = parseInfo(c->command({"INFO", "memory"}).str);
+  const double used = std::stod(memory.at("Memory").at("used_memory"));
+  const std::string human = memory.at("Memory").at("used_memory_human");
+  ASSERT_EQ(human.back(), 'M') << human;
+  EXPECT_NEAR(std::stod(human) * 1024 * 1024, used, used * 0.01) << human;
+  int64_t direct = 0;
+  for (const auto& node : cluster.nodes()) {
+    const InfoMap m = parseInfo(cluster.client(node.port).command({"INFO", "memory"}).str);
+    direct += std::stoll(m.at("Memory").at("used_memory"));
+  }
+  EXPECT_NEAR(used, static_cast<double>(direct), direct * 0.05);
+}
+
+}  // namespace
+}  // namespace slotwise::test
