@@ -1,6 +1,4 @@
 // Fan-out merging: the one reply a client expects, built from every part's reply.
-#include "proxy/datapath/fanout.h"
-
 #include <algorithm>
 #include <charconv>
 #include <map>
@@ -9,12 +7,12 @@
 
 #include "common/lines.h"
 #include "proxy/datapath/errors.h"
+#include "proxy/datapath/fanout.h"
+#include "proxy/datapath/fanout_internal.h"
 #include "proxy/local/proxy_info.h"
 #include "resp/encoder.h"
 #include "resp/reply_scanner.h"
-#include "proxy/datapath/fanout_internal.h"
 #include "router/hash_slot.h"
-
 
 namespace slotwise::proxy {
 namespace {

@@ -43,19 +43,19 @@ class RequestOwner {
 // reply is stored in `parts` and the merged reply is built when the last one arrives.
 struct FanOut {
   enum class Merge : uint8_t {
-    kMget,       // array: each key's value from the part that held it, in the client's key order
-    kAllOk,      // +OK if every part said +OK, else the first other reply
-    kSum,        // integer sum (DEL, EXISTS, DBSIZE, ...)
-    kConcat,     // concatenated arrays (KEYS)
+    kMget,          // array: each key's value from the part that held it, in the client's key order
+    kAllOk,         // +OK if every part said +OK, else the first other reply
+    kSum,           // integer sum (DEL, EXISTS, DBSIZE, ...)
+    kConcat,        // concatenated arrays (KEYS)
     kConcatUnique,  // concatenated arrays without repeats (PUBSUB CHANNELS)
-    kSumPairs,   // [name, n, ...] with n added up per name (PUBSUB NUMSUB)
-    kAllEqual,   // every part must give the same reply (SCRIPT LOAD): that reply, else an error
-    kAndArrays,  // element-wise AND of integer arrays (SCRIPT EXISTS)
-    kAnyOk,      // +OK if any part said +OK, else the first reply (SCRIPT KILL)
-    kMin,        // smallest integer (LASTSAVE)
-    kRandomKey,  // RANDOMKEY: the key of a master drawn by its DBSIZE (parts: RANDOMKEY, DBSIZE)
-    kScan,       // one part; rewrite the node's cursor into a cluster-wide cursor
-    kInfo,       // INFO: `text` (the proxy's own sections) plus the masters' keyspaces summed
+    kSumPairs,      // [name, n, ...] with n added up per name (PUBSUB NUMSUB)
+    kAllEqual,      // every part must give the same reply (SCRIPT LOAD): that reply, else an error
+    kAndArrays,     // element-wise AND of integer arrays (SCRIPT EXISTS)
+    kAnyOk,         // +OK if any part said +OK, else the first reply (SCRIPT KILL)
+    kMin,           // smallest integer (LASTSAVE)
+    kRandomKey,     // RANDOMKEY: the key of a master drawn by its DBSIZE (parts: RANDOMKEY, DBSIZE)
+    kScan,          // one part; rewrite the node's cursor into a cluster-wide cursor
+    kInfo,          // INFO: `text` (the proxy's own sections) plus the masters' keyspaces summed
   };
   Merge merge = Merge::kAllOk;
   uint32_t outstanding = 0;

@@ -1,14 +1,13 @@
 #include "proxy/local/local_commands.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <string_view>
-
-#include <fmt/format.h>
 
 #include "common/ascii.h"
 #include "proxy/stats/slowlog.h"
