@@ -1,7 +1,7 @@
-// Building blocks of the YAML binding tables in config_loader.cc: key paths and error messages,
+// Building blocks of the YAML binding tables (config_fields.cc): key paths and error messages,
 // scalar parsing with units, and the Field binder with its leaf kinds (count, millis, bytes,
 // choice, address, secret, lists, sections). Internal to the config module: only
-// config_loader.cc includes it.
+// config_fields.cc and config_loader.cc include it.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
