@@ -95,9 +95,7 @@ class QueryOp {
   }
 
   void writeFailed(int rc) {
-    finish(Result<resp::RespValue>::error(rc == UV_EPROTO && tls_
-                                              ? "TLS: " + tls_->error()
-                                              : std::string("write: ") + uv_strerror(rc)));
+    finish(Result<resp::RespValue>::error("write: " + out_.describe(rc)));
   }
 
   static void onWriteDone(void* owner, int status) {

@@ -140,10 +140,7 @@ class SentinelWatch::Conn {
     if (rc < 0) writeFailed(rc);
   }
 
-  void writeFailed(int rc) {
-    fail(rc == UV_EPROTO && tls_ ? "TLS: " + tls_->error()
-                                 : std::string("write: ") + uv_strerror(rc));
-  }
+  void writeFailed(int rc) { fail("write: " + out_.describe(rc)); }
 
   // Runs before the close callback when uv_close cancels the write (UV_ECANCELED).
   static void onWriteDone(void* owner, int status) {

@@ -1,7 +1,5 @@
 // Server: the client-facing listeners (plain and TLS, hand-off or reuseport accept) and the TLS
 // contexts they and the node connections use.
-#include "proxy/control/server.h"
-
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -10,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "proxy/control/server.h"
 #include "proxy/datapath/errors.h"
 #include "proxy/io/net_util.h"
 
@@ -67,7 +66,8 @@ void Server::onAcceptable(Acceptor& acceptor) {
       }
       return;
     }
-    if (total_clients_.load(std::memory_order_relaxed) >= static_cast<int>(config_.limits.max_clients)) {
+    if (total_clients_.load(std::memory_order_relaxed) >=
+        static_cast<int>(config_.limits.max_clients)) {
       control_metrics_.rejected_max_clients.Increment();
       if (!acceptor.tls) {  // a TLS client could not read a plaintext error
         std::string msg = "-" + std::string(errors::kMaxClients) + "\r\n";

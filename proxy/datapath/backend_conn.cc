@@ -117,8 +117,7 @@ void BackendConn::flush() {
   int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&handle_));
   node_stats_->bytes_out.inc(queued - out_.buffer().size());
   if (rc < 0) {
-    spdlog::warn("backend {}: write failed: {}", address_,
-                 rc == UV_EPROTO && tls_ ? "TLS: " + tls_->error() : uv_strerror(rc));
+    spdlog::warn("backend {}: write failed: {}", address_, out_.describe(rc));
     close(true);
     return;
   }

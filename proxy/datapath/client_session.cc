@@ -403,7 +403,7 @@ void ClientSession::flush() {
   int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&handle_));
   services_.stats.client_bytes_out.inc(queued - out_.buffer().size());
   if (rc < 0) {
-    if (rc == UV_EPROTO && tls_) spdlog::warn("client {}: TLS: {}", id_, tls_->error());
+    if (rc == UV_EPROTO) spdlog::warn("client {}: {}", id_, out_.describe(rc));
     close();
     return;
   }

@@ -18,19 +18,8 @@ namespace {
 constexpr size_t kReadBufferBytes = 64 * 1024;
 constexpr std::string_view kSessionIdContext = "slotwise";
 
-// OpenSSL's error queue as one line ("" when empty); empties the queue.
-std::string takeErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    out += (out.empty() ? "" : "; ") + std::string(buf);
-  }
-  return out;
-}
-
 Result<TlsContextPtr> contextError(const std::string& what) {
-  std::string reason = takeErrors();
+  std::string reason = takeOpenSslErrors();
   return Result<TlsContextPtr>::error(reason.empty() ? what : strCat(what, ": ", reason));
 }
 
@@ -99,11 +88,21 @@ Result<TlsContextPtr> makeClientTlsContext(const config::BackendTlsConfig& confi
   return ctx;
 }
 
+std::string takeOpenSslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    out += (out.empty() ? "" : "; ") + std::string(buf);
+  }
+  return out;
+}
+
 TlsSession::TlsSession(const TlsContextPtr& ctx, Role role, const std::string& server_name) {
   ERR_clear_error();
   ssl_ = SSL_new(ctx.get());
   if (ssl_ == nullptr) {
-    error_ = "cannot create a TLS session: " + takeErrors();
+    error_ = "cannot create a TLS session: " + takeOpenSslErrors();
     return;
   }
   rbio_ = BIO_new(BIO_s_mem());
@@ -196,7 +195,7 @@ void TlsSession::drain(std::string& wire) {
 }
 
 void TlsSession::fail(int ssl_error) {
-  std::string reason = takeErrors();
+  std::string reason = takeOpenSslErrors();
   const long verify = SSL_get_verify_result(ssl_);
   if (verify != X509_V_OK) {
     reason += strCat(reason.empty() ? "" : " ",

@@ -58,6 +58,9 @@ class TlsContextSlot {
   TlsSettings settings_;
 };
 
+// OpenSSL's error queue of this thread as one "; "-joined line ("" when empty); empties it.
+std::string takeOpenSslErrors();
+
 // One TLS connection. Loop-thread only.
 class TlsSession {
  public:

@@ -27,6 +27,11 @@ int Writer::flush(uv_stream_t* stream) {
   return 0;
 }
 
+std::string Writer::describe(int rc) const {
+  if (rc == UV_EPROTO && tls_ != nullptr) return "TLS: " + tls_->error();
+  return uv_strerror(rc);
+}
+
 void Writer::trim(size_t keep) {
   if (pending_.empty() && pending_.capacity() > keep) std::string().swap(pending_);
   if (wire_.empty() && wire_.capacity() > keep) std::string().swap(wire_);

@@ -33,6 +33,8 @@ class Writer {
   // Hands buffer() to the socket. Returns 0, or a negative libuv error code (the caller closes;
   // UV_EPROTO when TLS failed: tls->error() tells why).
   int flush(uv_stream_t* stream);
+  // What a negative flush() result or write status means, for a log line or an error reply.
+  std::string describe(int rc) const;
   // Frees buffer memory above `keep` bytes of capacity when nothing is pending.
   void trim(size_t keep);
 

@@ -14,6 +14,7 @@
 #include <span>
 
 #include "common/host_port.h"
+#include "proxy/io/tls.h"
 #include "resp/encoder.h"
 #include "resp/reply_scanner.h"
 #include "tests/support/redis_harness.h"
@@ -28,16 +29,6 @@ using Clock = std::chrono::steady_clock;
 void appendArgs(std::string& out, const std::vector<std::string>& args) {
   std::vector<std::string_view> views(args.begin(), args.end());
   resp::appendCommand(out, std::span<const std::string_view>(views));
-}
-
-std::string sslErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    out += (out.empty() ? "" : "; ") + std::string(buf);
-  }
-  return out;
 }
 
 }  // namespace
@@ -129,7 +120,7 @@ bool SyncRedisClient::handshake(Clock::time_point deadline) {
     ok = ssl_ != nullptr && SSL_set_fd(ssl_, fd_) == 1;
   }
   if (!ok) {
-    fail("TLS setup: " + sslErrors());
+    fail("TLS setup: " + proxy::takeOpenSslErrors());
     return false;
   }
   while (true) {
@@ -147,7 +138,7 @@ bool SyncRedisClient::waitTls(int ssl_error, Clock::time_point deadline) {
   if (ssl_error == SSL_ERROR_WANT_READ) events = POLLIN;
   else if (ssl_error == SSL_ERROR_WANT_WRITE) events = POLLOUT;
   if (events == 0) {
-    last_error_ = sslErrors();
+    last_error_ = proxy::takeOpenSslErrors();
     const long verify = SSL_get_verify_result(ssl_);
     if (verify != X509_V_OK)
       last_error_ += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
