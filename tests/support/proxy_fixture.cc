@@ -31,8 +31,10 @@ void ProxyClusterTest::startAll() {
   ASSERT_TRUE(cluster.start(cluster_options)) << cluster.error();
   proxy_port = pickFreePort();
   ASSERT_TRUE(proxy.start(proxyConfig())) << proxy.error() << "\n" << proxy.log();
-  if (tlsMode()) {  // the TLS run really runs over TLS
-    ASSERT_NE(proxy.log().find(" (TLS) "), std::string::npos) << proxy.log();
+  if (tlsMode()) {  // the TLS run really runs over TLS (the port accepts before that log line)
+    ASSERT_TRUE(cluster.waitFor([&] { return proxy.log().find(" (TLS) ") != std::string::npos; },
+                                std::chrono::milliseconds(10000)))
+        << proxy.log();
   }
   // The port accepts before the first slot map is in; tests start once the proxy routes keys
   // (a cluster-wide DBSIZE needs the map), so that every test sees a ready proxy.
