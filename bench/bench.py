@@ -9,6 +9,9 @@ Slotwise, and reports throughput, the ratio to the reference, p50/p99 latency, C
   --mode static    3 standalone servers, fnv1a_64/ketama; references: twemproxy (nutcracker, the
                    same pool) and, for SET/GET, one server directly
   --mode sentinel  1 master + 1 replica watched by 1 redis-sentinel; reference: the master directly
+  --observe        (cluster mode) adds a second Slotwise with hot-key and big-key tracking off
+                   (observe.hot_keys false, observe.big_value_bytes 0): the A/B of their cost
+                   (the default "slotwise" target runs with the defaults: both on)
   --tls            (cluster mode) the nodes also serve TLS (tls-port, tls-cluster yes) and the run
                    adds, next to plain: direct over TLS, Slotwise with TLS clients (plain to the
                    cluster), Slotwise with TLS on both sides; then the TLS handshake rate of the
@@ -309,9 +312,11 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer requests (smoke run)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--tls", action="store_true", help="cluster mode: add the TLS cases")
+    ap.add_argument("--observe", action="store_true",
+                    help="cluster mode: add Slotwise with hot/big-key tracking off (A/B)")
     args = ap.parse_args()
-    if args.tls and args.mode != "cluster":
-        sys.exit("--tls needs --mode cluster")
+    if (args.tls or args.observe) and args.mode != "cluster":
+        sys.exit("--tls and --observe need --mode cluster")
     tools = ["redis-server", "redis-cli", "redis-benchmark"]
     tools += {"static": ["/usr/sbin/nutcracker"], "sentinel": ["redis-sentinel"]}.get(args.mode, [])
     for tool in tools:
@@ -331,7 +336,7 @@ def main():
                "static": lambda: Servers(workdir, 3, used),
                "sentinel": lambda: SentinelGroup(workdir, used)}[args.mode]()
     proxy = nutcracker = None
-    tls_proxies = []
+    extra_proxies = []
     rows = []
     handshakes = []
     try:
@@ -358,6 +363,12 @@ def main():
             targets = [Target("one server", backend.ports[0], tests={"SET", "GET"}),
                        Target("twemproxy", nutcracker.port, cpu=nutcracker.cpu_seconds)]
         targets.append(Target("slotwise", proxy.port, cpu=proxy.cpu_seconds))
+        if args.observe:
+            off = Proxy(args.binary, workdir, free_port(used),
+                        backend_yaml + "observe:\n  hot_keys: false\n  big_value_bytes: 0\n",
+                        args.workers, name="slotwise-observe-off")
+            extra_proxies.append(off)
+            targets.append(Target("slotwise observe off", off.port, cpu=off.cpu_seconds))
         if args.tls:
             targets.insert(1, Target("direct TLS", backend.tls_ports[0], cluster=True,
                                      cafile=certs["ca"]))
@@ -370,7 +381,7 @@ def main():
                 tls_port = free_port(used)
                 p = Proxy(args.binary, workdir, free_port(used), yaml + listen_tls.format(tls_port),
                           args.workers, name=name.replace(" ", "-"))
-                tls_proxies.append(p)
+                extra_proxies.append(p)
                 targets.append(Target(name, tls_port, cpu=p.cpu_seconds, cafile=certs["ca"]))
         samples = {}
         for rnd in range(args.rounds):
@@ -395,7 +406,7 @@ def main():
             backend.flush()
         before, after = idle_clients_rss(proxy, 1000)
         if args.tls:
-            both = tls_proxies[-1]
+            both = extra_proxies[-1]
             for resume in (False, True):
                 rate, resumed, n, cpu = handshake_rate(targets[-1].port, certs["ca"],
                                                        3 if args.quick else 10, resume,
@@ -445,7 +456,7 @@ def main():
     finally:
         if proxy:
             proxy.stop()
-        for p in tls_proxies:
+        for p in extra_proxies:
             p.stop()
         if nutcracker:
             nutcracker.stop()

@@ -453,6 +453,21 @@ const Fields<SlowlogConfig>& slowlogFields() {
   return kFields;
 }
 
+const Fields<ObserveConfig>& observeFields() {
+  using C = ObserveConfig;
+  static const Fields<C> kFields = {
+      choice("hot_keys", &C::hot_keys, kBools),
+      count("hot_key_capacity", &C::hot_key_capacity, 16, 65536),
+      count("hot_key_threshold_per_s", &C::hot_key_threshold_per_s, 0, 1000000000),
+      count("hot_key_metric_top_n", &C::hot_key_metric_top_n, 0, 100),
+      count("big_value_bytes", &C::big_value_bytes, 0, 1ull << 40),
+      count("big_keys", &C::big_keys, 1, 1000),
+      count("max_key_bytes", &C::max_key_bytes, 16, 4096),
+      choice("redact_keys", &C::redact_keys, kBools),
+  };
+  return kFields;
+}
+
 const Fields<AuthConfig>& authFields() {
   static const Fields<AuthConfig> kFields = {
       secret("password", &AuthConfig::password),
@@ -503,6 +518,7 @@ const Fields<ProxyConfig>& rootFields() {
       section("tls", &C::tls, tlsListenFields),
       section("admin", &C::admin, adminFields),
       section("slowlog", &C::slowlog, slowlogFields),
+      section("observe", &C::observe, observeFields),
       section("log", &C::log, logFields),
   };
   return kFields;

@@ -117,6 +117,7 @@ ReloadPlan planReload(const ProxyConfig& running, const ProxyConfig& loaded) {
   w.live("auth", &P::auth);
   w.restartOnly("admin", &P::admin);
   w.restartOnly("slowlog", &P::slowlog);
+  w.restartOnly("observe", &P::observe);
   w.live("log.level", &P::log, &LogConfig::level);
   return plan;
 }

@@ -209,6 +209,27 @@ struct SlowlogConfig {                                  // YAML key: slowlog
   bool operator==(const SlowlogConfig&) const = default;
 };
 
+// YAML key: observe (hot keys, big keys; proxy/stats/key_watch.h).
+struct ObserveConfig {
+  // hot_keys: count requests per key (Space-Saving top-K per worker).
+  bool hot_keys = true;
+  // hot_key_capacity: counters per worker, 16..65536 (the memory bound).
+  uint32_t hot_key_capacity = 256;
+  // hot_key_threshold_per_s: log a key requested more often than this per second (0 = never).
+  uint64_t hot_key_threshold_per_s = 0;
+  // hot_key_metric_top_n: export the top N keys as a gauge family (0 = off).
+  uint32_t hot_key_metric_top_n = 0;
+  // big_value_bytes: requests and replies this large are counted and listed (0 = off).
+  uint64_t big_value_bytes = 1048576;
+  // big_keys: largest keys kept per worker for /api/bigkeys.
+  uint32_t big_keys = 32;
+  // max_key_bytes: key names longer than this are cut in the tables.
+  uint32_t max_key_bytes = 128;
+  // redact_keys: show "sha256:<hex>" instead of key names.
+  bool redact_keys = false;
+  bool operator==(const ObserveConfig&) const = default;
+};
+
 struct LogConfig {                                      // YAML key: log
   LogLevel level = LogLevel::kInfo;                     // level: trace|debug|info|warn|error|off
   bool operator==(const LogConfig&) const = default;
@@ -235,6 +256,7 @@ struct ProxyConfig {
   AuthConfig auth;
   AdminConfig admin;
   SlowlogConfig slowlog;
+  ObserveConfig observe;
   LogConfig log;
   bool operator==(const ProxyConfig&) const = default;
 };

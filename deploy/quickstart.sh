@@ -3,7 +3,8 @@
 #   1. installs the dependencies (deploy/install-deps.sh; skipped when all are present),
 #   2. builds Slotwise (Release) into build/,
 #   3. starts a 3-master + 3-replica Redis Cluster on 127.0.0.1:7000-7005 under .run/cluster/,
-#   4. starts build/slotwise --config deploy/examples/local.yaml on 127.0.0.1:6380.
+#   4. starts build/slotwise --config deploy/examples/local.yaml on 127.0.0.1:6380, with the
+#      admin listener (dashboard, /metrics, /readyz, /api/*) on 127.0.0.1:9121.
 #
 # Usage: deploy/quickstart.sh [start]   start (stopping what a previous run started first)
 #        deploy/quickstart.sh stop      stop only the processes named in our pidfiles
@@ -20,6 +21,7 @@ readonly PROXY_PIDFILE="${RUN_DIR}/slotwise.pid"
 readonly PROXY_LOG="${RUN_DIR}/slotwise.log"
 readonly PROXY_CONFIG="${ROOT}/deploy/examples/local.yaml"
 readonly PROXY_PORT=6380
+readonly ADMIN_PORT=9121
 readonly NODE_PORTS=(7000 7001 7002 7003 7004 7005)
 readonly BUS_PORTS=(17000 17001 17002 17003 17004 17005)
 
@@ -73,7 +75,7 @@ stop_all() {
 
 check_ports_free() {
   local port taken=()
-  for port in "${NODE_PORTS[@]}" "${BUS_PORTS[@]}" "${PROXY_PORT}"; do
+  for port in "${NODE_PORTS[@]}" "${BUS_PORTS[@]}" "${PROXY_PORT}" "${ADMIN_PORT}"; do
     if port_in_use "${port}"; then
       taken+=("${port}")
     fi
@@ -159,10 +161,16 @@ print_usage_help() {
   cat <<MSG
 
 Slotwise is running.
-  connect:  redis-cli -p ${PROXY_PORT}            (e.g. redis-cli -p ${PROXY_PORT} set foo bar)
-  logs:     ${PROXY_LOG}
-            ${CLUSTER_DIR}/redis-<port>.log
-  stop:     deploy/quickstart.sh stop
+  connect:   redis-cli -p ${PROXY_PORT}            (e.g. redis-cli -p ${PROXY_PORT} set foo bar)
+  dashboard: http://127.0.0.1:${ADMIN_PORT}/
+  metrics:   http://127.0.0.1:${ADMIN_PORT}/metrics  (Prometheus text)
+  ready:     http://127.0.0.1:${ADMIN_PORT}/readyz   (200 when every slot's master is reachable)
+  hot keys:  http://127.0.0.1:${ADMIN_PORT}/api/hotkeys?window=10s
+  big keys:  http://127.0.0.1:${ADMIN_PORT}/api/bigkeys
+  monitor:   redis-cli -p ${PROXY_PORT} monitor     (the commands this proxy receives)
+  logs:      ${PROXY_LOG}
+             ${CLUSTER_DIR}/redis-<port>.log
+  stop:      deploy/quickstart.sh stop
 MSG
 }
 

@@ -31,7 +31,8 @@ enum class ProxyClass : uint8_t {
   kKeyless,
   // Answered by the proxy itself because the state is the client connection's, which lives in
   // the proxy: PING ECHO QUIT SELECT HELLO AUTH RESET, CLIENT (every subcommand), ACL WHOAMI;
-  // and SLOWLOG (every subcommand), which shows the proxy's own slow log.
+  // SLOWLOG (every subcommand), which shows the proxy's own slow log; and MONITOR, which streams
+  // the commands this proxy receives.
   kLocal,
   // Sent to every master and the replies merged, because the effect or answer spans the whole
   // keyspace or every node's configuration: KEYS DBSIZE FLUSHALL FLUSHDB RANDOMKEY SCAN INFO
@@ -45,7 +46,7 @@ enum class ProxyClass : uint8_t {
   kPubSub,
   // Answered with "-ERR unknown or unsupported command": node administration, persistence,
   // replication, per-node diagnostics and multi-db commands that make no sense through a proxy
-  // (SHUTDOWN DEBUG MONITOR SYNC PSYNC REPLCONF REPLICAOF SLAVEOF FAILOVER ROLE SAVE BGSAVE
+  // (SHUTDOWN DEBUG SYNC PSYNC REPLCONF REPLICAOF SLAVEOF FAILOVER ROLE SAVE BGSAVE
   // BGREWRITEAOF SWAPDB MOVE ASKING READONLY READWRITE RESTORE-ASKING, CLUSTER except KEYSLOT,
   // ACL except CAT/GENPASS/WHOAMI, MODULE, LATENCY, MEMORY except USAGE, SCRIPT DEBUG,
   // CONFIG REWRITE).

@@ -61,6 +61,8 @@ KEYLESS = {
     # Connection state lives in the proxy.
     'auth': 'kLocal', 'echo': 'kLocal', 'hello': 'kLocal', 'ping': 'kLocal', 'quit': 'kLocal',
     'reset': 'kLocal', 'select': 'kLocal',
+    # MONITOR streams the commands this proxy receives (proxy/datapath/monitor.h).
+    'monitor': 'kLocal',
     # INFO: the proxy's own sections (server, clients, stats, ... and # Proxy), not a node's.
     'info': 'kLocal',
     'client|caching': 'kLocal', 'client|getname': 'kLocal', 'client|getredir': 'kLocal',
@@ -109,7 +111,7 @@ KEYLESS = {
     'pubsub|shardnumsub': 'kPubSub',
     # Node administration, persistence, replication and per-node diagnostics.
     'asking': 'kUnsupported', 'bgrewriteaof': 'kUnsupported', 'bgsave': 'kUnsupported',
-    'debug': 'kUnsupported', 'failover': 'kUnsupported', 'monitor': 'kUnsupported',
+    'debug': 'kUnsupported', 'failover': 'kUnsupported',
     'psync': 'kUnsupported', 'readonly': 'kUnsupported', 'readwrite': 'kUnsupported',
     'replconf': 'kUnsupported', 'replicaof': 'kUnsupported', 'role': 'kUnsupported',
     'save': 'kUnsupported', 'shutdown': 'kUnsupported', 'slaveof': 'kUnsupported',

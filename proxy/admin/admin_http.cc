@@ -26,6 +26,7 @@ struct Route {
   HttpHandler AdminHandlers::*handler;
   const char* default_content_type;
   bool open;  // served without the bearer token
+  QueryHandler AdminHandlers::*query_handler = nullptr;  // instead of `handler`
 };
 
 constexpr const char* kJson = "application/json";
@@ -41,6 +42,10 @@ const Route kRoutes[] = {
     {"/api/clients", &AdminHandlers::clients, kJson, false},
     {"/api/config", &AdminHandlers::config, kJson, false},
     {"/api/migration", &AdminHandlers::migration, kJson, false},
+    {"/api/hotkeys", nullptr, kJson, false, &AdminHandlers::hotkeys},
+    {"/api/bigkeys", &AdminHandlers::bigkeys, kJson, false},
+    {"/api/pools", &AdminHandlers::pools, kJson, false},
+    {"/api/history", &AdminHandlers::history, kJson, false},
     {"/", &AdminHandlers::dashboard, kHtml, true},
 };
 
@@ -77,7 +82,7 @@ HttpResponse plain(int status, std::string body) {
 }
 
 // Runs the handler, turning an escaped exception into a 500 (it must not unwind through C).
-HttpResponse invoke(const HttpHandler& handler, const Route& route) {
+HttpResponse invoke(const std::function<HttpResponse()>& handler, const Route& route) {
   HttpResponse r;
   try {
     r = handler();
@@ -122,6 +127,19 @@ void pokeListener(const std::string& host, uint16_t port) {
 }
 
 }  // namespace
+
+std::string queryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name)
+      return std::string(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return "";
+}
 
 AdminServer::~AdminServer() { stop(); }
 
@@ -209,15 +227,22 @@ int AdminServer::handle(mg_connection* conn) const {
     return r.status;
   }
   const Route* route = findRoute(info->local_uri != nullptr ? info->local_uri : "");
-  const HttpHandler* handler = route != nullptr ? &(handlers_.*(route->handler)) : nullptr;
-  if (handler == nullptr || !*handler) {
+  HttpHandler handler;
+  if (route != nullptr && route->query_handler != nullptr) {
+    const QueryHandler& q = handlers_.*(route->query_handler);
+    const std::string_view query = info->query_string != nullptr ? info->query_string : "";
+    if (q) handler = [&q, query] { return q(query); };
+  } else if (route != nullptr) {
+    handler = handlers_.*(route->handler);
+  }
+  if (!handler) {
     r = plain(404, "not found\n");
   } else if (!route->open && !authorized(conn)) {
     r = plain(401, "unauthorized\n");
     sendResponse(conn, r, !is_head, "WWW-Authenticate: Bearer realm=\"slotwise\"\r\n");
     return r.status;
   } else {
-    r = invoke(*handler, *route);
+    r = invoke(handler, *route);
   }
   sendResponse(conn, r, !is_head);
   return r.status;

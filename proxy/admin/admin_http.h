@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 struct mg_connection;
 struct mg_context;
@@ -30,6 +31,12 @@ struct HttpResponse {
 // Called on a civetweb thread for each GET/HEAD of its path; see the threading note above.
 // An exception escaping the handler is turned into a 500 response.
 using HttpHandler = std::function<HttpResponse()>;
+// The same for paths that take parameters: `query` is the raw query string ("window=10s&n=5",
+// "" when there is none, never URL-decoded).
+using QueryHandler = std::function<HttpResponse(std::string_view query)>;
+
+// The value of parameter `name` in a raw query string ("" when absent).
+std::string queryParam(std::string_view query, std::string_view name);
 
 // One callback per path. An empty handler makes its path answer 404.
 struct AdminHandlers {
@@ -41,6 +48,10 @@ struct AdminHandlers {
   HttpHandler clients;    // GET /api/clients
   HttpHandler config;     // GET /api/config
   HttpHandler migration;  // GET /api/migration (404 unless a migration runs)
+  QueryHandler hotkeys;   // GET /api/hotkeys?window=10s&limit=20
+  HttpHandler bigkeys;    // GET /api/bigkeys
+  HttpHandler pools;      // GET /api/pools
+  HttpHandler history;    // GET /api/history
   HttpHandler dashboard;  // GET /
 };
 

@@ -14,10 +14,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/proxy_config.h"
+#include "proxy/stats/key_watch.h"
+#include "proxy/stats/traffic_history.h"
 #include "router/slot_map.h"
 
 namespace slotwise::proxy {
@@ -33,19 +37,72 @@ inline constexpr std::string_view kRedacted = "<redacted>";
 // topology yet) gives version 0 and an empty range list.
 std::string renderSlotsJson(const router::SlotMap* map);
 
+// What the proxy knows of one node's health (server_admin.cc gathers it from BackendHealth and
+// the per-node metric families).
+struct NodeHealth {
+  // "up": an established connection, or the latest connect/probe succeeded; "connecting": a
+  // first connection is being made; "down": the latest connection, connect or probe failed and
+  // no connection is established; "idle": never contacted yet (the control thread probes every
+  // node about once a second, so this lasts at most that long).
+  std::string state = "idle";
+  int64_t connections = 0;        // established connections, all workers
+  int64_t connecting = 0;         // connection attempts in progress
+  uint64_t connect_failures = 0;  // since start
+  int64_t in_flight = 0;          // requests sent or queued, not answered (sampled every 100 ms)
+  uint64_t requests = 0;          // replies received since start
+  double p50_ms = -1;             // request latency percentiles since start; -1: no request yet
+  double p99_ms = -1;
+  std::string last_error;  // why the latest failure happened; "" if none
+  int64_t last_error_unix_ms = 0;
+};
+
 // Body of /api/backends: every node of `map` (masters and replicas, in map order) as
-//   {"version":7,"health_tracked":false,"nodes":[
+//   {"version":7,"health_tracked":true,"nodes":[
 //     {"address":"127.0.0.1:7000","id":"...","role":"master","master":"127.0.0.1:7000",
-//      "slots":5461,"health":"unknown"}, ...]}
+//      "slots":5461,"health":"up","connections":2,"connecting":0,"connect_failures":0,
+//      "in_flight":3,"requests":1000,"p50_ms":0.21,"p99_ms":1.3,"last_error":"",
+//      "last_error_unix_ms":0}, ...]}
 // "slots" is the number of hash slots a master owns (0 for a replica); "master" is the node's own
-// address for a master and its master's address for a replica. The proxy keeps no per-node
-// health state yet, so "health" is always "unknown" and "health_tracked" is false: consumers
-// must not read a missing "down" as "up". A null `map` (no topology yet) gives version 0 and an
-// empty node list.
-std::string renderBackendsJson(const router::SlotMap* map);
+// address for a master and its master's address for a replica; "p50_ms"/"p99_ms" are null before
+// the node answered a request. `health(address)` gives each node's NodeHealth. A null `map` (no
+// topology yet) gives version 0 and an empty node list.
+std::string renderBackendsJson(const router::SlotMap* map,
+                               const std::function<NodeHealth(const std::string&)>& health);
+
+// Body of /api/pools: each deployment the proxy fronts, in pool order:
+//   {"version":7,"pools":[
+//     {"name":"main","kind":"cluster","first_slot":0,"slots":16384,"covered":16384,
+//      "masters":[{"address":"127.0.0.1:7000","slots":5461,"replicas":["127.0.0.1:7003"]}]},
+//     {"name":"legacy","kind":"static","first_slot":16384,"slots":2,"covered":2,
+//      "hash":"fnv1a_64","distribution":"ketama",
+//      "servers":[{"name":"s1","weight":1,"live":true,"address":"127.0.0.1:6379",
+//                  "replicas":[]}, ...]},
+//     {"name":"sessions","kind":"sentinel", ... "servers":[{"name":"mymaster",...,
+//      "address":"<current master>","replicas":[...]}]}]}
+// A deployment without pools is one pool named "default". For a ring (static servers, Sentinel
+// groups) server i serves slot first_slot + i; "live": false is an auto-ejected server;
+// "address" is "" while no node serves it. `kinds` gives "cluster"/"static"/"sentinel" per pool.
+std::string renderPoolsJson(const router::SlotMap* map, const std::vector<std::string>& kinds);
+
+// Body of /api/history: the last 15 minutes, one point per interval, oldest first:
+//   {"interval_ms":2000,"points":[{"t":1700000000000,"ops":1234.5,"errors":0.0,
+//     "redirects":0.0,"p99_ms":0.42}, ...]}   ("p99_ms" null for an interval without requests)
+std::string renderHistoryJson(const std::vector<HistoryPoint>& points, int interval_ms);
 
 // Body of /api/clients: {"connected":12}, the number of client connections now open.
 std::string renderClientsJson(int64_t connected);
+
+// Body of /api/hotkeys: the hottest keys of the window, merged over the workers, as
+//   {"enabled":true,"window_s":10,"total":123456,"keys":[{"key":"user:42","count":61000,
+//     "error":0,"per_s":6100.0,"share":0.494}, ...]}
+// "count" is an upper bound (count - error a lower bound); "share" is count / total. With
+// observe.hot_keys off: {"enabled":false,"window_s":0,"total":0,"keys":[]}.
+std::string renderHotKeysJson(const HotKeyReport& report, bool enabled);
+
+// Body of /api/bigkeys: {"threshold_bytes":1048576,"keys":[{"key":"blob","command":"set",
+//   "direction":"request","bytes":5242880,"unix_ms":1700000000000}, ...]}, largest first.
+// threshold 0: big-key tracking is off (the list is empty).
+std::string renderBigKeysJson(const std::vector<BigKey>& keys, uint64_t threshold_bytes);
 
 // @return a copy of `config` with every secret (backend.password, auth.password, each
 // auth.users[i].password and .backend_password, admin.token) replaced by kRedacted when it is

@@ -47,9 +47,17 @@ Server::Server(config::ProxyConfig config, std::string config_path)
       config_json_(renderConfigJson(config_)),
       families_(ProxyMetricFamilies::registerAll(shards_)),
       control_metrics_(control_registry_),
-      slowlog_(config_.slowlog) {
+      slowlog_(config_.slowlog),
+      keywatch_(config_.observe) {
   families_.health = &health_;
   families_.slowlog = &slowlog_;
+  families_.monitor = &monitor_;
+  if (config_.observe.hot_keys || config_.observe.big_value_bytes != 0) {
+    families_.keywatch = &keywatch_;
+  }
+  if (config_.observe.hot_keys && config_.observe.hot_key_metric_top_n > 0) {
+    hot_key_metric_ = makeHotKeyCollector(keywatch_);
+  }
 }
 
 Server::~Server() {
@@ -147,6 +155,9 @@ int Server::run() {
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), live_, *this, total_clients_,
                                                 shard, families_));
     workers_.back()->setInitialPlacement(placement);
+    monitor_.setWorker(
+        static_cast<int>(i),
+        [w = workers_.back().get()](std::function<void()> task) { w->post(std::move(task)); });
     if (!workers_.back()->start()) {
       spdlog::critical("cannot start worker {}", i);
       return 1;
@@ -170,12 +181,14 @@ int Server::run() {
     Server* self = serverOf(t);
     self->source_->tick();
     if (++self->ticks_ % kProbeEveryTicks == 0) {
-      self->probeMasters();
+      self->probeNodes();
       self->probeReplicas();
     }
     const router::RefreshStats& stats = self->source_->stats();
     self->control_metrics_.refreshTotals(stats.ok, stats.failed);
     self->logRefreshFailures(stats.failed);
+    self->logHotKeys();
+    if (self->ticks_ % (TrafficHistory::kIntervalMs / kTickMs) == 0) self->sampleHistory();
   }, kTickMs, kTickMs);
   auto on_stop = [](uv_signal_t* s, int signum) {
     spdlog::info("signal {}: draining and stopping", signum);
@@ -312,6 +325,10 @@ std::unique_ptr<router::TopologySource> Server::makeBackend(
     const config::ClusterConfig& cluster, const config::StaticConfig& fixed,
     const config::SentinelConfig& sentinel, router::TopologySource::PublishCallback publish_map,
     std::string* described) {
+  // Creation order is the pool order of PrefixRoutes (PoolSet::create makes the pools in order).
+  backend_kinds_.emplace_back(fixed.enabled()      ? "static"
+                              : sentinel.enabled() ? "sentinel"
+                                                   : "cluster");
   if (fixed.enabled()) {
     std::vector<router::StaticShards::Server> servers;
     std::vector<std::string> names;
@@ -387,54 +404,29 @@ void Server::publish(const router::SlotMapPtr& map) {
   for (auto& w : workers_) w->setSlotMap(map);
 }
 
-std::string Server::slotsJson() const {
-  const router::SlotMapPtr map = adminMap();
-  return renderSlotsJson(map.get());
-}
 
-std::string Server::backendsJson() const {
-  const router::SlotMapPtr map = adminMap();
-  return renderBackendsJson(map.get());
-}
 
 router::SlotMapPtr Server::adminMap() const {
   std::lock_guard<std::mutex> lock(map_mu_);
   return admin_map_;
 }
 
-HttpResponse Server::readiness() const {
-  const router::SlotMapPtr map = adminMap();
-  const uint64_t covered = map ? map->coveredSlots() : 0;
-  const uint64_t expected = map ? map->placement().slotCount() : router::SlotMap::kNumSlots;
-  std::vector<std::string> unreachable;
-  if (map) {
-    for (uint16_t m : map->masters()) {
-      const std::string& address = map->nodes()[m].address;
-      if (!health_.reachable(address)) unreachable.push_back(address);
-    }
-  }
-  const bool ready = map && map->complete() && unreachable.empty();
-  std::string body =
-      fmt::format("{}: {}/{} slots covered", ready ? "ready" : "not ready", covered, expected);
-  if (!unreachable.empty()) {
-    body += fmt::format("; unreachable masters: {}", fmt::join(unreachable, ", "));
-  }
-  return HttpResponse{ready ? 200 : 503, "", body + "\n"};
-}
-
-void Server::probeMasters() {
+void Server::probeNodes() {
   const router::SlotMapPtr map = adminMap();
   if (!map || !node_query_ || stopping_) return;
-  for (uint16_t m : map->masters()) {
-    const std::string address = map->nodes()[m].address;
-    if (health_.connected(address)) source_->reportReachable(address);
+  for (const router::NodeInfo& node : map->nodes()) {
+    const std::string address = node.address;
+    const bool master = node.is_master;
+    if (master && health_.connected(address)) source_->reportReachable(address);
     if (health_.connected(address) || !probing_.insert(address).second) continue;
     // The callback may run before query() returns; `probing_` already holds the address.
-    node_query_->query(address, {"PING"}, [this, address](const Result<resp::RespValue>& reply) {
-      probing_.erase(address);
-      health_.record(address, reply ? BackendEvent::kProbeOk : BackendEvent::kProbeFailed);
-      if (reply && !stopping_) source_->reportReachable(address);
-    });
+    node_query_->query(
+        address, {"PING"}, [this, address, master](const Result<resp::RespValue>& reply) {
+          probing_.erase(address);
+          health_.record(address, reply ? BackendEvent::kProbeOk : BackendEvent::kProbeFailed,
+                         reply ? std::string_view() : std::string_view(reply.error()));
+          if (master && reply && !stopping_) source_->reportReachable(address);
+        });
   }
 }
 
@@ -485,37 +477,6 @@ void Server::publishUnfitReplicas(std::set<std::string> unfit) {
   unfit_replicas_ = std::move(unfit);
   auto shared = std::make_shared<const std::set<std::string>>(unfit_replicas_);
   for (auto& w : workers_) w->setUnfitReplicas(shared);
-}
-
-bool Server::startAdmin() {
-  AdminHandlers h;
-  h.metrics = [this] {
-    return HttpResponse{200, "", metrics::renderText({&shards_, &control_registry_, &process_})};
-  };
-  h.healthz = [] { return HttpResponse{200, "", "ok\n"}; };
-  h.readyz = [this] { return readiness(); };
-  h.slots = [this] { return HttpResponse{200, "", slotsJson()}; };
-  h.clients = [this] { return HttpResponse{200, "", renderClientsJson(total_clients_.load())}; };
-  h.backends = [this] { return HttpResponse{200, "", backendsJson()}; };
-  // Rendered once: handlers run on civetweb threads and must not read config_ while it changes.
-  h.config = [this] {
-    std::lock_guard lock(config_json_mu_);
-    return HttpResponse{200, "", config_json_};
-  };
-  if (migration_) {
-    h.migration = [this] { return HttpResponse{200, "", migration_->json()}; };
-  }
-  h.dashboard = [] { return HttpResponse{200, "", std::string(dashboardHtml())}; };
-  AdminOptions opts;
-  opts.bearer_token = config_.admin.token;
-  if (!admin_.start(config_.admin.listen.host, config_.admin.listen.port, std::move(h), opts)) {
-    spdlog::critical("cannot start the admin listener on {}: {}", config_.admin.listen.toString(),
-                     admin_.lastError());
-    return false;
-  }
-  spdlog::info("admin HTTP on {} (dashboard at /, /metrics, /healthz, /readyz, /api/*)",
-               HostPort{config_.admin.listen.host, admin_.port()}.toString());
-  return true;
 }
 
 void Server::onRedirectSeen() {

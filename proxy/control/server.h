@@ -21,12 +21,15 @@
 #include "proxy/control/migration_control.h"
 #include "proxy/control/node_query_impl.h"
 #include "proxy/control/sentinel_watch.h"
+#include "proxy/datapath/monitor.h"
 #include "proxy/datapath/worker.h"
 #include "proxy/io/mailbox.h"
+#include "proxy/stats/key_watch.h"
 #include "proxy/stats/metrics.h"
 #include "proxy/stats/process_metrics.h"
 #include "proxy/stats/proxy_metrics.h"
 #include "proxy/stats/slowlog.h"
+#include "proxy/stats/traffic_history.h"
 #include "router/clock.h"
 #include "router/topology_refresher.h"
 #include "router/topology_source.h"
@@ -93,16 +96,23 @@ class Server : public ControlSink {
   // group of the other kinds) and every master is reachable (see BackendHealth for the rule),
   // else 503 with the reason. Any thread.
   HttpResponse readiness() const;
-  // Control thread, about once a second: PINGs every master of the current map that no worker
-  // holds an established connection to, so that BackendHealth learns whether it is reachable
-  // even without traffic (and learns it again once a failed master is back).
-  void probeMasters();
+  // Control thread, about once a second: PINGs every node (masters and replicas) of the current
+  // map that no worker holds an established connection to, so that BackendHealth learns whether
+  // it is reachable even without traffic (and learns it again once a failed node is back); a
+  // master that answers is also reported reachable to the topology source.
+  void probeNodes();
   // Control thread, about once a second when backend.read_from is not master: asks every master
   // for INFO replication and publishes the replicas unfit for reads to the workers.
   void probeReplicas();
   void publishUnfitReplicas(std::set<std::string> unfit);
   // Body of /api/backends for the current slot map (see renderBackendsJson). Any thread.
   std::string backendsJson() const;
+  // Control thread, from the tick: logs keys over observe.hot_key_threshold_per_s.
+  void logHotKeys();
+  // Control thread, every TrafficHistory::kIntervalMs: one point of /api/history.
+  void sampleHistory();
+  // Sources of /metrics (the hot-key gauge only when configured).
+  std::vector<const prometheus::Collectable*> metricSources() const;
 
   config::ProxyConfig config_;  // control thread only
   const std::string config_path_;
@@ -118,6 +128,11 @@ class Server : public ControlSink {
   ControlMetrics control_metrics_;        // registered in control_registry_; control thread
   BackendHealth health_;
   SlowlogBook slowlog_;
+  KeyWatchBook keywatch_;
+  TrafficHistory history_;  // /api/history: sampled by the control thread every 2 s
+  MonitorHub monitor_;
+  std::unique_ptr<prometheus::Collectable> hot_key_metric_;  // observe.hot_key_metric_top_n > 0
+  int64_t hot_key_check_s_ = 0;  // the second overThreshold() last ran (control thread)
   uv_loop_t loop_{};
   Mailbox mailbox_;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
@@ -134,6 +149,9 @@ class Server : public ControlSink {
   std::vector<std::unique_ptr<SentinelWatch>> sentinel_watches_;
   router::SteadyClock clock_;
   std::unique_ptr<router::TopologySource> source_;
+  // "cluster", "static" or "sentinel" per deployment, in pool order; set while source_ is built
+  // (before the admin listener starts), read-only afterwards.
+  std::vector<std::string> backend_kinds_;
   router::TopologyRefresher* cluster_refresher_ = nullptr;  // the cluster's (pool's) source
   std::unique_ptr<MigrationControl> migration_;             // while a `migration:` runs
   bool stopping_ = false;

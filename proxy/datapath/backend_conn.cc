@@ -38,16 +38,14 @@ void BackendConn::connect() {
 void BackendConn::onConnect(int status) {
   if (state_ == State::kClosing) return;
   if (status < 0) {
-    spdlog::warn("backend {}: connect failed: {}", address_, uv_strerror(status));
-    close(true);
+    failWith(spdlog::level::warn, fmt::format("connect failed: {}", uv_strerror(status)));
     return;
   }
   if (ctx_.tls != nullptr) {
     if (TlsSettings tls = ctx_.tls->get(); tls.ctx) {
       tls_ = std::make_unique<TlsSession>(tls.ctx, TlsSession::Role::kClient, tls.server_name);
       if (!tls_->valid()) {
-        spdlog::error("backend {}: {}", address_, tls_->error());
-        close(true);
+        failWith(spdlog::level::err, tls_->error());
         return;
       }
       out_.setTls(tls_.get());
@@ -117,8 +115,7 @@ void BackendConn::flush() {
   int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&handle_));
   node_stats_->bytes_out.inc(queued - out_.buffer().size());
   if (rc < 0) {
-    spdlog::warn("backend {}: write failed: {}", address_, out_.describe(rc));
-    close(true);
+    failWith(spdlog::level::warn, fmt::format("write failed: {}", out_.describe(rc)));
     return;
   }
   if (out_.buffer().empty() && unsent_ > 0) {
@@ -131,8 +128,7 @@ void BackendConn::onWriteDone(void* owner, int status) {
   auto* self = static_cast<BackendConn*>(owner);
   if (self->state_ == State::kClosing) return;
   if (status < 0) {
-    spdlog::warn("backend {}: write failed: {}", self->address_, uv_strerror(status));
-    self->close(true);
+    self->failWith(spdlog::level::warn, fmt::format("write failed: {}", uv_strerror(status)));
     return;
   }
   self->flush();
@@ -148,10 +144,12 @@ void BackendConn::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void BackendConn::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<BackendConn*>(s->data);
   if (nread < 0) {
-    if (nread != UV_EOF) spdlog::warn("backend {}: read failed: {}", self->address_,
-                                      uv_strerror(static_cast<int>(nread)));
-    else spdlog::info("backend {}: connection closed by the node", self->address_);
-    self->close(true);
+    if (nread != UV_EOF) {
+      self->failWith(spdlog::level::warn,
+                     fmt::format("read failed: {}", uv_strerror(static_cast<int>(nread))));
+    } else {
+      self->failWith(spdlog::level::info, "connection closed by the node");
+    }
     return;
   }
   self->node_stats_->bytes_in.inc(static_cast<uint64_t>(nread));
@@ -180,12 +178,11 @@ bool BackendConn::decrypt(const char* data, size_t n) {
     }
     if (got == TlsSession::kNeedMore) break;
     if (got == TlsSession::kClosed) {
-      spdlog::info("backend {}: TLS connection closed by the node", address_);
+      failWith(spdlog::level::info, "TLS connection closed by the node");
     } else {
-      spdlog::warn("backend {}: TLS: {}; closing the connection", address_, tls_->error());
       if (!tls_established_) ctx_.stats->tls_backend_failures.inc();
+      failWith(spdlog::level::warn, fmt::format("TLS: {}; closing the connection", tls_->error()));
     }
-    close(true);
     return false;
   }
   if (!tls_established_ && tls_->handshakeDone()) {
@@ -211,10 +208,10 @@ void BackendConn::processReplies() {
       continue;
     }
     if (st == resp::ScanStatus::kError || inflight_.empty()) {
-      spdlog::error("backend {}: {}; closing the connection", address_,
-                    st == resp::ScanStatus::kError ? scanner_.error()
-                                                   : std::string("reply without a request"));
-      close(true);
+      failWith(spdlog::level::err, fmt::format("{}; closing the connection",
+                                               st == resp::ScanStatus::kError
+                                                   ? scanner_.error()
+                                                   : std::string("reply without a request")));
       return;
     }
     // Pop before handling: handling may enqueue on this very connection or close it.
@@ -252,17 +249,23 @@ void BackendConn::checkTimeouts(uint64_t now, uint64_t connect_timeout_ms,
                                 uint64_t request_timeout_ms) {
   if (state_ == State::kConnecting) {
     if (now - last_progress_ms_ > connect_timeout_ms) {
-      spdlog::warn("backend {}: connect timed out", address_);
-      close(true);
+      failWith(spdlog::level::warn, "connect timed out");
     }
     return;
   }
   if (state_ == State::kConnected && timeout_enabled_ && request_timeout_ms > 0 &&
       !inflight_.empty() && now - last_progress_ms_ > request_timeout_ms) {
-    spdlog::warn("backend {}: no reply for {} ms with {} requests in flight; closing", address_,
-                 now - last_progress_ms_, inflight_.size());
-    closeWith(ConnFailure::kTimeout, true);
+    failWith(spdlog::level::warn,
+             fmt::format("no reply for {} ms with {} requests in flight; closing",
+                         now - last_progress_ms_, inflight_.size()),
+             ConnFailure::kTimeout);
   }
+}
+
+void BackendConn::failWith(spdlog::level::level_enum level, std::string why, ConnFailure kind) {
+  spdlog::log(level, "backend {}: {}", address_, why);
+  last_error_ = std::move(why);
+  closeWith(kind, true);
 }
 
 void BackendConn::close(bool report_failure) { closeWith(ConnFailure::kLost, report_failure); }
@@ -310,11 +313,11 @@ void BackendConn::noteClosed(State previous, bool failure) {
     node_stats_->connecting.dec();
     if (!failure) return;
     node_stats_->connect_failures.inc();
-    stats.backendEvent(address_, BackendEvent::kConnectFailed);
+    stats.backendEvent(address_, BackendEvent::kConnectFailed, last_error_);
     return;
   }
   node_stats_->connected.dec();
-  stats.backendEvent(address_, failure ? BackendEvent::kLost : BackendEvent::kClosed);
+  stats.backendEvent(address_, failure ? BackendEvent::kLost : BackendEvent::kClosed, last_error_);
 }
 
 void BackendConn::setOwner(ConnOwner* owner) {

@@ -9,6 +9,7 @@
 // includes neither the worker nor the client session.
 #pragma once
 
+#include <spdlog/common.h>
 #include <uv.h>
 
 #include <cstdint>
@@ -160,6 +161,10 @@ class BackendConn {
   void processReplies();
   void recordLatency(const Request& req, uint64_t now_ns);
   void closeWith(ConnFailure why, bool report_failure);
+  // Logs "backend <address>: <why>" at `level`, keeps `why` as the node's last error
+  // (/api/backends) and closes the connection as failed.
+  void failWith(spdlog::level::level_enum level, std::string why,
+                ConnFailure kind = ConnFailure::kLost);
   void failAll(ConnFailure why);
   void sendHandshake();
   // Puts an internal request (reply dropped; logged when `auth` and an error) at the front.
@@ -179,6 +184,7 @@ class BackendConn {
   Writer out_;
   resp::ReplyScanner scanner_;
   OutQueue inflight_;
+  std::string last_error_;         // why the connection failed (reported when it closes)
   size_t unsent_ = 0;              // requests at the tail of inflight_ not yet handed to the socket
   uint64_t last_progress_ms_ = 0;  // connect start, last reply, or first request after idle
   ConnOwner* owner_ = nullptr;

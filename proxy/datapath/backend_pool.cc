@@ -235,6 +235,19 @@ void BackendPool::checkTimeouts(uint64_t now) {
   const auto connect_ms = static_cast<uint64_t>(config().backend.connect_timeout.count());
   const auto request_ms = static_cast<uint64_t>(config().backend.request_timeout.count());
   for (BackendConn* c : allConns()) c->checkTimeouts(now, connect_ms, request_ms);
+  sampleInFlight();
+}
+
+// slotwise_backend_in_flight_requests{node}: the shared connections' FIFOs per node (dedicated
+// connections wait on blocking commands and would read as stuck requests), every tick.
+void BackendPool::sampleInFlight() {
+  for (const auto& [address, node] : nodes_) {
+    size_t in_flight = 0;
+    for (const BackendConn* c : node->conns) {
+      if (c != nullptr) in_flight += c->inflight();
+    }
+    context_.stats->node(address).in_flight.set(static_cast<double>(in_flight));
+  }
 }
 
 void BackendPool::closeAll() {

@@ -105,6 +105,7 @@ class BackendPool final : public ConnLifecycle, public NodeAvailability {
   Node* resolve(const Request& req);
   BackendConn* open(const Node& node, uint8_t proto, uint16_t identity);
   std::vector<BackendConn*> allConns() const;
+  void sampleInFlight();
 
   static std::string idleKey(const std::string& address, uint8_t proto, uint16_t identity);
 

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include "proxy/datapath/errors.h"
+#include "proxy/datapath/monitor.h"
+#include "proxy/stats/key_watch.h"
 #include "proxy/stats/slowlog.h"
 #include "resp/encoder.h"
 
@@ -199,15 +201,21 @@ bool ClientSession::dispatch(const resp::Command& cmd) {
   using Kind = router::RouteDecision::Kind;
   if (services_.migration != nullptr && !keysInPlace(cmd, d)) return false;
   services_.stats.commands.inc();
+  if (MonitorHub* hub = services_.stats.families.monitor; hub != nullptr && hub->active()) {
+    feedMonitors(*hub, cmd, d);
+  }
   if (handleAuth(cmd, d)) return true;
   if (refusedWhileSubscribed(cmd, d)) return true;
+  if (KeyWatchShard* watch = services_.stats.keywatch; watch != nullptr) watchKeys(*watch, cmd, d);
   if (!move_error_.empty()) {  // its keys could not leave the migration source
     std::string error = std::move(move_error_);
     move_error_.clear();
     replyError(error);
     return true;
   }
-  if (d.kind == Kind::kLocal && d.info->name == "reset") {  // leaves MULTI and subscriber mode
+  // RESET leaves MULTI, subscriber and monitor mode.
+  if (d.kind == Kind::kLocal && d.info->name == "reset") {
+    stopMonitor();
     if (pubsub_) pubsub_->release(false);
     if (txn_.active()) txn_.end(false);
   }
@@ -231,7 +239,10 @@ bool ClientSession::dispatch(const resp::Command& cmd) {
       if (isBlocking(cmd, *d.info)) forwardBlocking(cmd, d);
       else forwardToCluster(cmd, d);
       return true;
-    case Kind::kLocal: handleLocal(cmd); return true;
+    case Kind::kLocal:
+      if (d.info->name == "monitor") startMonitor();
+      else handleLocal(cmd);
+      return true;
     case Kind::kReject: replyError(d.error); return true;
     case Kind::kAllMasters:
       rememberScript(cmd, *d.info);
@@ -341,6 +352,9 @@ void ClientSession::onReply(Request* req, std::string_view bytes) {
     stats.latency.observe(std::chrono::nanoseconds(elapsed_ns));
     if (!bytes.empty() && bytes[0] == '-') stats.errorsOf(req->info).inc();
     if (stats.slowlog != nullptr && stats.slowlog->wants(elapsed_ns)) recordSlow(req, elapsed_ns);
+    if (stats.keywatch != nullptr && stats.keywatch->isBig(bytes.size())) {
+      recordBigReply(*stats.keywatch, *req, bytes.size());
+    }
   }
   if (req == blocking_.req) endBlocking();
   if (req != pending_.front()) {  // completed early: hold until its predecessors are written
@@ -479,6 +493,7 @@ void ClientSession::close() {
   if (moving_ != nullptr) MigrationGate::cancel(moving_);
   moving_ = nullptr;
   releaseDedicatedConns();
+  stopMonitor();
   while (!pending_.empty()) {
     Request* req = pending_.pop();
     if (req->done) services_.requests.recycle(req);

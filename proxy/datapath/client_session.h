@@ -155,6 +155,12 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   void handleLocal(const resp::Command& cmd);
   // Adds `req`, which took `elapsed_ns` from parse to reply, to the worker's slow log.
   void recordSlow(Request* req, uint64_t elapsed_ns);
+  void watchKeys(KeyWatchShard& watch, const resp::Command& cmd, const router::RouteDecision& d);
+  void recordBigReply(KeyWatchShard& watch, const Request& req, size_t bytes);
+  // MONITOR: feeds this command to the monitors; starts or stops this client's monitoring.
+  void feedMonitors(MonitorHub& hub, const resp::Command& cmd, const router::RouteDecision& d);
+  void startMonitor();
+  void stopMonitor();
   // AUTH against auth.password / auth.users (and HELLO ... AUTH). Returns true if `cmd` was
   // handled here.
   bool handleAuth(const resp::Command& cmd, const router::RouteDecision& d);
@@ -176,6 +182,7 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   const uint32_t id_;
   uint64_t last_active_ms_ = 0;  // uv_now() of the last read
   uint64_t opened_ms_ = 0;       // uv_now() when the connection was adopted
+  uint64_t monitor_id_ = 0;      // MonitorHub id while this client monitors (0: not)
   bool open_ = false;
   bool tls_established_ = false;    // TLS handshake finished (counted)
   bool reading_ = false;            // uv_read_start is active

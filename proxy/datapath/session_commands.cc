@@ -3,17 +3,21 @@
 // CLIENT, CLUSTER emulation...), AUTH, and the slow log record of a finished request.
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <thread>
 
 #include "common/ascii.h"
 #include "proxy/datapath/client_session.h"
 #include "proxy/datapath/errors.h"
 #include "proxy/datapath/fanout.h"
+#include "proxy/datapath/monitor.h"
 #include "proxy/datapath/script_cache.h"
 #include "proxy/local/auth.h"
 #include "proxy/local/local_commands.h"
+#include "proxy/stats/key_watch.h"
 #include "proxy/stats/slowlog.h"
 #include "resp/encoder.h"
+#include "resp/request_parser.h"
 
 namespace slotwise::proxy {
 
@@ -178,6 +182,84 @@ void ClientSession::recordSlow(Request* req, uint64_t elapsed_ns) {
   entry.client_name = local_.name;
   services_.stats.slowlog->record(std::move(entry), req->payload);
   services_.stats.slowlog_entries.inc();
+}
+
+// Hot and big keys (key_watch.h): the keys of a command routed by key are counted; a request of
+// observe.big_value_bytes or more is recorded with its first key.
+void ClientSession::watchKeys(KeyWatchShard& watch, const resp::Command& cmd,
+                              const router::RouteDecision& d) {
+  using Kind = router::RouteDecision::Kind;
+  const std::vector<uint32_t>& keys = services_.scratch.keys;
+  if (watch.hotKeys() && (d.kind == Kind::kSlot || d.kind == Kind::kMultiSlot)) {
+    for (uint32_t i : keys) watch.countKey(cmd.arg(i));
+  }
+  if (watch.isBig(cmd.frame_len) && d.info != nullptr) {
+    watch.recordBig(keys.empty() ? std::string_view() : cmd.arg(keys[0]), d.info->name, false,
+                    cmd.frame_len);
+    services_.stats.bigValue(d.info, false);
+  }
+}
+
+// A reply of observe.big_value_bytes or more: its key is found again in the request's frame.
+void ClientSession::recordBigReply(KeyWatchShard& watch, const Request& req, size_t bytes) {
+  resp::RequestParser parser;
+  resp::Command cmd;
+  std::vector<uint32_t> keys;
+  std::string_view key;
+  if (parser.parse(req.payload, &cmd) == resp::ParseStatus::kOk &&
+      router::arityOk(*req.info, cmd.argc()) && router::extractKeys(*req.info, cmd, &keys) &&
+      !keys.empty()) {
+    key = cmd.arg(keys[0]);
+  }
+  watch.recordBig(key, req.info->name, true, bytes);
+  services_.stats.bigValue(req.info, true);
+}
+
+// As Redis: commands flagged skip_monitor or admin (and unknown ones) are not shown; AUTH's
+// arguments and HELLO's after AUTH are redacted.
+void ClientSession::feedMonitors(MonitorHub& hub, const resp::Command& cmd,
+                                 const router::RouteDecision& d) {
+  if (d.info == nullptr || (d.info->flags & (router::kSkipMonitor | router::kAdmin)) != 0) return;
+  size_t redact_from = 0;
+  if (d.info->name == "auth") {
+    redact_from = 1;
+  } else if (d.info->name == "hello") {
+    for (size_t i = 2; i < cmd.argc() && redact_from == 0; ++i) {
+      if (equalsIgnoreCase(cmd.arg(i), "auth")) redact_from = i + 1;
+    }
+  }
+  sockaddr_storage peer{};
+  int len = sizeof(peer);
+  std::string addr;
+  if (uv_tcp_getpeername(&handle_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    addr = hostPortOf(peer).toString();
+  }
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  hub.publish(monitorLine(cmd, addr, now_us, redact_from));
+}
+
+void ClientSession::startMonitor() {
+  MonitorHub* hub = services_.stats.families.monitor;
+  if (hub == nullptr) {
+    replyError("ERR MONITOR is not available in this proxy");
+    return;
+  }
+  if (monitor_id_ == 0) {
+    monitor_id_ = hub->add(services_.host.workerId(), [this](std::string&& lines) {
+      if (closing_) return;
+      out_.buffer().append(lines);
+      services_.host.markClientDirty(this);
+    });
+  }
+  replyNow("+OK\r\n");
+}
+
+void ClientSession::stopMonitor() {
+  if (monitor_id_ == 0) return;
+  services_.stats.families.monitor->remove(monitor_id_);
+  monitor_id_ = 0;
 }
 
 // Before a successful AUTH only AUTH, HELLO (with AUTH), QUIT and PING run. Wrong passwords are

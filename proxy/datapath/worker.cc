@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <ctime>
 
 #include "proxy/datapath/client_session.h"
 #include "proxy/datapath/errors.h"
+#include "proxy/stats/key_watch.h"
 
 namespace slotwise::proxy {
 namespace {
@@ -232,6 +234,7 @@ void Worker::onHousekeeping() {
   uint64_t now = uv_now(&loop_);
   backends_.checkTimeouts(now);
   closeIdleClients(now);
+  if (stats_.keywatch != nullptr) stats_.keywatch->tick(static_cast<int64_t>(time(nullptr)));
   std::vector<ClientSession*> resubscribe;
   resubscribe.swap(resubscribe_);
   for (ClientSession* s : resubscribe) s->resubscribe();

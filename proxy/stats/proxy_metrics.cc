@@ -4,9 +4,11 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
+#include "proxy/stats/key_watch.h"
 #include "proxy/stats/slowlog.h"
 
 namespace slotwise::proxy {
@@ -19,6 +21,18 @@ T must(Result<T> r) {
     std::abort();
   }
   return std::move(r).value();
+}
+
+std::string_view toString(BackendEvent event) {
+  switch (event) {
+    case BackendEvent::kConnected: return "connected";
+    case BackendEvent::kClosed: return "closed";
+    case BackendEvent::kLost: return "connection lost";
+    case BackendEvent::kConnectFailed: return "connect failed";
+    case BackendEvent::kProbeOk: return "probe ok";
+    case BackendEvent::kProbeFailed: return "probe failed";
+  }
+  return "?";
 }
 
 // Shared by the workers' family and ControlMetrics, which collectAll merges into one.
@@ -69,6 +83,10 @@ void registerBackendFamilies(metrics::ShardedCollector& r, ProxyMetricFamilies& 
       "slotwise_backend_connections",
       "Backend connections by node and state (connecting, connected), dedicated ones included.",
       {"node", "state"}));
+  f.backend_in_flight = must(r.addGauge(
+      "slotwise_backend_in_flight_requests",
+      "Requests sent or queued to a node and not answered yet, by node (sampled every 100 ms).",
+      {"node"}));
   f.dedicated_in_use = must(r.addGauge(
       "slotwise_backend_dedicated_connections_in_use",
       "Dedicated backend connections owned by a client (transactions, blocking, pub/sub)."));
@@ -85,9 +103,18 @@ void registerBackendFamilies(metrics::ShardedCollector& r, ProxyMetricFamilies& 
 
 // ---- BackendHealth ------------------------------------------------------------------------
 
-void BackendHealth::record(const std::string& address, BackendEvent event) {
+void BackendHealth::record(const std::string& address, BackendEvent event, std::string_view error) {
   std::lock_guard<std::mutex> lock(mu_);
-  Node& n = nodes_[address];
+  NodeView& n = nodes_[address];
+  n.tried = true;
+  const bool failure = event == BackendEvent::kLost || event == BackendEvent::kConnectFailed ||
+                       event == BackendEvent::kProbeFailed;
+  if (failure) {
+    n.last_error = error.empty() ? std::string(toString(event)) : std::string(error);
+    n.last_error_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  }
   switch (event) {
     case BackendEvent::kConnected:
       ++n.established;
@@ -114,6 +141,12 @@ bool BackendHealth::reachable(const std::string& address) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = nodes_.find(address);
   return it == nodes_.end() || it->second.established > 0 || !it->second.last_failed;
+}
+
+BackendHealth::NodeView BackendHealth::view(const std::string& address) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(address);
+  return it == nodes_.end() ? NodeView{} : it->second;
 }
 
 bool BackendHealth::connected(const std::string& address) const {
@@ -151,6 +184,10 @@ ProxyMetricFamilies ProxyMetricFamilies::registerAll(metrics::ShardedCollector& 
       {"worker"}, metrics::GaugeMerge::kMax));
   f.slowlog_entries = must(r.addCounter("slotwise_slowlog_entries_total",
                                         "Requests recorded in the slow log."));
+  f.big_values = must(r.addCounter(
+      "slotwise_big_values_total",
+      "Requests and replies of at least observe.big_value_bytes, by command and direction.",
+      {"command", "direction"}));
   registerClientFamilies(r, f);
   registerBackendFamilies(r, f);
   return f;
@@ -231,7 +268,12 @@ WorkerStats::WorkerStats(metrics::Shard& s, const ProxyMetricFamilies& f)
       loop_lag(s.gauge(f.loop_lag, {workerLabel(s.name())})),
       slowlog_entries(s.counter(f.slowlog_entries)),
       latency(s.histogram(f.latency)),
-      slowlog(f.slowlog != nullptr ? &f.slowlog->addShard() : nullptr) {}
+      slowlog(f.slowlog != nullptr ? &f.slowlog->addShard() : nullptr),
+      keywatch(f.keywatch != nullptr ? &f.keywatch->addShard() : nullptr) {}
+
+void WorkerStats::bigValue(const router::CommandInfo* info, bool reply) {
+  shard.counter(families.big_values, {labelOf(info), reply ? "reply" : "request"}).inc();
+}
 
 metrics::Counter& WorkerStats::requestsOf(const router::CommandInfo* info) {
   auto it = requests_.find(info);
@@ -256,14 +298,16 @@ NodeStats& WorkerStats::node(const std::string& address) {
   n.latency = shard.histogram(families.backend_latency, {address});
   n.connected = shard.gauge(families.backend_connections, {address, "connected"});
   n.connecting = shard.gauge(families.backend_connections, {address, "connecting"});
+  n.in_flight = shard.gauge(families.backend_in_flight, {address});
   n.connect_failures = shard.counter(families.connect_failures, {address});
   n.bytes_in = shard.counter(families.backend_bytes_in, {address});
   n.bytes_out = shard.counter(families.backend_bytes_out, {address});
   return nodes_.emplace(address, n).first->second;
 }
 
-void WorkerStats::backendEvent(const std::string& address, BackendEvent event) const {
-  if (families.health != nullptr) families.health->record(address, event);
+void WorkerStats::backendEvent(const std::string& address, BackendEvent event,
+                               std::string_view error) const {
+  if (families.health != nullptr) families.health->record(address, event, error);
 }
 
 }  // namespace slotwise::proxy

@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -29,6 +30,9 @@ class Registry;
 
 namespace slotwise::proxy {
 
+class KeyWatchBook;
+class KeyWatchShard;
+class MonitorHub;
 class SlowlogBook;
 class SlowlogShard;
 
@@ -51,20 +55,26 @@ enum class BackendEvent : uint8_t {
 // established connection, so an unknown or failed node is settled within about a second.
 class BackendHealth {
  public:
-  // Records `event` for `address` ("host:port"). Any thread.
-  void record(const std::string& address, BackendEvent event);
+  // What /api/backends shows of one node.
+  struct NodeView {
+    int64_t established = 0;   // established connections, all workers
+    bool tried = false;        // a connection or probe was attempted
+    bool last_failed = false;  // the latest attempt, probe or connection failed
+    std::string last_error;    // why the latest failure happened ("" if none yet)
+    int64_t last_error_unix_ms = 0;
+  };
+  // Records `event` for `address` ("host:port"); `error` says why for a failure. Any thread.
+  void record(const std::string& address, BackendEvent event, std::string_view error = {});
+  // The node's state (a default NodeView for a node never seen). Any thread.
+  NodeView view(const std::string& address) const;
   // True when `address` is reachable under the rule above. Any thread.
   bool reachable(const std::string& address) const;
   // True when some worker holds an established connection to `address`. Any thread.
   bool connected(const std::string& address) const;
 
  private:
-  struct Node {
-    int64_t established = 0;  // live established connections, all workers together
-    bool last_failed = false;
-  };
   mutable std::mutex mu_;
-  std::map<std::string, Node> nodes_;  // GUARDED_BY(mu_)
+  std::map<std::string, NodeView> nodes_;  // GUARDED_BY(mu_)
 };
 
 struct ProxyMetricFamilies {
@@ -85,18 +95,22 @@ struct ProxyMetricFamilies {
   metrics::CounterFamily client_bytes_out;  // slotwise_client_bytes_sent_total
   metrics::HistogramFamily backend_latency;   // slotwise_backend_request_duration_seconds{node}
   metrics::GaugeFamily backend_connections;   // slotwise_backend_connections{node,state}
+  metrics::GaugeFamily backend_in_flight;     // slotwise_backend_in_flight_requests{node}
   metrics::GaugeFamily dedicated_in_use;      // slotwise_backend_dedicated_connections_in_use
   metrics::CounterFamily connect_failures;    // slotwise_backend_connect_failures_total{node}
   metrics::CounterFamily backend_bytes_in;    // slotwise_backend_bytes_received_total{node}
   metrics::CounterFamily backend_bytes_out;   // slotwise_backend_bytes_sent_total{node}
   metrics::GaugeFamily loop_lag;              // slotwise_event_loop_lag_seconds{worker}
   metrics::CounterFamily slowlog_entries;     // slotwise_slowlog_entries_total
+  metrics::CounterFamily big_values;          // slotwise_big_values_total{command,direction}
 
   // Shared state the workers report into besides the metrics. Owned by the Server, which sets
   // these before creating the workers; null in tests that run workers without a Server (the
   // reports are then dropped and SLOWLOG answers an error).
   BackendHealth* health = nullptr;
   SlowlogBook* slowlog = nullptr;
+  KeyWatchBook* keywatch = nullptr;  // hot and big keys (observe:)
+  MonitorHub* monitor = nullptr;     // MONITOR clients of every worker
 
   // Registers every family of the data path in `collector`. Aborts on a registration error
   // (names are constants: a failure is a programming error).
@@ -134,6 +148,7 @@ struct ControlMetrics {
 // NodeStats never changes once created (BackendConn keeps a pointer to it).
 struct NodeStats {
   metrics::Histogram latency;  // write to the node -> reply framed
+  metrics::Gauge in_flight;    // requests sent or queued, sampled every housekeeping tick
   metrics::Gauge connected;
   metrics::Gauge connecting;
   metrics::Counter connect_failures;
@@ -152,7 +167,11 @@ struct WorkerStats {
   // once per node). The reference stays valid for the WorkerStats' lifetime.
   NodeStats& node(const std::string& address);
   // Forwards a connection event to families.health (dropped when there is none).
-  void backendEvent(const std::string& address, BackendEvent event) const;
+  void backendEvent(const std::string& address, BackendEvent event,
+                    std::string_view error = {}) const;
+  // Counts a request (`reply` false) or reply of at least observe.big_value_bytes. Rare: resolves
+  // the child each time.
+  void bigValue(const router::CommandInfo* info, bool reply);
   // Records the event-loop lag of this worker measured against a timer's schedule.
   void setLoopLag(double seconds) const { loop_lag.set(seconds < 0 ? 0 : seconds); }
 
@@ -178,6 +197,8 @@ struct WorkerStats {
   metrics::Histogram latency;
   // This worker's slow log ring (a shard of families.slowlog), or null without one.
   SlowlogShard* slowlog = nullptr;
+  // This worker's hot/big key state (a shard of families.keywatch), or null without one.
+  KeyWatchShard* keywatch = nullptr;
 
  private:
   std::unordered_map<const router::CommandInfo*, metrics::Counter> requests_, errors_;

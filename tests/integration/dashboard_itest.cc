@@ -108,8 +108,8 @@ class DashboardTest : public ProxyClusterTest {
         std::string("exec ") + kChromium +
         " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run"
         " --disable-background-networking --disable-component-update --disable-sync"
-        " --disable-dev-shm-usage --hide-scrollbars --user-data-dir=" + profile +
-        " --window-size=1366,768 --virtual-time-budget=12000 " + extra +
+        " --disable-dev-shm-usage --hide-scrollbars --user-data-dir=" +
+        profile + " --window-size=1366,1500 --virtual-time-budget=12000 " + extra +
         " http://127.0.0.1:" + std::to_string(admin_port) + "/ > " + out_path + " 2>> " +
         proxy.dir() + "/chromium.log";
     std::string error;
@@ -142,8 +142,8 @@ TEST_F(DashboardTest, BackendsAndRedactedConfigJson) {
         << backends.body;
   }
   EXPECT_EQ(countOf(backends.body, "\"role\":\"master\""), 3) << backends.body;
-  EXPECT_EQ(countOf(backends.body, "\"health\":\"unknown\""), 3) << backends.body;
-  EXPECT_NE(backends.body.find("\"health_tracked\":false"), std::string::npos);
+  EXPECT_EQ(countOf(backends.body, "\"health\":\"unknown\""), 0) << backends.body;
+  EXPECT_NE(backends.body.find("\"health_tracked\":true"), std::string::npos);
   int total_slots = 0;
   std::regex slots_re("\"slots\":([0-9]+)");
   for (std::sregex_iterator it(backends.body.begin(), backends.body.end(), slots_re), end;
@@ -154,13 +154,18 @@ TEST_F(DashboardTest, BackendsAndRedactedConfigJson) {
   auto backends_doc = nlohmann::ordered_json::parse(backends.body, nullptr, false);
   ASSERT_TRUE(backends_doc.is_object()) << backends.body;
   EXPECT_TRUE(backends_doc["version"].is_number_unsigned());
-  EXPECT_EQ(backends_doc["health_tracked"], false);
+  EXPECT_EQ(backends_doc["health_tracked"], true);
   ASSERT_EQ(backends_doc["nodes"].size(), cluster.nodes().size());
   for (auto& node : backends_doc["nodes"]) {
-    for (const char* key : {"address", "id", "role", "master", "health"}) {
+    for (const char* key : {"address", "id", "role", "master", "health", "last_error"}) {
       EXPECT_TRUE(node[key].is_string()) << key << " in " << node.dump();
     }
-    EXPECT_TRUE(node["slots"].is_number_unsigned()) << node.dump();
+    for (const char* key : {"slots", "connections", "connect_failures", "requests"}) {
+      EXPECT_TRUE(node[key].is_number_unsigned()) << key << " in " << node.dump();
+    }
+    const std::string health = node["health"];
+    EXPECT_TRUE(health == "up" || health == "connecting" || health == "down" || health == "idle")
+        << node.dump();
   }
 
   HttpResult config = httpGet(admin_port, "/api/config", kToken);
@@ -202,6 +207,10 @@ TEST_F(DashboardTest, LoadsInHeadlessChromiumWithSlotMapAndLiveOps) {
     for (int i = 0; i < 50; ++i) ASSERT_EQ(str(c->command({"SET", "w" + std::to_string(i), "v"})), "OK");
   }
   TrafficLoop traffic(proxy_port);
+  // The plots come from the proxy's own history: wait for its first 2 s point.
+  ASSERT_TRUE(cluster.waitFor(
+      [&] { return httpGet(admin_port, "/api/history").body.find("\"t\":") != std::string::npos; },
+      10000ms));
   const std::string dom_path = proxy.dir() + "/dom.html";
   ASSERT_EQ(runChromium("--dump-dom", dom_path), 0) << chromiumLog();
   const std::string png = artifactsDir(proxy.dir()) + "/dashboard.png";
@@ -216,6 +225,11 @@ TEST_F(DashboardTest, LoadsInHeadlessChromiumWithSlotMapAndLiveOps) {
   EXPECT_EQ(capture(dom, "data-fetch-errors=\"([0-9]+)\""), "0") << dom;
   EXPECT_GE(std::atoi(capture(dom, "data-refreshes=\"([0-9]+)\"").c_str()), 2) << dom;
   EXPECT_EQ(capture(dom, "data-slots-drawn=\"([0-9]+)\""), "16384") << dom;
+  EXPECT_GE(std::atoi(capture(dom, "id=\"hotkeys\" data-rows=\"([0-9]+)\"").c_str()), 1) << dom;
+  EXPECT_EQ(capture(dom, "id=\"pools\" data-pools=\"([0-9]+)\""), "1") << dom;
+  EXPECT_GE(std::atoi(capture(dom, "id=\"plot-ops\"[^>]*data-samples=\"([0-9]+)\"").c_str()), 1)
+      << dom;
+  EXPECT_NE(dom.find("health-up"), std::string::npos) << dom;
   const std::string ops = capture(dom, "id=\"ops\"[^>]*data-value=\"([^\"]*)\"");
   EXPECT_GT(std::atof(ops.c_str()), 0.0) << "ops/s shown: '" << ops << "'\n" << dom;
   for (const auto& node : cluster.nodes()) {

@@ -226,6 +226,15 @@ slowlog:
   threshold_us: 2500
   max_len: 64
   log_args: true
+observe:
+  hot_keys: false
+  hot_key_capacity: 512
+  hot_key_threshold_per_s: 1000
+  hot_key_metric_top_n: 5
+  big_value_bytes: 4096
+  big_keys: 10
+  max_key_bytes: 64
+  redact_keys: true
 log:
   level: debug
 )";
@@ -280,6 +289,7 @@ TEST(ConfigLoaderTest, EveryKeyIsParsed) {
   e.limits = {500, 4096, 1 << 20, 16 << 10, 2 << 20, 8 << 20, 128, 1ull << 30, Millis(60000)};
   e.auth = {"clientpw", {{"app", "apppw", "appacl", "b\"pw"}, {"ro", "x", "", ""}}, 3};
   e.slowlog = {2500, 64, true};
+  e.observe = {false, 512, 1000, 5, 4096, 10, 64, true};
   e.admin = {{"127.0.0.1", 9121}, "s3cret"};
   e.log.level = LogLevel::kDebug;
   EXPECT_EQ(*result, e);

@@ -39,6 +39,10 @@ std::vector<std::string> keysOf(const Json& object) {
 }
 
 // The exact bytes the dashboard and the integration tests have always been served.
+const std::function<NodeHealth(const std::string&)> kNoHealth = [](const std::string&) {
+  return NodeHealth{};
+};
+
 TEST(AdminJsonTest, SlotsBodyIsUnchanged) {
   EXPECT_EQ(renderSlotsJson(sampleMap().get()),
             R"({"version":3,"ranges":[)"
@@ -48,16 +52,57 @@ TEST(AdminJsonTest, SlotsBodyIsUnchanged) {
   EXPECT_EQ(renderSlotsJson(nullptr), R"({"version":0,"ranges":[]})");
 }
 
-TEST(AdminJsonTest, BackendsBodyIsUnchanged) {
-  EXPECT_EQ(renderBackendsJson(sampleMap().get()),
-            R"({"version":3,"health_tracked":false,"nodes":[)"
+// Every node gets the health its address maps to; latency percentiles are null until a request.
+TEST(AdminJsonTest, BackendsBodyCarriesEachNodesHealth) {
+  const auto health = [](const std::string& address) {
+    NodeHealth h;
+    if (address == "127.0.0.1:7000") {
+      h.state = "up";
+      h.connections = 2;
+      h.in_flight = 3;
+      h.requests = 10;
+      h.p50_ms = 0.25;
+      h.p99_ms = 1.5;
+    } else if (address == "127.0.0.1:7003") {
+      h.state = "down";
+      h.connect_failures = 4;
+      h.last_error = "connect failed: connection refused";
+      h.last_error_unix_ms = 1700000000000;
+    }
+    return h;
+  };
+  EXPECT_EQ(renderBackendsJson(sampleMap().get(), health),
+            R"({"version":3,"health_tracked":true,"nodes":[)"
             R"({"address":"127.0.0.1:7000","id":"ida","role":"master","master":"127.0.0.1:7000",)"
-            R"("slots":100,"health":"unknown"},)"
+            R"("slots":100,"health":"up","connections":2,"connecting":0,"connect_failures":0,)"
+            R"("in_flight":3,"requests":10,"p50_ms":0.25,"p99_ms":1.5,"last_error":"",)"
+            R"("last_error_unix_ms":0},)"
             R"({"address":"127.0.0.1:7003","id":"idr","role":"replica","master":"127.0.0.1:7000",)"
-            R"("slots":0,"health":"unknown"},)"
+            R"("slots":0,"health":"down","connections":0,"connecting":0,"connect_failures":4,)"
+            R"("in_flight":0,"requests":0,"p50_ms":null,"p99_ms":null,)"
+            R"("last_error":"connect failed: connection refused",)"
+            R"("last_error_unix_ms":1700000000000},)"
             R"({"address":"127.0.0.1:7001","id":"idb","role":"master","master":"127.0.0.1:7001",)"
-            R"("slots":16284,"health":"unknown"}]})");
-  EXPECT_EQ(renderBackendsJson(nullptr), R"({"version":0,"health_tracked":false,"nodes":[]})");
+            R"("slots":16284,"health":"idle","connections":0,"connecting":0,"connect_failures":0,)"
+            R"("in_flight":0,"requests":0,"p50_ms":null,"p99_ms":null,"last_error":"",)"
+            R"("last_error_unix_ms":0}]})");
+  EXPECT_EQ(renderBackendsJson(nullptr, health),
+            R"({"version":0,"health_tracked":true,"nodes":[]})");
+}
+
+TEST(AdminJsonTest, HotAndBigKeysBodies) {
+  HotKeyReport r;
+  r.window_s = 10;
+  r.total = 200;
+  r.keys = {{"hot", 100, 2}};
+  EXPECT_EQ(renderHotKeysJson(r, true),
+            R"({"enabled":true,"window_s":10,"total":200,"keys":[)"
+            R"({"key":"hot","count":100,"error":2,"per_s":10.0,"share":0.5}]})");
+  EXPECT_EQ(renderHotKeysJson(HotKeyReport{}, false),
+            R"({"enabled":false,"window_s":0,"total":0,"keys":[]})");
+  EXPECT_EQ(renderBigKeysJson({{"blob", "set", "request", 5000, 1700000000000}}, 1024),
+            R"({"threshold_bytes":1024,"keys":[{"key":"blob","command":"set",)"
+            R"("direction":"request","bytes":5000,"unix_ms":1700000000000}]})");
 }
 
 TEST(AdminJsonTest, ClientsBody) {
@@ -83,7 +128,7 @@ TEST(AdminJsonTest, ValuesNeedingEscapesGiveValidJson) {
   EXPECT_EQ(slots["ranges"][0]["master"], address);
   EXPECT_EQ(slots["ranges"][0]["replicas"][0], map->nodes()[1].address);
 
-  Json backends = parsed(renderBackendsJson(map.get()));
+  Json backends = parsed(renderBackendsJson(map.get(), kNoHealth));
   ASSERT_EQ(backends["nodes"].size(), 2u);
   EXPECT_EQ(backends["nodes"][0]["id"], id);
   EXPECT_EQ(backends["nodes"][0]["address"], address);
@@ -107,10 +152,13 @@ TEST(AdminJsonTest, ShapesKeepTheirKeysInOrder) {
   EXPECT_EQ(keysOf(slots), (std::vector<std::string>{"version", "ranges"}));
   EXPECT_EQ(keysOf(slots["ranges"][0]),
             (std::vector<std::string>{"first", "last", "master", "id", "replicas"}));
-  Json backends = parsed(renderBackendsJson(sampleMap().get()));
+  Json backends = parsed(renderBackendsJson(sampleMap().get(), kNoHealth));
   EXPECT_EQ(keysOf(backends), (std::vector<std::string>{"version", "health_tracked", "nodes"}));
-  EXPECT_EQ(keysOf(backends["nodes"][0]),
-            (std::vector<std::string>{"address", "id", "role", "master", "slots", "health"}));
+  EXPECT_EQ(
+      keysOf(backends["nodes"][0]),
+      (std::vector<std::string>{"address", "id", "role", "master", "slots", "health", "connections",
+                                "connecting", "connect_failures", "in_flight", "requests", "p50_ms",
+                                "p99_ms", "last_error", "last_error_unix_ms"}));
   config::ProxyConfig c;
   c.cluster.seeds = {{"127.0.0.1", 7000}};
   Json config = parsed(renderConfigJson(c));

@@ -1,0 +1,89 @@
+#include "proxy/stats/traffic_history.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace slotwise::proxy {
+
+TrafficHistory::Totals TrafficHistory::totalsOf(
+    const std::vector<prometheus::MetricFamily>& families) {
+  Totals t;
+  for (const prometheus::MetricFamily& f : families) {
+    for (const prometheus::ClientMetric& m : f.metric) {
+      if (f.name == "slotwise_requests_total") {
+        t.requests += m.counter.value;
+      } else if (f.name == "slotwise_request_errors_total") {
+        t.errors += m.counter.value;
+      } else if (f.name == "slotwise_redirects_total") {
+        t.redirects += m.counter.value;
+      } else if (f.name == "slotwise_request_duration_seconds") {
+        const auto& b = m.histogram.bucket;
+        if (t.buckets.size() < b.size()) {
+          t.buckets.resize(b.size(), 0);
+          t.bounds.resize(b.size(), 0);
+        }
+        for (size_t i = 0; i < b.size(); ++i) {
+          t.buckets[i] += b[i].cumulative_count;
+          t.bounds[i] = b[i].upper_bound;
+        }
+      }
+    }
+  }
+  return t;
+}
+
+namespace {
+
+// histogram_quantile over the interval's bucket deltas, in ms; -1 without observations.
+double p99Ms(const std::vector<uint64_t>& now, const std::vector<uint64_t>& before,
+             const std::vector<double>& bounds) {
+  if (now.empty()) return -1;
+  std::vector<uint64_t> delta(now.size());
+  for (size_t i = 0; i < now.size(); ++i) {
+    const uint64_t b = i < before.size() ? before[i] : 0;
+    delta[i] = now[i] >= b ? now[i] - b : 0;
+  }
+  const uint64_t total = delta.back();
+  if (total == 0) return -1;
+  const double rank = 0.99 * static_cast<double>(total);
+  double lower = 0;
+  uint64_t below = 0;
+  for (size_t i = 0; i < delta.size(); ++i) {
+    if (static_cast<double>(delta[i]) >= rank) {
+      if (std::isinf(bounds[i])) return lower * 1000;
+      const uint64_t in = delta[i] - below;
+      const double frac =
+          in == 0 ? 1 : (rank - static_cast<double>(below)) / static_cast<double>(in);
+      return (lower + (bounds[i] - lower) * frac) * 1000;
+    }
+    lower = bounds[i];
+    below = delta[i];
+  }
+  return lower * 1000;
+}
+
+}  // namespace
+
+void TrafficHistory::sample(const std::vector<prometheus::MetricFamily>& families,
+                            int64_t unix_ms) {
+  Totals now = totalsOf(families);
+  if (last_ms_ != 0 && unix_ms > last_ms_) {
+    const double dt = static_cast<double>(unix_ms - last_ms_) / 1000.0;
+    const auto rate = [dt](double a, double b) { return std::max(0.0, a - b) / dt; };
+    HistoryPoint p{unix_ms, rate(now.requests, last_.requests), rate(now.errors, last_.errors),
+                   rate(now.redirects, last_.redirects),
+                   p99Ms(now.buckets, last_.buckets, now.bounds)};
+    std::lock_guard<std::mutex> lock(mu_);
+    points_.push_back(p);
+    while (points_.size() > kPoints) points_.pop_front();
+  }
+  last_ = std::move(now);
+  last_ms_ = unix_ms;
+}
+
+std::vector<HistoryPoint> TrafficHistory::points() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {points_.begin(), points_.end()};
+}
+
+}  // namespace slotwise::proxy

@@ -1,0 +1,47 @@
+// The last 15 minutes of the proxy's traffic for the dashboard's plots: every 2 seconds the
+// control thread hands the merged metric families to sample(), which keeps the rates of that
+// interval (requests, errors, redirects per second) and its p99 latency in a bounded ring.
+// Thread-safe: sample() on the control thread, points() on civetweb threads (one mutex).
+#pragma once
+
+#include <prometheus/metric_family.h>
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <vector>
+
+namespace slotwise::proxy {
+
+struct HistoryPoint {
+  int64_t unix_ms = 0;
+  double ops = 0;        // client commands sent to the backends per second
+  double errors = 0;     // error replies per second
+  double redirects = 0;  // MOVED/ASK/TRYAGAIN/CLUSTERDOWN per second
+  double p99_ms = -1;    // p99 latency of the interval's requests; -1 without any
+};
+
+class TrafficHistory {
+ public:
+  static constexpr int kIntervalMs = 2000;
+  static constexpr size_t kPoints = 15 * 60 * 1000 / kIntervalMs;  // 15 minutes
+
+  // Adds the interval since the previous call (the first call only records the totals).
+  void sample(const std::vector<prometheus::MetricFamily>& families, int64_t unix_ms);
+  std::vector<HistoryPoint> points() const;
+
+ private:
+  struct Totals {
+    double requests = 0, errors = 0, redirects = 0;
+    std::vector<uint64_t> buckets;  // cumulative counts of slotwise_request_duration_seconds
+    std::vector<double> bounds;
+  };
+  static Totals totalsOf(const std::vector<prometheus::MetricFamily>& families);
+
+  Totals last_;  // control thread only
+  int64_t last_ms_ = 0;
+  mutable std::mutex mu_;
+  std::deque<HistoryPoint> points_;  // GUARDED_BY(mu_), oldest first
+};
+
+}  // namespace slotwise::proxy
