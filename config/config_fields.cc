@@ -458,6 +458,7 @@ const Fields<ObserveConfig>& observeFields() {
   static const Fields<C> kFields = {
       choice("hot_keys", &C::hot_keys, kBools),
       count("hot_key_capacity", &C::hot_key_capacity, 16, 65536),
+      count("hot_key_sample", &C::hot_key_sample, 1, 1024),
       count("hot_key_threshold_per_s", &C::hot_key_threshold_per_s, 0, 1000000000),
       count("hot_key_metric_top_n", &C::hot_key_metric_top_n, 0, 100),
       count("big_value_bytes", &C::big_value_bytes, 0, 1ull << 40),

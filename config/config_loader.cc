@@ -328,6 +328,10 @@ void checkTls(const ProxyConfig& config, Errors& errors) {
 
 void checkCrossField(const ProxyConfig& config, Errors& errors) {
   checkTls(config, errors);
+  const uint32_t sample = config.observe.hot_key_sample;
+  if ((sample & (sample - 1)) != 0) {
+    addError(errors, "observe.hot_key_sample", "must be a power of two (1, 2, 4, ... 1024)");
+  }
   if (config.pools.empty()) {
     checkBackendKind(config, errors);
   } else {

@@ -215,6 +215,9 @@ struct ObserveConfig {
   bool hot_keys = true;
   // hot_key_capacity: counters per worker, 16..65536 (the memory bound).
   uint32_t hot_key_capacity = 256;
+  // hot_key_sample: count one key in N, drawn at random (a power of two, 1..1024; 1 = every
+  // key); counts are scaled back by N.
+  uint32_t hot_key_sample = 8;
   // hot_key_threshold_per_s: log a key requested more often than this per second (0 = never).
   uint64_t hot_key_threshold_per_s = 0;
   // hot_key_metric_top_n: export the top N keys as a gauge family (0 = off).

@@ -39,7 +39,7 @@ readonly LOG_DIR="${BUILD_DIR}/tsan-logs"
 readonly UNIT_TARGETS=(unit_proxy_tests)
 readonly INTEGRATION_SUITES=(ProxyBasicTest AcceptModes/ProxyAcceptModeTest ProxyRedirectTest
   ProxyFanOutTest ProxyAdminCommandsTest ProxyTxnTest ProxyPubSubTest ProxyReplicaReadTest
-  ProxyAdminTest ProxyReloadTest ProxySlowlogTest ProxyLocalTest)
+  ProxyAdminTest ProxyReloadTest ProxySlowlogTest ProxyLocalTest ProxyObserveTest)
 
 build() {
   # -O1 -g1: file:line in the reports at about half the compile time of -O2 -g.

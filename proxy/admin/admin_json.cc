@@ -83,6 +83,7 @@ std::string renderHotKeysJson(const HotKeyReport& report, bool enabled) {
   }
   return dump(Json{{"enabled", enabled},
                    {"window_s", report.window_s},
+                   {"sample", report.sample},
                    {"total", report.total},
                    {"keys", std::move(keys)}});
 }

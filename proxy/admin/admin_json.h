@@ -93,10 +93,11 @@ std::string renderHistoryJson(const std::vector<HistoryPoint>& points, int inter
 std::string renderClientsJson(int64_t connected);
 
 // Body of /api/hotkeys: the hottest keys of the window, merged over the workers, as
-//   {"enabled":true,"window_s":10,"total":123456,"keys":[{"key":"user:42","count":61000,
-//     "error":0,"per_s":6100.0,"share":0.494}, ...]}
-// "count" is an upper bound (count - error a lower bound); "share" is count / total. With
-// observe.hot_keys off: {"enabled":false,"window_s":0,"total":0,"keys":[]}.
+//   {"enabled":true,"window_s":10,"sample":8,"total":123456,"keys":[{"key":"user:42",
+//     "count":61000,"error":0,"per_s":6100.0,"share":0.494}, ...]}
+// With "sample" 1 "count" is an upper bound (count - error a lower bound); with sample N > 1
+// one key in N was counted and every figure is scaled by N (an estimate). "share" is count /
+// total. With observe.hot_keys off: "enabled" false, window_s 0, total 0, no keys.
 std::string renderHotKeysJson(const HotKeyReport& report, bool enabled);
 
 // Body of /api/bigkeys: {"threshold_bytes":1048576,"keys":[{"key":"blob","command":"set",

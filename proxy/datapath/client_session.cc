@@ -202,7 +202,7 @@ bool ClientSession::dispatch(const resp::Command& cmd) {
   if (services_.migration != nullptr && !keysInPlace(cmd, d)) return false;
   services_.stats.commands.inc();
   if (MonitorHub* hub = services_.stats.families.monitor; hub != nullptr && hub->active()) {
-    feedMonitors(*hub, cmd, d);
+    feedMonitors(*hub, cmd, d);  // before AUTH runs: Redis shows AUTH itself (redacted)
   }
   if (handleAuth(cmd, d)) return true;
   if (refusedWhileSubscribed(cmd, d)) return true;

@@ -215,11 +215,13 @@ void ClientSession::recordBigReply(KeyWatchShard& watch, const Request& req, siz
   services_.stats.bigValue(req.info, true);
 }
 
-// As Redis: commands flagged skip_monitor or admin (and unknown ones) are not shown; AUTH's
-// arguments and HELLO's after AUTH are redacted.
+// As Redis: commands flagged skip_monitor or admin (and unknown ones) are not shown, nor those of
+// a client that has not authenticated (Redis refuses them before they run) except AUTH and
+// HELLO themselves; AUTH's arguments and HELLO's after AUTH are redacted.
 void ClientSession::feedMonitors(MonitorHub& hub, const resp::Command& cmd,
                                  const router::RouteDecision& d) {
   if (d.info == nullptr || (d.info->flags & (router::kSkipMonitor | router::kAdmin)) != 0) return;
+  if (!authenticated_ && d.info->name != "auth" && d.info->name != "hello") return;
   size_t redact_from = 0;
   if (d.info->name == "auth") {
     redact_from = 1;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <ctime>
+#include <random>
 #include <unordered_map>
 
 namespace slotwise::proxy {
@@ -27,6 +28,9 @@ KeyWatchShard::KeyWatchShard(const config::ObserveConfig& config)
       big_bytes_(config.big_value_bytes),
       big_keys_(std::max<uint32_t>(config.big_keys, 1)),
       max_key_bytes_(config.max_key_bytes),
+      sample_(std::max<uint32_t>(config.hot_key_sample, 1)),
+      sample_mask_(sample_ - 1),
+      rng_(std::random_device{}() | 1),
       sketch_(config.hot_keys ? config.hot_key_capacity : 1, config.max_key_bytes),
       second_(static_cast<int64_t>(time(nullptr))) {}
 
@@ -58,8 +62,12 @@ void KeyWatchShard::recordBig(std::string_view key, std::string_view command, bo
 void KeyWatchShard::tick(int64_t unix_s) {
   if (!hot_ || unix_s == second_) return;
   {
-    Second ended{second_, sketch_.total(),
+    Second ended{second_, sketch_.total() * sample_,
                  sketch_.top(std::max<uint32_t>(sketch_.capacity() / 4, 1))};
+    for (SpaceSaving::Entry& e : ended.top) {  // scaled back to every key, not the sampled ones
+      e.count *= sample_;
+      e.error *= sample_;
+    }
     std::lock_guard<std::mutex> lock(mu_);
     seconds_.push_back(std::move(ended));
     while (seconds_.size() > static_cast<size_t>(kHotSeconds)) seconds_.pop_front();
@@ -77,6 +85,7 @@ KeyWatchShard& KeyWatchBook::addShard() {
 HotKeyReport KeyWatchBook::hot(int window_s, size_t limit) const {
   window_s = std::clamp(window_s, 1, kHotSeconds);
   HotKeyReport report;
+  report.sample = std::max<uint32_t>(config_.hot_key_sample, 1);
   std::unordered_map<std::string, HotKey> merged;
   int64_t newest = 0;
   std::lock_guard<std::mutex> lock(mu_);

@@ -5,7 +5,9 @@
 //                                   KeyWatchBook::hot(window) / big() merge the shards on read
 //
 // Hot keys: each worker counts the keys of the requests it routes by key in a Space-Saving
-// sketch (space_saving.h, observe.hot_key_capacity counters). Once a second (the worker's
+// sketch (space_saving.h, observe.hot_key_capacity counters), one key in observe.hot_key_sample
+// drawn at random (8 by default: counts are then estimates, scaled back by 8, and the cost per
+// request is an xorshift step for 7 keys in 8). Once a second (the worker's
 // housekeeping tick) the sketch's top capacity/4 keys are copied into a ring of the last
 // kHotSeconds seconds and the sketch starts over. hot(window) sums those per-second lists of
 // every worker: counts are upper bounds (error = how much may be over). Memory per worker is
@@ -49,6 +51,7 @@ struct HotKey {
 
 struct HotKeyReport {
   int window_s = 0;          // seconds covered (at most the seconds seen since start)
+  uint32_t sample = 1;       // observe.hot_key_sample: figures are scaled estimates when > 1
   uint64_t total = 0;        // requests counted in the window (all keys)
   std::vector<HotKey> keys;  // largest count first
 };
@@ -72,7 +75,13 @@ class KeyWatchShard {
   KeyWatchShard& operator=(const KeyWatchShard&) = delete;
 
   bool hotKeys() const { return hot_; }
-  void countKey(std::string_view key) { sketch_.add(key); }
+  // Counts `key` with probability 1/observe.hot_key_sample (xorshift64: a few cycles).
+  void countKey(std::string_view key) {
+    rng_ ^= rng_ << 13;
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    if ((rng_ & sample_mask_) == 0) sketch_.add(key);
+  }
   bool isBig(size_t bytes) const { return big_bytes_ != 0 && bytes >= big_bytes_; }
   // Keeps `key` among the largest values seen (`key` may be empty: a keyless command).
   void recordBig(std::string_view key, std::string_view command, bool reply, uint64_t bytes);
@@ -92,8 +101,11 @@ class KeyWatchShard {
   const uint64_t big_bytes_;
   const uint32_t big_keys_;
   const uint32_t max_key_bytes_;
-  SpaceSaving sketch_;  // owning thread only
-  int64_t second_;      // owning thread: the second the sketch counts
+  const uint64_t sample_;       // observe.hot_key_sample (a power of two)
+  const uint64_t sample_mask_;  // sample_ - 1
+  uint64_t rng_;                // owning thread: xorshift64 state, never 0
+  SpaceSaving sketch_;          // owning thread only
+  int64_t second_;              // owning thread: the second the sketch counts
   mutable std::mutex mu_;
   std::deque<Second> seconds_;  // GUARDED_BY(mu_), oldest first, at most kHotSeconds
   std::vector<BigKey> big_;     // GUARDED_BY(mu_), at most big_keys_, unsorted

@@ -49,7 +49,10 @@ class ProxyObserveTest : public ProxyClusterTest {
 };
 
 TEST_F(ProxyObserveTest, HotKeysListTheSkewedKeyFirst) {
-  startWith("  hot_key_capacity: 64\n  hot_key_metric_top_n: 3\n  hot_key_threshold_per_s: 500\n");
+  // Every key counted (hot_key_sample 1): the Space-Saving bounds hold exactly.
+  startWith(
+      "  hot_key_capacity: 64\n  hot_key_sample: 1\n  hot_key_metric_top_n: 3\n"
+      "  hot_key_threshold_per_s: 500\n");
   auto c = proxyClient();
   skewedLoad(*c, 20000);
   // Counted keys are published when their second ends: poll until both hot keys show.
@@ -95,6 +98,26 @@ TEST_F(ProxyObserveTest, HotKeysListTheSkewedKeyFirst) {
   // Bad parameters are refused.
   EXPECT_EQ(httpGet(admin_port, "/api/hotkeys?window=0s").status, 400);
   EXPECT_EQ(httpGet(admin_port, "/api/hotkeys?window=61s").status, 400);
+}
+
+// The default: one key in 8 counted, scaled back; the order and the shares still show the skew.
+TEST_F(ProxyObserveTest, SampledHotKeysKeepTheSkew) {
+  startWith("  hot_keys: true\n");
+  auto c = proxyClient();
+  skewedLoad(*c, 40000);
+  Json doc;
+  ASSERT_TRUE(cluster.waitFor(
+      [&] {
+        doc = getJson("/api/hotkeys?window=60s&limit=5");
+        return doc["keys"].size() >= 2 && doc["total"].get<uint64_t>() >= 30000;
+      },
+      5000ms))
+      << doc.dump();
+  EXPECT_EQ(doc["keys"][0]["key"], "hot:key") << doc.dump();
+  EXPECT_EQ(doc["keys"][1]["key"], "warm:key") << doc.dump();
+  EXPECT_NEAR(doc["total"].get<double>(), 40000, 40000 * 0.05) << doc.dump();
+  EXPECT_NEAR(doc["keys"][0]["share"].get<double>(), 0.5, 0.05);
+  EXPECT_NEAR(doc["keys"][1]["share"].get<double>(), 0.2, 0.05);
 }
 
 TEST_F(ProxyObserveTest, RedactedKeyNamesNeverLeave) {

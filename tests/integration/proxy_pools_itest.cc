@@ -7,12 +7,14 @@
 
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "router/hash_ring.h"
+#include "support/http_get.h"
 #include "support/redis_harness.h"
 #include "support/redis_sentinel_harness.h"
 
@@ -29,6 +31,7 @@ std::string str(const resp::RespValue& v) {
 
 class ProxyPoolsTest : public ::testing::Test {
  protected:
+  uint16_t admin_port_ = 0;  // set before startProxy() for the admin listener
   void SetUp() override {
     if (!redisSentinelAvailable()) GTEST_SKIP() << "redis-sentinel / redis-server missing";
     ASSERT_TRUE(cluster_.start()) << cluster_.error();
@@ -57,6 +60,7 @@ class ProxyPoolsTest : public ::testing::Test {
          "]\n      masters: [mymaster]\nroutes:\n  - {prefix: \"legacy:\", pool: legacy}\n"
          "  - {prefix: \"sess:\", pool: sessions}\ndefault_pool: main\n"
          "backend:\n  retry_deadline_ms: 1000\n";
+    if (admin_port_ != 0) y += "admin:\n  listen: 127.0.0.1:" + std::to_string(admin_port_) + "\n";
     return y;
   }
 
@@ -160,6 +164,49 @@ TEST_F(ProxyPoolsTest, KeysGoToThePoolOfTheirPrefixAndMultiKeyCommandsSpanPools)
   EXPECT_EQ(scanned, std::set<std::string>(keys.begin(), keys.end()));
   EXPECT_EQ(client_->command({"DEL", "legacy:0", "sess:0", "user:0"}).integer, 3);
   EXPECT_EQ(client_->command({"DBSIZE"}).integer, 177);
+}
+
+// /api/pools shows each deployment: the cluster's masters, the static servers with their
+// addresses and ejected state, the Sentinel group with its current master; /api/backends lists
+// every node of every pool with its health.
+TEST_F(ProxyPoolsTest, AdminApiShowsEveryPool) {
+  admin_port_ = pickFreePort();
+  startProxy();
+  HttpResult r = httpGet(admin_port_, "/api/pools");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto doc = nlohmann::json::parse(r.body, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << r.body;
+  ASSERT_EQ(doc["pools"].size(), 3u) << r.body;
+  auto& main = doc["pools"][0];
+  EXPECT_EQ(main["name"], "main");
+  EXPECT_EQ(main["kind"], "cluster");
+  EXPECT_EQ(main["covered"], 16384);
+  EXPECT_EQ(main["masters"].size(), 3u);
+  auto& legacy = doc["pools"][1];
+  EXPECT_EQ(legacy["name"], "legacy");
+  EXPECT_EQ(legacy["kind"], "static");
+  EXPECT_EQ(legacy["hash"], "fnv1a_64");
+  EXPECT_EQ(legacy["distribution"], "ketama");
+  ASSERT_EQ(legacy["servers"].size(), 2u) << r.body;
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(legacy["servers"][i]["name"], "s" + std::to_string(i + 1));
+    EXPECT_EQ(legacy["servers"][i]["live"], true);
+    EXPECT_EQ(legacy["servers"][i]["address"], "127.0.0.1:" + std::to_string(statics_[i]->port()));
+  }
+  auto& sessions = doc["pools"][2];
+  EXPECT_EQ(sessions["kind"], "sentinel");
+  ASSERT_EQ(sessions["servers"].size(), 1u) << r.body;
+  EXPECT_EQ(sessions["servers"][0]["name"], "mymaster");
+  EXPECT_EQ(sessions["servers"][0]["address"],
+            "127.0.0.1:" + std::to_string(group_.masterPort("mymaster")))
+      << r.body;
+  HttpResult b = httpGet(admin_port_, "/api/backends");
+  ASSERT_EQ(b.status, 200);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_NE(b.body.find("127.0.0.1:" + std::to_string(statics_[i]->port())), std::string::npos)
+        << b.body;
+  }
+  EXPECT_EQ(b.body.find("\"health\":\"down\""), std::string::npos) << b.body;
 }
 
 TEST_F(ProxyPoolsTest, TransactionsAndScriptsStayInOnePoolElseCrossSlot) {

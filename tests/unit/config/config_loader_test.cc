@@ -229,6 +229,7 @@ slowlog:
 observe:
   hot_keys: false
   hot_key_capacity: 512
+  hot_key_sample: 2
   hot_key_threshold_per_s: 1000
   hot_key_metric_top_n: 5
   big_value_bytes: 4096
@@ -289,7 +290,7 @@ TEST(ConfigLoaderTest, EveryKeyIsParsed) {
   e.limits = {500, 4096, 1 << 20, 16 << 10, 2 << 20, 8 << 20, 128, 1ull << 30, Millis(60000)};
   e.auth = {"clientpw", {{"app", "apppw", "appacl", "b\"pw"}, {"ro", "x", "", ""}}, 3};
   e.slowlog = {2500, 64, true};
-  e.observe = {false, 512, 1000, 5, 4096, 10, 64, true};
+  e.observe = {false, 512, 2, 1000, 5, 4096, 10, 64, true};
   e.admin = {{"127.0.0.1", 9121}, "s3cret"};
   e.log.level = LogLevel::kDebug;
   EXPECT_EQ(*result, e);
@@ -612,6 +613,13 @@ TEST(ExampleConfigTest, LocalQuickstartFileLoads) {
   for (uint16_t i = 0; i < 6; ++i) {
     EXPECT_EQ(result->cluster.seeds[i], (HostPort{"127.0.0.1", static_cast<uint16_t>(7000 + i)}));
   }
+}
+
+TEST(ConfigLoaderTest, HotKeySampleIsAPowerOfTwo) {
+  EXPECT_THAT(errorsOf(withSeeds("observe:\n  hot_key_sample: 6\n")),
+              ElementsAre(HasSubstr("observe.hot_key_sample: must be a power of two")));
+  EXPECT_TRUE(loadConfigString(withSeeds("observe:\n  hot_key_sample: 1\n")));
+  EXPECT_TRUE(loadConfigString(withSeeds("observe:\n  hot_key_sample: 1024\n")));
 }
 
 TEST(ConfigLoaderTest, UsersAreCheckedOneByOne) {

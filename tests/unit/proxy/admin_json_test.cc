@@ -96,10 +96,10 @@ TEST(AdminJsonTest, HotAndBigKeysBodies) {
   r.total = 200;
   r.keys = {{"hot", 100, 2}};
   EXPECT_EQ(renderHotKeysJson(r, true),
-            R"({"enabled":true,"window_s":10,"total":200,"keys":[)"
+            R"({"enabled":true,"window_s":10,"sample":1,"total":200,"keys":[)"
             R"({"key":"hot","count":100,"error":2,"per_s":10.0,"share":0.5}]})");
   EXPECT_EQ(renderHotKeysJson(HotKeyReport{}, false),
-            R"({"enabled":false,"window_s":0,"total":0,"keys":[]})");
+            R"({"enabled":false,"window_s":0,"sample":1,"total":0,"keys":[]})");
   EXPECT_EQ(renderBigKeysJson({{"blob", "set", "request", 5000, 1700000000000}}, 1024),
             R"({"threshold_bytes":1024,"keys":[{"key":"blob","command":"set",)"
             R"("direction":"request","bytes":5000,"unix_ms":1700000000000}]})");

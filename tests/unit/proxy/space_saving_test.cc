@@ -86,6 +86,7 @@ TEST(SpaceSavingTest, LongKeysAreCut) {
 TEST(KeyWatchBookTest, MergesSecondsOfEveryWorker) {
   config::ObserveConfig c;
   c.hot_key_capacity = 16;
+  c.hot_key_sample = 1;
   KeyWatchBook book(c);
   KeyWatchShard& a = book.addShard();
   KeyWatchShard& b = book.addShard();
@@ -108,6 +109,23 @@ TEST(KeyWatchBookTest, MergesSecondsOfEveryWorker) {
   a.tick(105);
   EXPECT_EQ(book.hot(1, 5).keys.size(), 1u);
   EXPECT_EQ(book.hot(1, 5).keys[0].key, "z");
+}
+
+// One key in 8 is counted and the counts are scaled back: a key at half the traffic still reads
+// as about half.
+TEST(KeyWatchBookTest, SampledCountsAreScaledBack) {
+  config::ObserveConfig c;
+  c.hot_key_sample = 8;
+  KeyWatchBook book(c);
+  KeyWatchShard& a = book.addShard();
+  a.tick(100);
+  for (int i = 0; i < 80000; ++i) a.countKey(i % 2 == 0 ? "hot" : "k" + std::to_string(i % 1000));
+  a.tick(101);
+  HotKeyReport r = book.hot(10, 1);
+  ASSERT_EQ(r.keys.size(), 1u);
+  EXPECT_EQ(r.keys[0].key, "hot");
+  EXPECT_NEAR(static_cast<double>(r.total), 80000, 80000 * 0.05);
+  EXPECT_NEAR(static_cast<double>(r.keys[0].count), 40000, 40000 * 0.06);
 }
 
 TEST(KeyWatchBookTest, BigKeysKeepTheLargestPerKey) {
