@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <map>
@@ -31,25 +30,15 @@ std::string labelValue(const prometheus::ClientMetric& m, std::string_view name)
   return "";
 }
 
-// The q-quantile (ms) of a Prometheus histogram, interpolated linearly inside its bucket as
-// histogram_quantile() does; -1 without observations.
+// The q-quantile (ms) of a prometheus-cpp histogram; -1 without observations.
 double quantileMs(const prometheus::ClientMetric::Histogram& h, double q) {
-  if (h.sample_count == 0) return -1;
-  const double rank = q * static_cast<double>(h.sample_count);
-  double lower = 0;
-  uint64_t below = 0;
+  std::vector<double> bounds;
+  std::vector<uint64_t> cumulative;
   for (const auto& b : h.bucket) {
-    if (static_cast<double>(b.cumulative_count) >= rank) {
-      if (std::isinf(b.upper_bound)) return lower * 1000;
-      const uint64_t in_bucket = b.cumulative_count - below;
-      const double frac =
-          in_bucket == 0 ? 1 : (rank - static_cast<double>(below)) / static_cast<double>(in_bucket);
-      return (lower + (b.upper_bound - lower) * frac) * 1000;
-    }
-    lower = b.upper_bound;
-    below = b.cumulative_count;
+    bounds.push_back(b.upper_bound);
+    cumulative.push_back(b.cumulative_count);
   }
-  return lower * 1000;
+  return bucketQuantileMs(bounds, cumulative, q);
 }
 
 }  // namespace

@@ -32,37 +32,25 @@ TrafficHistory::Totals TrafficHistory::totalsOf(
   return t;
 }
 
-namespace {
-
-// histogram_quantile over the interval's bucket deltas, in ms; -1 without observations.
-double p99Ms(const std::vector<uint64_t>& now, const std::vector<uint64_t>& before,
-             const std::vector<double>& bounds) {
-  if (now.empty()) return -1;
-  std::vector<uint64_t> delta(now.size());
-  for (size_t i = 0; i < now.size(); ++i) {
-    const uint64_t b = i < before.size() ? before[i] : 0;
-    delta[i] = now[i] >= b ? now[i] - b : 0;
-  }
-  const uint64_t total = delta.back();
-  if (total == 0) return -1;
-  const double rank = 0.99 * static_cast<double>(total);
+double bucketQuantileMs(const std::vector<double>& bounds, const std::vector<uint64_t>& cumulative,
+                        double q) {
+  if (cumulative.empty() || cumulative.back() == 0) return -1;
+  const double rank = q * static_cast<double>(cumulative.back());
   double lower = 0;
   uint64_t below = 0;
-  for (size_t i = 0; i < delta.size(); ++i) {
-    if (static_cast<double>(delta[i]) >= rank) {
+  for (size_t i = 0; i < cumulative.size() && i < bounds.size(); ++i) {
+    if (static_cast<double>(cumulative[i]) >= rank) {
       if (std::isinf(bounds[i])) return lower * 1000;
-      const uint64_t in = delta[i] - below;
+      const uint64_t in = cumulative[i] - below;
       const double frac =
           in == 0 ? 1 : (rank - static_cast<double>(below)) / static_cast<double>(in);
       return (lower + (bounds[i] - lower) * frac) * 1000;
     }
     lower = bounds[i];
-    below = delta[i];
+    below = cumulative[i];
   }
   return lower * 1000;
 }
-
-}  // namespace
 
 void TrafficHistory::sample(const std::vector<prometheus::MetricFamily>& families,
                             int64_t unix_ms) {
@@ -70,9 +58,14 @@ void TrafficHistory::sample(const std::vector<prometheus::MetricFamily>& familie
   if (last_ms_ != 0 && unix_ms > last_ms_) {
     const double dt = static_cast<double>(unix_ms - last_ms_) / 1000.0;
     const auto rate = [dt](double a, double b) { return std::max(0.0, a - b) / dt; };
+    std::vector<uint64_t> interval(now.buckets.size());
+    for (size_t i = 0; i < now.buckets.size(); ++i) {
+      const uint64_t before = i < last_.buckets.size() ? last_.buckets[i] : 0;
+      interval[i] = now.buckets[i] >= before ? now.buckets[i] - before : 0;
+    }
     HistoryPoint p{unix_ms, rate(now.requests, last_.requests), rate(now.errors, last_.errors),
                    rate(now.redirects, last_.redirects),
-                   p99Ms(now.buckets, last_.buckets, now.bounds)};
+                   bucketQuantileMs(now.bounds, interval, 0.99)};
     std::lock_guard<std::mutex> lock(mu_);
     points_.push_back(p);
     while (points_.size() > kPoints) points_.pop_front();

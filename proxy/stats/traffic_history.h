@@ -13,6 +13,12 @@
 
 namespace slotwise::proxy {
 
+// Like PromQL's histogram_quantile(): the q-quantile of cumulative bucket counts (`bounds`
+// ascending, the last one +Inf), interpolated linearly inside its bucket, in milliseconds for
+// bounds in seconds; -1 without observations.
+double bucketQuantileMs(const std::vector<double>& bounds, const std::vector<uint64_t>& cumulative,
+                        double q);
+
 struct HistoryPoint {
   int64_t unix_ms = 0;
   double ops = 0;        // client commands sent to the backends per second
