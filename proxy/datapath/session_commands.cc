@@ -249,8 +249,16 @@ void ClientSession::startMonitor() {
     return;
   }
   if (monitor_id_ == 0) {
+    // A monitor that does not read its lines is disconnected as a slow subscriber is.
     monitor_id_ = hub->add(services_.host.workerId(), [this](std::string&& lines) {
       if (closing_) return;
+      if (out_.pendingBytes() > services_.config->limits.max_output_bytes) {
+        spdlog::warn("client {}: MONITOR output not read (over limits.max_output_bytes); closing",
+                     id_);
+        services_.stats.rejected_output_limit.inc();
+        close();
+        return;
+      }
       out_.buffer().append(lines);
       services_.host.markClientDirty(this);
     });

@@ -1,7 +1,11 @@
 // What the traffic does (issue 13): hot keys, big keys and MONITOR through the proxy, against a
 // real cluster, read over the admin HTTP API and /metrics; MONITOR's lines compared with a
 // standalone redis-server's for the same commands.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -233,6 +237,45 @@ TEST_F(ProxyObserveTest, MonitorShowsWhatRedisShows) {
   // RESET leaves monitor mode; the connection serves commands again.
   ASSERT_EQ(str(m2->command({"RESET"})), "RESET");
   EXPECT_EQ(str(m2->command({"PING"})), "PONG");
+}
+
+// A monitor that never reads is disconnected once its unread lines pass limits.max_output_bytes,
+// as a slow subscriber is; the proxy and the other clients carry on.
+TEST_F(ProxyObserveTest, MonitorThatDoesNotReadIsDisconnected) {
+  limits_yaml = "  max_output_bytes: 1mb\n";
+  startWith("  hot_keys: true\n");
+  // A raw socket with a small receive buffer that sends MONITOR and never reads.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  const int rcvbuf = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(proxy_port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string monitor = "MONITOR\r\n";
+  ASSERT_EQ(::send(fd, monitor.data(), monitor.size(), 0), static_cast<ssize_t>(monitor.size()));
+  std::this_thread::sleep_for(200ms);
+  auto c = proxyClient();
+  const std::string value(1024, 'v');
+  std::vector<std::vector<std::string>> batch;
+  for (int i = 0; i < 100; ++i) batch.push_back({"SET", "mon:" + std::to_string(i), value});
+  const std::string closed =
+      "slotwise_client_connections_rejected_total{reason=\"output_limit\"} 1";
+  bool seen = false;
+  for (int round = 0; round < 300 && !seen; ++round) {  // at most 30 MB of monitor lines
+    ASSERT_EQ(c->pipeline(batch).size(), 100u);
+    if (round % 20 == 19)
+      seen = httpGet(admin_port, "/metrics").body.find(closed) != std::string::npos;
+  }
+  EXPECT_TRUE(
+      seen ||
+      cluster.waitFor(
+          [&] { return httpGet(admin_port, "/metrics").body.find(closed) != std::string::npos; },
+          5000ms));
+  EXPECT_EQ(str(c->command({"GET", "mon:1"})), value);  // the proxy and other clients carry on
+  ::close(fd);
 }
 
 }  // namespace
