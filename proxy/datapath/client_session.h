@@ -69,6 +69,10 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   void rejectAndClose(std::string_view message);
   // Subscribes again on the current topology's nodes (after a failover or a moved shard channel).
   void resubscribe();
+  // The slot map changed: subscriptions that follow slots (keyspace notifications) move.
+  void onTopologyChanged() {
+    if (pubsub_ && !closing_) pubsub_->onTopologyChanged();
+  }
 
   // RequestOwner
   void onReply(Request* req, std::string_view bytes) override;

@@ -90,7 +90,7 @@ void ClientSession::rememberScript(const resp::Command& cmd, const router::Comma
 }
 
 void ClientSession::dispatchWholeCluster(const resp::Command& cmd, const router::RouteDecision& d) {
-  WholeClusterRule rule = wholeClusterRule(*d.info, services_.config->allow_admin_commands);
+  WholeClusterRule rule = wholeClusterRule(*d.info, cmd, services_.config->allow_admin_commands);
   switch (rule.mode) {
     case WholeClusterMode::kSingle: {
       router::RouteDecision any = d;

@@ -183,9 +183,13 @@ void Worker::setSlotMap(router::SlotMapPtr map) {
 }
 
 void Worker::installMap(router::SlotMapPtr map) {
+  const uint64_t before = topology_.ready() ? topology_.fingerprint() : 0;
   topology_.install(std::move(map));
   backends_.onTopologyChanged();
   dispatcher_.onTopologyChanged();
+  if (topology_.fingerprint() != before) {  // keyspace-notification subscriptions follow slots
+    for (ClientSession* s : sessions_) s->onTopologyChanged();
+  }
 }
 
 void Worker::scheduleResubscribe(ClientSession* session) {

@@ -229,6 +229,69 @@ TEST_F(ProxyCompatTest, NoMessageAfterUnsubscribeAndNormalModeAfterTheLast) {
   }
 }
 
+// ---- Keyspace notifications -------------------------------------------------------------------
+
+// CONFIG SET notify-keyspace-events reaches every node without allow_admin_commands; keyspace
+// channels are subscribed on the key's master, keyevent channels and patterns on every master.
+// The same subscriptions and writes against the standalone server and through the proxy (keys on
+// different masters) deliver the same messages; their order across nodes may differ, so the
+// sorted lists are compared.
+TEST_F(ProxyCompatTest, KeyspaceNotificationsReachSubscribers) {
+  startBoth();
+  ASSERT_NE(cluster.masterPortForSlot(RedisClusterHarness::keySlot("foo")),
+            cluster.masterPortForSlot(RedisClusterHarness::keySlot("bar")));
+  expectSameReplies({{"CONFIG", "SET", "notify-keyspace-events", "KEA"},
+                     {"CONFIG", "GET", "notify-keyspace-events"}},
+                    2);
+  for (const auto& node : cluster.nodes()) {  // replicas too: they keep it after a failover
+    RespValue r = cluster.client(node.port).command({"CONFIG", "GET", "notify-keyspace-events"});
+    ASSERT_EQ(r.elements.size(), 2u) << str(r);
+    EXPECT_EQ(r.elements[1].str, "AKE") << node.port;
+  }
+  // Anything else still needs allow_admin_commands.
+  for (const Script& refused : {Script{{"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"}},
+                                Script{{"CONFIG", "SET", "notify-keyspace-events", "KEA",
+                                        "maxmemory-policy", "allkeys-lru"}}}) {
+    std::vector<RespValue> r = run(*proxyClient(), refused);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_TRUE(r[0].isError()) << show(r);
+    EXPECT_NE(r[0].str.find("allow_admin_commands"), std::string::npos) << show(r);
+  }
+  const Script subscribe = {{"SUBSCRIBE", "__keyspace@0__:foo", "__keyspace@0__:bar",
+                             "__keyevent@0__:set", "__keyevent@0__:del"},
+                            {"PSUBSCRIBE", "__keyevent@0__:*", "__keyspace@0__:b*"}};
+  const Script writes = {{"SET", "foo", "1"}, {"SET", "bar", "2"}, {"INCR", "foo"},
+                         {"DEL", "foo"},      {"DEL", "bar"},      {"SET", "other", "x"}};
+  for (int proto : {2, 3}) {
+    std::vector<std::string> messages[2];
+    for (bool reference : {true, false}) {
+      auto sub = client(reference, proto);
+      auto w = client(reference, 2);
+      if (!reference) w->command({"CONFIG", "SET", "notify-keyspace-events", "KEA"});
+      std::vector<RespValue> confirmations = run(*sub, subscribe);
+      ASSERT_EQ(confirmations.size(), 6u) << show(confirmations);
+      run(*w, writes);
+      // 18 messages: SET foo 3 (keyspace, keyevent set, pattern), SET bar 4 (and b*), INCR foo
+      // 2 (keyspace, pattern), DEL foo 3, DEL bar 4, SET other 2 (keyevent set, pattern).
+      for (;;) {
+        std::optional<RespValue> m = sub->readReply(reference ? 1000ms : 2000ms);
+        if (!m) break;
+        EXPECT_EQ(m->type, proto == 3 ? ValueType::kPush : ValueType::kArray);
+        messages[reference].push_back(resp::toString(*m));
+      }
+      std::sort(messages[reference].begin(), messages[reference].end());
+    }
+    EXPECT_EQ(messages[false], messages[true]) << "RESP" << proto;
+    EXPECT_EQ(messages[true].size(), 18u);
+  }
+  // UNSUBSCRIBE leaves every master: no message afterwards, normal mode again.
+  auto sub = proxyClient();
+  run(*sub, {{"SUBSCRIBE", "__keyevent@0__:set"}});
+  std::vector<RespValue> after =
+      run(*sub, {{"UNSUBSCRIBE"}, {"SET", "foo", "3"}, {"SET", "bar", "3"}});
+  EXPECT_EQ(show(after), "[\"unsubscribe\", \"__keyevent@0__:set\", (integer) 0]\nOK\nOK\n");
+}
+
 // ---- Transactions -----------------------------------------------------------------------------
 
 TEST_F(ProxyCompatTest, TransactionRepliesMatchRedis) {
