@@ -46,7 +46,10 @@ enum class ProxyClass : uint8_t {
   // Answered with "-ERR unknown or unsupported command": node administration, persistence,
   // replication, per-node diagnostics and multi-db commands that make no sense through a proxy
   // (SHUTDOWN DEBUG MONITOR SYNC PSYNC REPLCONF REPLICAOF SLAVEOF FAILOVER ROLE SAVE BGSAVE
-  // BGREWRITEAOF SWAPDB MOVE ASKING READONLY READWRITE RESTORE-ASKING, CLUSTER except KEYSLOT,
+  // BGREWRITEAOF SWAPDB MOVE ASKING READONLY READWRITE RESTORE-ASKING, CLUSTER's cluster-bus
+  // administration (the emulated one-node view INFO NODES SLOTS SHARDS MYID KEYSLOT LINKS
+  // REPLICAS SLAVES is kLocal; COUNTKEYSINSLOT/GETKEYSINSLOT are kKeyless, and the router
+  // sends them to the master of their slot argument),
   // ACL except CAT/GENPASS/WHOAMI, MODULE, LATENCY, MEMORY except USAGE, SCRIPT DEBUG,
   // CONFIG REWRITE).
   kUnsupported,

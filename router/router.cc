@@ -83,6 +83,34 @@ RouteDecision routeKeyed(const resp::Command& cmd, const CommandInfo* info,
   return d;
 }
 
+// CLUSTER COUNTKEYSINSLOT <slot> / GETKEYSINSLOT <slot> <count>: the keys are the slot master's.
+// A slot argument that is not Redis's integer form in 0..16383 goes to any master, which answers
+// with the cluster node's own error. Sentinel groups, static servers and pools have no cluster
+// slots to ask about (a ring's "slots" are servers, and they run without cluster support).
+RouteDecision routeSlotArgument(const resp::Command& cmd, const CommandInfo* info,
+                                const KeyPlacement& placement) {
+  if (placement.ring() != nullptr || placement.routes() != nullptr) {
+    return reject("ERR slotwise: CLUSTER " + upper(cmd.arg(1)) +
+                  " needs a Redis Cluster backend (the servers behind this proxy have no slots)");
+  }
+  RouteDecision d;
+  d.info = info;
+  d.kind = RouteDecision::Kind::kAnyMaster;
+  const std::string_view arg = cmd.arg(2);
+  const bool digits =
+      !arg.empty() && arg.size() <= 5 && (arg[0] != '0' || arg.size() == 1) &&
+      std::all_of(arg.begin(), arg.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (digits) {
+    int32_t slot = 0;
+    for (char c : arg) slot = slot * 10 + (c - '0');
+    if (slot < static_cast<int32_t>(kHashSlotCount)) {
+      d.kind = RouteDecision::Kind::kSlot;
+      d.slot = slot;
+    }
+  }
+  return d;
+}
+
 }  // namespace
 
 int32_t keysSlot(const CommandInfo& info, const resp::Command& cmd, std::vector<uint32_t>* keys,
@@ -115,6 +143,9 @@ RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys,
   if (info == nullptr) return unknownCommand(cmd, container);
   if (!arityOk(*info, cmd.argc())) {
     return reject("ERR wrong number of arguments for '" + std::string(info->name) + "' command");
+  }
+  if (info->name == "cluster|countkeysinslot" || info->name == "cluster|getkeysinslot") {
+    return routeSlotArgument(cmd, info, placement);
   }
   RouteDecision d;
   d.info = info;

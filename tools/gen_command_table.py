@@ -70,20 +70,21 @@ KEYLESS = {
     'client|trackinginfo': 'kLocal', 'client|unblock': 'kLocal', 'client|unpause': 'kLocal',
     # CLUSTER: the proxy emulates a one-node cluster that owns every slot at its advertised
     # address (proxy/proxy_info.h), so cluster-aware clients see one node; KEYSLOT is computed
-    # locally. The rest is cluster-bus administration. COUNTKEYSINSLOT/GETKEYSINSLOT take a
-    # slot number, not a key (no key specs), and stay unsupported.
+    # locally, and LINKS/REPLICAS/SLAVES describe that node (no links, no replicas). The rest is
+    # cluster-bus administration. COUNTKEYSINSLOT/GETKEYSINSLOT take a slot number, not a key
+    # (no key specs): kKeyless here, and router.cc sends them to the master of that slot.
     'cluster|info': 'kLocal', 'cluster|keyslot': 'kLocal', 'cluster|myid': 'kLocal',
     'cluster|nodes': 'kLocal', 'cluster|shards': 'kLocal', 'cluster|slots': 'kLocal',
+    'cluster|links': 'kLocal', 'cluster|replicas': 'kLocal', 'cluster|slaves': 'kLocal',
+    'cluster|countkeysinslot': 'kKeyless', 'cluster|getkeysinslot': 'kKeyless',
     'cluster|addslots': 'kUnsupported', 'cluster|addslotsrange': 'kUnsupported',
     'cluster|bumpepoch': 'kUnsupported', 'cluster|count-failure-reports': 'kUnsupported',
-    'cluster|countkeysinslot': 'kUnsupported', 'cluster|delslots': 'kUnsupported',
-    'cluster|delslotsrange': 'kUnsupported', 'cluster|failover': 'kUnsupported',
-    'cluster|flushslots': 'kUnsupported', 'cluster|forget': 'kUnsupported',
-    'cluster|getkeysinslot': 'kUnsupported', 'cluster|links': 'kUnsupported',
-    'cluster|meet': 'kUnsupported', 'cluster|replicas': 'kUnsupported',
+    'cluster|delslots': 'kUnsupported', 'cluster|delslotsrange': 'kUnsupported',
+    'cluster|failover': 'kUnsupported', 'cluster|flushslots': 'kUnsupported',
+    'cluster|forget': 'kUnsupported', 'cluster|meet': 'kUnsupported',
     'cluster|replicate': 'kUnsupported', 'cluster|reset': 'kUnsupported',
     'cluster|saveconfig': 'kUnsupported', 'cluster|set-config-epoch': 'kUnsupported',
-    'cluster|setslot': 'kUnsupported', 'cluster|slaves': 'kUnsupported',
+    'cluster|setslot': 'kUnsupported',
     # Server-wide facts that are identical on every master.
     'command|count': 'kKeyless', 'command|docs': 'kKeyless', 'command|getkeys': 'kKeyless',
     'command|getkeysandflags': 'kKeyless', 'command|info': 'kKeyless', 'command|list': 'kKeyless',

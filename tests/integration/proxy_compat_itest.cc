@@ -453,6 +453,45 @@ TEST_F(ProxyCompatTest, MultiDatabaseCommandsGetTheClusterNodesErrors) {
   EXPECT_EQ(show(run(*via, script)), show(run(node, script)));
 }
 
+// ---- CLUSTER
+// -------------------------------------------------------------------------------------
+
+// COUNTKEYSINSLOT / GETKEYSINSLOT answer for the slot's master (reference: that node itself),
+// with a cluster node's errors for bad arguments. LINKS / REPLICAS describe the emulated node.
+TEST_F(ProxyCompatTest, ClusterSlotQueriesGoToTheSlotsMaster) {
+  startAll();
+  auto c = proxyClient();
+  for (const char* k : {"{a}1", "{a}2", "{a}3", "{b}1"}) c->command({"SET", k, "v"});
+  const std::string slot = std::to_string(RedisClusterHarness::keySlot("a"));
+  SyncRedisClient& owner = ownerOf("{a}1");
+  const Script script = {
+      {"CLUSTER", "COUNTKEYSINSLOT", slot},    {"CLUSTER", "GETKEYSINSLOT", slot, "2"},
+      {"CLUSTER", "COUNTKEYSINSLOT", "x"},     {"CLUSTER", "COUNTKEYSINSLOT", "-1"},
+      {"CLUSTER", "COUNTKEYSINSLOT", "16384"}, {"CLUSTER", "COUNTKEYSINSLOT", "007"},
+      {"CLUSTER", "COUNTKEYSINSLOT"},          {"CLUSTER", "GETKEYSINSLOT", slot, "-1"},
+      {"CLUSTER", "GETKEYSINSLOT", "x", "1"},  {"CLUSTER", "GETKEYSINSLOT", "16384", "1"},
+      {"CLUSTER", "GETKEYSINSLOT", slot, "y"}};
+  const std::string want = show(run(owner, script));
+  EXPECT_EQ(show(run(*c, script)), want);
+  EXPECT_EQ(want.substr(0, want.find('\n')), "(integer) 3");
+  // A slot of another master counts that master's keys.
+  const std::string b = std::to_string(RedisClusterHarness::keySlot("b"));
+  EXPECT_EQ(c->command({"CLUSTER", "COUNTKEYSINSLOT", b}).integer, 1);
+  // The emulated one-node cluster: no links, no replicas; other ids are unknown.
+  const std::string myid = str(c->command({"CLUSTER", "MYID"}));
+  EXPECT_EQ(show(run(*c, {{"CLUSTER", "LINKS"},
+                          {"CLUSTER", "REPLICAS", myid},
+                          {"CLUSTER", "SLAVES", myid},
+                          {"CLUSTER", "REPLICAS", "nosuchnode"}})),
+            "[]\n[]\n[]\n(error) ERR Unknown node nosuchnode\n");
+  RespValue help = c->command({"CLUSTER", "HELP"});
+  ASSERT_EQ(help.type, ValueType::kArray) << str(help);
+  EXPECT_GT(help.elements.size(), 10u);
+  // Cluster-bus administration stays refused, by name.
+  RespValue meet = c->command({"CLUSTER", "MEET", "127.0.0.1", "1"});
+  EXPECT_TRUE(meet.isError());
+}
+
 // ---- INFO ---------------------------------------------------------------------------------------
 
 // INFO text -> section name -> key -> value.
