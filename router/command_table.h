@@ -30,7 +30,8 @@ enum class ProxyClass : uint8_t {
   // subcommands, ACL CAT), every "<container> HELP", and PUBLISH (cluster-wide message bus).
   kKeyless,
   // Answered by the proxy itself because the state is the client connection's, which lives in
-  // the proxy: PING ECHO QUIT SELECT HELLO AUTH RESET, CLIENT (every subcommand), ACL WHOAMI;
+  // the proxy: PING ECHO QUIT SELECT HELLO AUTH RESET, CLIENT (every subcommand), ACL WHOAMI,
+  // READONLY/READWRITE (the client's reads prefer replicas until READWRITE or RESET);
   // and SLOWLOG (every subcommand), which shows the proxy's own slow log.
   kLocal,
   // Sent to every master and the replies merged, because the effect or answer spans the whole
@@ -46,7 +47,7 @@ enum class ProxyClass : uint8_t {
   // Answered with "-ERR unknown or unsupported command": node administration, persistence,
   // replication, per-node diagnostics and multi-db commands that make no sense through a proxy
   // (SHUTDOWN DEBUG MONITOR SYNC PSYNC REPLCONF REPLICAOF SLAVEOF FAILOVER ROLE SAVE BGSAVE
-  // BGREWRITEAOF SWAPDB MOVE ASKING READONLY READWRITE RESTORE-ASKING, CLUSTER's cluster-bus
+  // BGREWRITEAOF SWAPDB MOVE ASKING RESTORE-ASKING, CLUSTER's cluster-bus
   // administration (the emulated one-node view INFO NODES SLOTS SHARDS MYID KEYSLOT LINKS
   // REPLICAS SLAVES is kLocal; COUNTKEYSINSLOT/GETKEYSINSLOT are kKeyless, and the router
   // sends them to the master of their slot argument),

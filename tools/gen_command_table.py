@@ -61,6 +61,9 @@ KEYLESS = {
     # Connection state lives in the proxy.
     'auth': 'kLocal', 'echo': 'kLocal', 'hello': 'kLocal', 'ping': 'kLocal', 'quit': 'kLocal',
     'reset': 'kLocal', 'select': 'kLocal',
+    # READONLY / READWRITE: the client's read mode, kept by the proxy (reads of a READONLY client
+    # prefer replicas, as a cluster node would let them).
+    'readonly': 'kLocal', 'readwrite': 'kLocal',
     # INFO: the proxy's own sections (server, clients, stats, ... and # Proxy), not a node's.
     'info': 'kLocal',
     'client|caching': 'kLocal', 'client|getname': 'kLocal', 'client|getredir': 'kLocal',
@@ -111,7 +114,7 @@ KEYLESS = {
     # Node administration, persistence, replication and per-node diagnostics.
     'asking': 'kUnsupported', 'bgrewriteaof': 'kUnsupported', 'bgsave': 'kUnsupported',
     'debug': 'kUnsupported', 'failover': 'kUnsupported', 'monitor': 'kUnsupported',
-    'psync': 'kUnsupported', 'readonly': 'kUnsupported', 'readwrite': 'kUnsupported',
+    'psync': 'kUnsupported',
     'replconf': 'kUnsupported', 'replicaof': 'kUnsupported', 'role': 'kUnsupported',
     'save': 'kUnsupported', 'shutdown': 'kUnsupported', 'slaveof': 'kUnsupported',
     'swapdb': 'kUnsupported', 'sync': 'kUnsupported',

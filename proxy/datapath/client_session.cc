@@ -318,6 +318,7 @@ Request* ClientSession::newRequest(const resp::Command& cmd, const router::Route
     req->target = Request::Target::kSlot;
     req->slot = d.slot;
     req->replica_ok = (d.info->flags & router::kReadonly) != 0;
+    req->prefer_replica = local_.readonly;
   } else {
     req->target = Request::Target::kAnyMaster;
   }

@@ -26,6 +26,7 @@ Request* newPart(FanOutContext& w, Request* parent, uint32_t index, int32_t slot
   part->affinity = parent->affinity;
   part->identity = parent->identity;
   part->replica_ok = parent->replica_ok;
+  part->prefer_replica = parent->prefer_replica;
   part->proto = parent->proto;
   part->target = Request::Target::kSlot;
   part->slot = slot;

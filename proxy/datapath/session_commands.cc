@@ -118,6 +118,7 @@ void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDec
   Request* parent = newFanOutParent(d.info);
   parent->replica_ok = d.kind == router::RouteDecision::Kind::kMultiSlot &&
                        (d.info->flags & router::kReadonly) != 0;
+  parent->prefer_replica = local_.readonly;
   std::vector<Request*>& parts = services_.scratch.parts;
   std::string error;
   FanOutContext context = fanOutContext();

@@ -245,10 +245,10 @@ std::string clientLine(const ClientRow& row, uint64_t now_ms) {
   const LocalClientState& s = *row.state;
   const uint64_t age_s = now_ms > s.created_ms ? (now_ms - s.created_ms) / 1000 : 0;
   return fmt::format(
-      "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 "
+      "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 "
       "multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
       "tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
-      s.id, row.addr, row.laddr, row.fd, s.name, age_s, row.idle_s,
+      s.id, row.addr, row.laddr, row.fd, s.name, age_s, row.idle_s, s.readonly ? "r" : "N",
       s.last_command.empty() ? "NULL" : s.last_command, s.user, s.proto, s.lib_name, s.lib_ver);
 }
 
@@ -277,7 +277,11 @@ LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
     runSlowlogCommand(cmd, env.slowlog(), reply);
   } else if (equalsIgnoreCase(name, "acl") && cmd.argc() == 2 && equalsIgnoreCase(cmd.arg(1), "whoami")) {
     resp::appendBulk(*reply, state.user);
+  } else if (equalsIgnoreCase(name, "readonly") || equalsIgnoreCase(name, "readwrite")) {
+    state.readonly = equalsIgnoreCase(name, "readonly");  // as a cluster node: reads may go to
+    resp::appendSimpleString(*reply, "OK");               // replicas (ClientSession::newRequest)
   } else if (equalsIgnoreCase(name, "reset")) {
+    state.readonly = false;  // RESET sets READWRITE mode, as in Redis
     state.name.clear();
     state.proto = 2;  // RESET returns to RESP2, as in Redis
     resp::appendSimpleString(*reply, "RESET");

@@ -34,6 +34,7 @@ struct LocalClientState {
   std::string lib_name;        // CLIENT SETINFO LIB-NAME
   std::string lib_ver;         // CLIENT SETINFO LIB-VER
   std::string last_command;    // "cmd=" of CLIENT LIST: the last command answered locally
+  bool readonly = false;       // READONLY (until READWRITE or RESET): reads prefer replicas
   uint64_t created_ms = localNowMs();
 };
 
