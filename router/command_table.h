@@ -30,7 +30,8 @@ enum class ProxyClass : uint8_t {
   // subcommands, ACL CAT), every "<container> HELP", and PUBLISH (cluster-wide message bus).
   kKeyless,
   // Answered by the proxy itself because the state is the client connection's, which lives in
-  // the proxy: PING ECHO QUIT SELECT HELLO AUTH RESET, CLIENT (every subcommand), ACL WHOAMI,
+  // the proxy: PING ECHO QUIT SELECT HELLO AUTH RESET, CLIENT (every subcommand),
+  // ACL (all but CAT, GENPASS, HELP: the proxy's own users, and refusals of the changes),
   // READONLY/READWRITE (the client's reads prefer replicas until READWRITE or RESET);
   // and SLOWLOG (every subcommand), which shows the proxy's own slow log.
   kLocal,
@@ -51,7 +52,7 @@ enum class ProxyClass : uint8_t {
   // administration (the emulated one-node view INFO NODES SLOTS SHARDS MYID KEYSLOT LINKS
   // REPLICAS SLAVES is kLocal; COUNTKEYSINSLOT/GETKEYSINSLOT are kKeyless, and the router
   // sends them to the master of their slot argument),
-  // ACL except CAT/GENPASS/WHOAMI, MODULE, LATENCY, MEMORY except USAGE, SCRIPT DEBUG,
+  // MODULE, LATENCY, MEMORY except USAGE, SCRIPT DEBUG,
   // CONFIG REWRITE).
   kUnsupported,
 };

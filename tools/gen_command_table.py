@@ -54,10 +54,12 @@ KEYLESS = {
     'object': 'kKeyed', 'pubsub': 'kPubSub', 'script': 'kAllMasters', 'slowlog': 'kLocal',
     'xgroup': 'kKeyed', 'xinfo': 'kKeyed',
     # ACL: the proxy authenticates clients itself; the backends' ACL state is not the client's.
+    # WHOAMI/USERS/LIST/GETUSER/LOG describe the proxy's own users (proxy/local/acl.h); SETUSER,
+    # DELUSER, SAVE, LOAD, DRYRUN are answered locally with an error that gives the reason.
     'acl|cat': 'kKeyless', 'acl|genpass': 'kKeyless', 'acl|whoami': 'kLocal',
-    'acl|deluser': 'kUnsupported', 'acl|dryrun': 'kUnsupported', 'acl|getuser': 'kUnsupported',
-    'acl|list': 'kUnsupported', 'acl|load': 'kUnsupported', 'acl|log': 'kUnsupported',
-    'acl|save': 'kUnsupported', 'acl|setuser': 'kUnsupported', 'acl|users': 'kUnsupported',
+    'acl|deluser': 'kLocal', 'acl|dryrun': 'kLocal', 'acl|getuser': 'kLocal',
+    'acl|list': 'kLocal', 'acl|load': 'kLocal', 'acl|log': 'kLocal',
+    'acl|save': 'kLocal', 'acl|setuser': 'kLocal', 'acl|users': 'kLocal',
     # Connection state lives in the proxy.
     'auth': 'kLocal', 'echo': 'kLocal', 'hello': 'kLocal', 'ping': 'kLocal', 'quit': 'kLocal',
     'reset': 'kLocal', 'select': 'kLocal',

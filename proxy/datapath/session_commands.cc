@@ -259,6 +259,7 @@ void ClientSession::handleLocal(const resp::Command& cmd) {
     }
     const router::SlotMap* slotMap() const override { return session.services_.topology.slotMap(); }
     SlowlogBook* slowlog() const override { return session.services_.stats.families.slowlog; }
+    const config::AuthConfig* auth() const override { return &session.services_.config->auth; }
     ClientRow self() const override { return rowOf(session); }
     void listClients(std::vector<ClientRow>* out) const override {
       for (const ClientSession* s : session.services_.host.sessions()) out->push_back(rowOf(*s));

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "common/ascii.h"
+#include "proxy/local/acl.h"
 #include "proxy/stats/slowlog.h"
 #include "resp/encoder.h"
 #include "router/command_table.h"
@@ -275,8 +276,10 @@ LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
     appendClusterReply(cmd, env.advertisedAddress(), env.slotMap(), reply);
   } else if (equalsIgnoreCase(name, "slowlog")) {
     runSlowlogCommand(cmd, env.slowlog(), reply);
-  } else if (equalsIgnoreCase(name, "acl") && cmd.argc() == 2 && equalsIgnoreCase(cmd.arg(1), "whoami")) {
-    resp::appendBulk(*reply, state.user);
+  } else if (equalsIgnoreCase(name, "acl")) {
+    static const config::AuthConfig kOpen;
+    const config::AuthConfig* auth = env.auth();
+    appendAclReply(cmd, auth != nullptr ? *auth : kOpen, state.user, state.proto, reply);
   } else if (equalsIgnoreCase(name, "readonly") || equalsIgnoreCase(name, "readwrite")) {
     state.readonly = equalsIgnoreCase(name, "readonly");  // as a cluster node: reads may go to
     resp::appendSimpleString(*reply, "OK");               // replicas (ClientSession::newRequest)

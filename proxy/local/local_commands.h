@@ -67,6 +67,8 @@ class LocalEnvironment {
   // The proxy's slow log (all workers) for SLOWLOG, or nullptr when there is none. The book
   // outlives the call; it is thread-safe.
   virtual SlowlogBook* slowlog() const { return nullptr; }
+  // The proxy's client users (ACL USERS/LIST/GETUSER), or nullptr: no auth configured.
+  virtual const config::AuthConfig* auth() const { return nullptr; }
 };
 
 enum class LocalOutcome { kReply, kCloseAfterReply };

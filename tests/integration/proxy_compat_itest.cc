@@ -492,6 +492,75 @@ TEST_F(ProxyCompatTest, ClusterSlotQueriesGoToTheSlotsMaster) {
   EXPECT_TRUE(meet.isError());
 }
 
+// ---- ACL ---------------------------------------------------------------------------------------
+
+// Without auth every client is "default" without a password, as on a fresh redis-server.
+TEST_F(ProxyCompatTest, AclDescribesTheProxysOwnUsers) {
+  startBoth();
+  const Script script = {{"ACL", "WHOAMI"},
+                         {"ACL", "USERS"},
+                         {"ACL", "LIST"},
+                         {"ACL", "GETUSER", "default"},
+                         {"ACL", "GETUSER", "nosuch"},
+                         {"ACL", "LOG"},
+                         {"ACL", "LOG", "5"},
+                         {"ACL", "LOG", "x"},
+                         {"ACL", "LOG", "RESET"}};
+  expectSameReplies(script, 2);
+  expectSameReplies(script, 3);
+  // ACL CAT is a node's (the order of its list varies from process to process).
+  auto c = proxyClient();
+  RespValue cat = c->command({"ACL", "CAT", "keyspace"});
+  ASSERT_EQ(cat.type, ValueType::kArray) << str(cat);
+  EXPECT_EQ(cat.elements.size(),
+            singleClient()->command({"ACL", "CAT", "keyspace"}).elements.size());
+  // Changes are the configuration's: refused with the reason.
+  for (const auto& cmd : Script{{"ACL", "SETUSER", "bob", "on"},
+                                {"ACL", "DELUSER", "bob"},
+                                {"ACL", "SAVE"},
+                                {"ACL", "LOAD"},
+                                {"ACL", "DRYRUN", "default", "GET", "k"}}) {
+    const std::string error = str(c->command(cmd));
+    EXPECT_EQ(error.rfind("ERR slotwise: ACL " + cmd[1] + " is not supported", 0), 0u) << error;
+    EXPECT_NE(error.find("auth.users"), std::string::npos) << error;
+  }
+}
+
+// auth.password and auth.users against a redis-server with the same users (requirepass, SETUSER):
+// the same ACL LIST / USERS / GETUSER (passwords as SHA-256 digests), WHOAMI after each AUTH.
+TEST_F(ProxyCompatTest, AclListsConfiguredUsersLikeRedis) {
+  ASSERT_TRUE(cluster.start(cluster_options)) << cluster.error();
+  extra_yaml = "auth:\n  password: pw-default\n  users:\n    - {name: alice, password: pw-alice}\n";
+  proxy_port = pickFreePort();
+  ASSERT_TRUE(proxy.start(proxyConfig())) << proxy.error();
+  dir_ = std::make_unique<TempDir>("slotwise-compat-");
+  ASSERT_TRUE(single_.start(pickFreePort(), dir_->path())) << single_.error();
+  {
+    auto ref = singleClient();
+    ASSERT_EQ(
+        str(ref->command({"ACL", "SETUSER", "alice", "on", ">pw-alice", "~*", "&*", "+@all"})),
+        "OK");
+    ASSERT_EQ(str(ref->command({"CONFIG", "SET", "requirepass", "pw-default"})), "OK");
+  }
+  const Script script = {{"AUTH", "pw-default"},
+                         {"ACL", "WHOAMI"},
+                         {"ACL", "USERS"},
+                         {"ACL", "LIST"},
+                         {"ACL", "GETUSER", "alice"},
+                         {"ACL", "GETUSER", "default"},
+                         {"AUTH", "alice", "pw-alice"},
+                         {"ACL", "WHOAMI"}};
+  for (int proto : {2, 3}) {
+    auto ref = singleClient();
+    auto via = proxyClient();
+    if (proto == 3) {
+      ref->command({"HELLO", "3", "AUTH", "default", "pw-default"});
+      via->command({"HELLO", "3", "AUTH", "default", "pw-default"});
+    }
+    EXPECT_EQ(show(run(*via, script)), show(run(*ref, script))) << "RESP" << proto;
+  }
+}
+
 // ---- INFO ---------------------------------------------------------------------------------------
 
 // INFO text -> section name -> key -> value.

@@ -205,7 +205,7 @@ TEST(CommandTableClass, RoutingClasses) {
       {"shutdown", ProxyClass::kUnsupported},
       {"move", ProxyClass::kUnsupported},
       {"cluster|nodes", ProxyClass::kLocal},
-      {"acl|setuser", ProxyClass::kUnsupported},
+      {"acl|setuser", ProxyClass::kLocal},
       {"readonly", ProxyClass::kLocal},
       {"swapdb", ProxyClass::kUnsupported},
   };
