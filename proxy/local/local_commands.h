@@ -69,6 +69,9 @@ class LocalEnvironment {
   virtual SlowlogBook* slowlog() const { return nullptr; }
   // The proxy's client users (ACL USERS/LIST/GETUSER), or nullptr: no auth configured.
   virtual const config::AuthConfig* auth() const { return nullptr; }
+  // CLIENT PAUSE until `until_ms` (localNowMs() clock; ALL when `all`, else WRITE) of every
+  // client of the proxy; CLIENT UNPAUSE when `until_ms` is 0.
+  virtual void pauseClients(uint64_t until_ms, bool all) const { (void)until_ms, (void)all; }
 };
 
 enum class LocalOutcome { kReply, kCloseAfterReply };

@@ -561,6 +561,59 @@ TEST_F(ProxyCompatTest, AclListsConfiguredUsersLikeRedis) {
   }
 }
 
+// ---- CLIENT ------------------------------------------------------------------------------------
+
+TEST_F(ProxyCompatTest, ClientControlSubcommandsMatchRedis) {
+  startBoth();
+  const Script script = {{"CLIENT", "NO-EVICT", "on"},      {"CLIENT", "NO-EVICT", "off"},
+                         {"CLIENT", "NO-EVICT", "x"},       {"CLIENT", "GETREDIR"},
+                         {"CLIENT", "TRACKINGINFO"},        {"CLIENT", "TRACKING", "off"},
+                         {"CLIENT", "CACHING", "yes"},      {"CLIENT", "PAUSE", "x"},
+                         {"CLIENT", "PAUSE", "-1"},         {"CLIENT", "PAUSE", "10", "x"},
+                         {"CLIENT", "PAUSE", "0", "WRITE"}, {"CLIENT", "UNPAUSE"}};
+  expectSameReplies(script, 2);
+  expectSameReplies(script, 3);
+  const std::string tracking = str(proxyClient()->command({"CLIENT", "TRACKING", "on"}));
+  EXPECT_EQ(tracking.rfind("ERR slotwise: CLIENT TRACKING is not supported", 0), 0u) << tracking;
+}
+
+// CLIENT PAUSE holds the paused kind of command of every client of the proxy (on both workers)
+// until the timeout or CLIENT UNPAUSE; other commands run.
+TEST_F(ProxyCompatTest, ClientPauseHoldsEveryClientOfTheProxy) {
+  startAll();
+  auto admin = proxyClient();
+  std::vector<std::unique_ptr<SyncRedisClient>> clients;
+  for (int i = 0; i < 4; ++i) clients.push_back(proxyClient());  // spread over the workers
+  using Clock = std::chrono::steady_clock;
+  ASSERT_EQ(str(admin->command({"CLIENT", "PAUSE", "800", "WRITE"})), "OK");
+  const auto paused_at = Clock::now();
+  for (auto& c : clients) {  // reads run at once
+    const auto start = Clock::now();
+    EXPECT_EQ(str(c->command({"GET", "{p}k"})), "<null>");
+    EXPECT_LT(Clock::now() - start, 300ms);
+  }
+  for (auto& c : clients) c->sendRaw("*3\r\n$3\r\nSET\r\n$4\r\n{p}k\r\n$1\r\nv\r\n");
+  for (auto& c : clients) {
+    std::optional<RespValue> r = c->readReply(3000ms);
+    ASSERT_TRUE(r.has_value()) << c->lastError();
+    EXPECT_EQ(str(*r), "OK");
+    EXPECT_GE(Clock::now() - paused_at, 700ms);  // held until the timeout
+  }
+  EXPECT_LT(Clock::now() - paused_at, 2000ms);
+  // ALL holds reads too, until UNPAUSE.
+  ASSERT_EQ(str(admin->command({"CLIENT", "PAUSE", "20000", "ALL"})), "OK");
+  for (auto& c : clients) c->sendRaw("*2\r\n$3\r\nGET\r\n$4\r\n{p}k\r\n");
+  for (auto& c : clients) EXPECT_FALSE(c->readReply(300ms).has_value());
+  auto other = proxyClient();
+  ASSERT_EQ(str(other->command({"CLIENT", "UNPAUSE"})), "OK");
+  for (auto& c : clients) {
+    std::optional<RespValue> r = c->readReply(2000ms);
+    EXPECT_TRUE(r.has_value()) << c->lastError();
+    if (r) EXPECT_EQ(str(*r), "v");
+  }
+  EXPECT_EQ(str(admin->command({"GET", "{p}k"})), "v");
+}
+
 // ---- INFO ---------------------------------------------------------------------------------------
 
 // INFO text -> section name -> key -> value.
