@@ -54,6 +54,32 @@ std::string_view clusterModeRefusal(std::string_view name) {
   return {};
 }
 
+// Why a kUnsupported command is refused, by family; empty for the generic refusal.
+std::string_view unsupportedReason(std::string_view name) {
+  struct Family {
+    std::string_view prefix;
+    std::string_view reason;
+  };
+  static constexpr Family kFamilies[] = {
+      {"memory|", "per-node diagnostics: ask a node directly (MEMORY USAGE works)"},
+      {"latency|",
+       "per-node diagnostics: ask a node directly (the proxy's own latency is in "
+       "INFO and /metrics)"},
+      {"module|", "modules are loaded on the nodes"},
+      {"cluster|", "cluster administration runs on the nodes"},
+      {"replicaof", "replication is managed on the nodes"},
+      {"slaveof", "replication is managed on the nodes"},
+      {"failover", "replication is managed on the nodes"},
+      {"shutdown", "the proxy does not shut nodes down"},
+      {"debug", "per-node diagnostics: ask a node directly"},
+      {"config|rewrite", "each node rewrites its own configuration file"},
+  };
+  for (const Family& f : kFamilies) {
+    if (name.starts_with(f.prefix)) return f.reason;
+  }
+  return {};
+}
+
 RouteDecision unknownCommand(const resp::Command& cmd, const CommandInfo* container) {
   if (container != nullptr && cmd.argc() >= 2) {
     return reject("ERR unknown subcommand '" + std::string(cmd.arg(1)) + "'. Try " +
@@ -153,6 +179,12 @@ RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys,
     case ProxyClass::kUnsupported:
       if (std::string_view refusal = clusterModeRefusal(info->name); !refusal.empty()) {
         return reject(std::string(refusal));
+      }
+      if (std::string_view reason = unsupportedReason(info->name); !reason.empty()) {
+        std::string shown = upper(cmd.arg(0));
+        if (info->name.find('|') != std::string_view::npos) shown += " " + upper(cmd.arg(1));
+        return reject("ERR slotwise: '" + shown + "' is not supported through the proxy (" +
+                      std::string(reason) + ")");
       }
       return reject("ERR unknown or unsupported command '" + std::string(cmd.arg(0)) + "'");
     case ProxyClass::kLocal:

@@ -114,11 +114,15 @@ KEYLESS = {
     'pubsub|numsub': 'kPubSub', 'pubsub|shardchannels': 'kPubSub',
     'pubsub|shardnumsub': 'kPubSub',
     # Node administration, persistence, replication and per-node diagnostics.
-    'asking': 'kUnsupported', 'bgrewriteaof': 'kUnsupported', 'bgsave': 'kUnsupported',
+    # SAVE/BGSAVE/BGREWRITEAOF: every master with allow_admin_commands, else a clear error.
+    'bgrewriteaof': 'kAllMasters', 'bgsave': 'kAllMasters', 'save': 'kAllMasters',
+    # ROLE: the proxy is one master without replicas (as CLUSTER NODES says).
+    'role': 'kLocal',
+    'asking': 'kUnsupported',
     'debug': 'kUnsupported', 'failover': 'kUnsupported', 'monitor': 'kUnsupported',
     'psync': 'kUnsupported',
-    'replconf': 'kUnsupported', 'replicaof': 'kUnsupported', 'role': 'kUnsupported',
-    'save': 'kUnsupported', 'shutdown': 'kUnsupported', 'slaveof': 'kUnsupported',
+    'replconf': 'kUnsupported', 'replicaof': 'kUnsupported',
+    'shutdown': 'kUnsupported', 'slaveof': 'kUnsupported',
     'swapdb': 'kUnsupported', 'sync': 'kUnsupported',
     'latency|doctor': 'kUnsupported', 'latency|graph': 'kUnsupported',
     'latency|histogram': 'kUnsupported', 'latency|history': 'kUnsupported',

@@ -254,6 +254,10 @@ WholeClusterRule wholeClusterRule(const router::CommandInfo& info, const resp::C
   if (info.name == "config|set" && configSetAllowedByDefault(cmd)) {
     return {M::kEveryNode, Merge::kAllOk, nullptr};
   }
+  if (allow_admin_commands && (info.name == "bgsave" || info.name == "bgrewriteaof")) {
+    return {M::kBroadcast, Merge::kAllEqual, nullptr};  // "Background saving started" from each
+  }
+  if (allow_admin_commands && info.name == "save") return {M::kBroadcast, Merge::kAllOk, nullptr};
   struct Entry {
     std::string_view name;
     WholeClusterRule rule;
@@ -296,6 +300,11 @@ WholeClusterRule wholeClusterRule(const router::CommandInfo& info, const resp::C
   };
   for (const Entry& e : kRules) {
     if (e.name == info.name) return e.rule;
+  }
+  if (info.name == "save" || info.name == "bgsave" || info.name == "bgrewriteaof") {
+    return {M::kReject, Merge::kAllOk,
+            "ERR slotwise: persistence runs on each node; SAVE, BGSAVE and BGREWRITEAOF through "
+            "the proxy (every master) need allow_admin_commands: true"};
   }
   return {M::kReject, Merge::kAllOk, nullptr};
 }

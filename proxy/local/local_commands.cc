@@ -366,6 +366,11 @@ LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
     static const config::AuthConfig kOpen;
     const config::AuthConfig* auth = env.auth();
     appendAclReply(cmd, auth != nullptr ? *auth : kOpen, state.user, state.proto, reply);
+  } else if (equalsIgnoreCase(name, "role")) {
+    resp::appendArrayHeader(*reply, 3);  // a master without replicas, as the emulated node
+    resp::appendBulk(*reply, "master");
+    resp::appendInteger(*reply, 0);
+    resp::appendArrayHeader(*reply, 0);
   } else if (equalsIgnoreCase(name, "readonly") || equalsIgnoreCase(name, "readwrite")) {
     state.readonly = equalsIgnoreCase(name, "readonly");  // as a cluster node: reads may go to
     resp::appendSimpleString(*reply, "OK");               // replicas (ClientSession::newRequest)

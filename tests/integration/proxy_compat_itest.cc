@@ -614,6 +614,57 @@ TEST_F(ProxyCompatTest, ClientPauseHoldsEveryClientOfTheProxy) {
   EXPECT_EQ(str(admin->command({"GET", "{p}k"})), "v");
 }
 
+// ---- Introspection and administration ----------------------------------------------------------
+
+// MEMORY USAGE and OBJECT go to the key's master; COMMAND's subcommands are a node's; ROLE is the
+// emulated node's (a master without replicas, like a standalone server without replicas). A
+// cluster node counts a few more bytes per key than a standalone server (slot bookkeeping), so
+// MEMORY USAGE of an existing key is compared with the key's node.
+TEST_F(ProxyCompatTest, IntrospectionCommandsMatchRedis) {
+  startBoth();
+  const Script script = {{"SET", "{o}k", "hello"},
+                         {"RPUSH", "{o}l", "a", "b"},
+                         {"MEMORY", "USAGE", "{o}missing"},
+                         {"OBJECT", "ENCODING", "{o}k"},
+                         {"OBJECT", "ENCODING", "{o}l"},
+                         {"OBJECT", "REFCOUNT", "{o}k"},
+                         {"OBJECT", "FREQ", "{o}k"},
+                         {"OBJECT", "ENCODING", "{o}missing"},
+                         {"COMMAND", "COUNT"},
+                         {"COMMAND", "INFO", "get", "nosuch"},
+                         {"COMMAND", "DOCS", "get"},
+                         {"COMMAND", "LIST", "FILTERBY", "PATTERN", "xauto*"},
+                         {"COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"},
+                         {"ROLE"},
+                         {"DEL", "{o}k", "{o}l"}};
+  expectSameReplies(script, 2);
+  expectSameReplies(script, 3);
+  auto c = proxyClient();
+  c->command({"RPUSH", "{o}l", "a", "b"});
+  for (const Script& usage :
+       {Script{{"MEMORY", "USAGE", "{o}l"}}, Script{{"MEMORY", "USAGE", "{o}l", "SAMPLES", "0"}}}) {
+    const std::string want = show(run(ownerOf("{o}l"), usage));
+    EXPECT_EQ(show(run(*c, usage)), want);
+    EXPECT_EQ(want.rfind("(integer) ", 0), 0u) << want;
+  }
+  RespValue list = c->command({"COMMAND", "LIST"});  // in the node's hash-table order
+  EXPECT_EQ(list.elements.size(), singleClient()->command({"COMMAND", "LIST"}).elements.size());
+  // Per-node diagnostics and persistence: clear errors (persistence needs allow_admin_commands).
+  for (const auto& cmd : Script{{"MEMORY", "STATS"},
+                                {"MEMORY", "DOCTOR"},
+                                {"LATENCY", "LATEST"},
+                                {"LATENCY", "DOCTOR"},
+                                {"BGSAVE"},
+                                {"SAVE"},
+                                {"BGREWRITEAOF"}}) {
+    const std::string error = str(c->command(cmd));
+    EXPECT_EQ(error.rfind("ERR slotwise: ", 0), 0u) << error;
+    EXPECT_TRUE(error.find("per-node") != std::string::npos ||
+                error.find("allow_admin_commands") != std::string::npos)
+        << error;
+  }
+}
+
 // ---- INFO ---------------------------------------------------------------------------------------
 
 // INFO text -> section name -> key -> value.

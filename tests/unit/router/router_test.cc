@@ -131,6 +131,20 @@ TEST(RouterTest, SlotArgumentCommandsGoToThatSlot) {
   EXPECT_EQ(routeOf({"CLUSTER", "REPLICAS", "id"}).kind, Kind::kLocal);
 }
 
+// Per-node families are refused with the reason; others with the generic refusal.
+TEST(RouterTest, UnsupportedFamiliesSayWhy) {
+  EXPECT_EQ(routeOf({"memory", "stats"}).error,
+            "ERR slotwise: 'MEMORY STATS' is not supported through the proxy (per-node "
+            "diagnostics: ask a node directly (MEMORY USAGE works))");
+  EXPECT_NE(routeOf({"LATENCY", "LATEST"}).error.find("per-node diagnostics"), std::string::npos);
+  EXPECT_NE(routeOf({"CLUSTER", "MEET", "h", "1"}).error.find("cluster administration"),
+            std::string::npos);
+  EXPECT_EQ(routeOf({"SYNC"}).error, "ERR unknown or unsupported command 'SYNC'");
+  EXPECT_EQ(routeOf({"ROLE"}).kind, Kind::kLocal);
+  EXPECT_EQ(routeOf({"BGSAVE"}).kind, Kind::kAllMasters);
+  EXPECT_EQ(routeOf({"MEMORY", "USAGE", "foo"}).slot, 12182);
+}
+
 // Callers read the key positions after every decision (the migration gate does): a command
 // without keys must not leave the previous command's positions behind.
 TEST(RouterTest, KeyPositionsNeverOutliveTheirCommand) {
