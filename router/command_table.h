@@ -30,25 +30,32 @@ enum class ProxyClass : uint8_t {
   // subcommands, ACL CAT), every "<container> HELP", and PUBLISH (cluster-wide message bus).
   kKeyless,
   // Answered by the proxy itself because the state is the client connection's, which lives in
-  // the proxy: PING ECHO QUIT SELECT HELLO AUTH RESET, CLIENT (every subcommand), ACL WHOAMI;
+  // the proxy: PING ECHO QUIT SELECT HELLO AUTH RESET, CLIENT (every subcommand),
+  // ACL (all but CAT, GENPASS, HELP: the proxy's own users, and refusals of the changes),
+  // READONLY/READWRITE (the client's reads prefer replicas until READWRITE or RESET), ROLE (a
+  // master without replicas, as the emulated cluster node);
   // SLOWLOG (every subcommand), which shows the proxy's own slow log; and MONITOR, which streams
   // the commands this proxy receives.
   kLocal,
   // Sent to every master and the replies merged, because the effect or answer spans the whole
   // keyspace or every node's configuration: KEYS DBSIZE FLUSHALL FLUSHDB RANDOMKEY SCAN INFO
   // WAIT LASTSAVE, SCRIPT LOAD/EXISTS/FLUSH/KILL, FUNCTION (all but HELP), CONFIG GET/SET/
-  // RESETSTAT.
+  // RESETSTAT, SAVE BGSAVE BGREWRITEAOF (refused without allow_admin_commands: fanout.h).
   kAllMasters,
   // Transactions, pinned to one backend connection: MULTI EXEC DISCARD WATCH UNWATCH.
   kTransaction,
   // Subscription state, pinned to one connection and re-subscribed after topology changes:
   // SUBSCRIBE PSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE SSUBSCRIBE SUNSUBSCRIBE, PUBSUB (all).
   kPubSub,
-  // Answered with "-ERR unknown or unsupported command": node administration, persistence,
-  // replication, per-node diagnostics and multi-db commands that make no sense through a proxy
-  // (SHUTDOWN DEBUG SYNC PSYNC REPLCONF REPLICAOF SLAVEOF FAILOVER ROLE SAVE BGSAVE
-  // BGREWRITEAOF SWAPDB MOVE ASKING READONLY READWRITE RESTORE-ASKING, CLUSTER except KEYSLOT,
-  // ACL except CAT/GENPASS/WHOAMI, MODULE, LATENCY, MEMORY except USAGE, SCRIPT DEBUG,
+  // Answered with "-ERR unknown or unsupported command" (or, for the per-node families, an error
+  // that gives the reason: router.h): node administration, replication, per-node diagnostics
+  // and multi-db commands that make no sense through a proxy
+  // (SHUTDOWN DEBUG SYNC PSYNC REPLCONF REPLICAOF SLAVEOF FAILOVER SWAPDB MOVE ASKING
+  // RESTORE-ASKING, CLUSTER's cluster-bus
+  // administration (the emulated one-node view INFO NODES SLOTS SHARDS MYID KEYSLOT LINKS
+  // REPLICAS SLAVES is kLocal; COUNTKEYSINSLOT/GETKEYSINSLOT are kKeyless, and the router
+  // sends them to the master of their slot argument),
+  // MODULE, LATENCY, MEMORY except USAGE, SCRIPT DEBUG,
   // CONFIG REWRITE).
   kUnsupported,
 };

@@ -54,6 +54,32 @@ std::string_view clusterModeRefusal(std::string_view name) {
   return {};
 }
 
+// Why a kUnsupported command is refused, by family; empty for the generic refusal.
+std::string_view unsupportedReason(std::string_view name) {
+  struct Family {
+    std::string_view prefix;
+    std::string_view reason;
+  };
+  static constexpr Family kFamilies[] = {
+      {"memory|", "per-node diagnostics: ask a node directly (MEMORY USAGE works)"},
+      {"latency|",
+       "per-node diagnostics: ask a node directly (the proxy's own latency is in "
+       "INFO and /metrics)"},
+      {"module|", "modules are loaded on the nodes"},
+      {"cluster|", "cluster administration runs on the nodes"},
+      {"replicaof", "replication is managed on the nodes"},
+      {"slaveof", "replication is managed on the nodes"},
+      {"failover", "replication is managed on the nodes"},
+      {"shutdown", "the proxy does not shut nodes down"},
+      {"debug", "per-node diagnostics: ask a node directly"},
+      {"config|rewrite", "each node rewrites its own configuration file"},
+  };
+  for (const Family& f : kFamilies) {
+    if (name.starts_with(f.prefix)) return f.reason;
+  }
+  return {};
+}
+
 RouteDecision unknownCommand(const resp::Command& cmd, const CommandInfo* container) {
   if (container != nullptr && cmd.argc() >= 2) {
     return reject("ERR unknown subcommand '" + std::string(cmd.arg(1)) + "'. Try " +
@@ -79,6 +105,34 @@ RouteDecision routeKeyed(const resp::Command& cmd, const CommandInfo* info,
     d.kind = RouteDecision::Kind::kMultiSlot;
   } else {
     return reject("CROSSSLOT Keys in request don't hash to the same slot");
+  }
+  return d;
+}
+
+// CLUSTER COUNTKEYSINSLOT <slot> / GETKEYSINSLOT <slot> <count>: the keys are the slot master's.
+// A slot argument that is not Redis's integer form in 0..16383 goes to any master, which answers
+// with the cluster node's own error. Sentinel groups, static servers and pools have no cluster
+// slots to ask about (a ring's "slots" are servers, and they run without cluster support).
+RouteDecision routeSlotArgument(const resp::Command& cmd, const CommandInfo* info,
+                                const KeyPlacement& placement) {
+  if (placement.ring() != nullptr || placement.routes() != nullptr) {
+    return reject("ERR slotwise: CLUSTER " + upper(cmd.arg(1)) +
+                  " needs a Redis Cluster backend (the servers behind this proxy have no slots)");
+  }
+  RouteDecision d;
+  d.info = info;
+  d.kind = RouteDecision::Kind::kAnyMaster;
+  const std::string_view arg = cmd.arg(2);
+  const bool digits =
+      !arg.empty() && arg.size() <= 5 && (arg[0] != '0' || arg.size() == 1) &&
+      std::all_of(arg.begin(), arg.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (digits) {
+    int32_t slot = 0;
+    for (char c : arg) slot = slot * 10 + (c - '0');
+    if (slot < static_cast<int32_t>(kHashSlotCount)) {
+      d.kind = RouteDecision::Kind::kSlot;
+      d.slot = slot;
+    }
   }
   return d;
 }
@@ -116,12 +170,21 @@ RouteDecision route(const resp::Command& cmd, std::vector<uint32_t>* keys,
   if (!arityOk(*info, cmd.argc())) {
     return reject("ERR wrong number of arguments for '" + std::string(info->name) + "' command");
   }
+  if (info->name == "cluster|countkeysinslot" || info->name == "cluster|getkeysinslot") {
+    return routeSlotArgument(cmd, info, placement);
+  }
   RouteDecision d;
   d.info = info;
   switch (info->proxy_class) {
     case ProxyClass::kUnsupported:
       if (std::string_view refusal = clusterModeRefusal(info->name); !refusal.empty()) {
         return reject(std::string(refusal));
+      }
+      if (std::string_view reason = unsupportedReason(info->name); !reason.empty()) {
+        std::string shown = upper(cmd.arg(0));
+        if (info->name.find('|') != std::string_view::npos) shown += " " + upper(cmd.arg(1));
+        return reject("ERR slotwise: '" + shown + "' is not supported through the proxy (" +
+                      std::string(reason) + ")");
       }
       return reject("ERR unknown or unsupported command '" + std::string(cmd.arg(0)) + "'");
     case ProxyClass::kLocal:

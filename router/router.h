@@ -37,8 +37,14 @@ struct RouteDecision {
 //   command"
 //   - ProxyClass kUnsupported              -> kReject "ERR unknown or unsupported command 'x'";
 //                                             MOVE and SWAPDB get a cluster node's own refusal,
-//                                             "ERR MOVE is not allowed in cluster mode"
+//                                             "ERR MOVE is not allowed in cluster mode"; per-node
+//                                             families (MEMORY, LATENCY, MODULE, CLUSTER admin,
+//                                             replication, DEBUG ...) "ERR slotwise: 'X Y' is not
+//                                             supported through the proxy (<reason>)"
 //   - ProxyClass kLocal / kAllMasters / kTransaction / kPubSub -> the matching kind
+//   - CLUSTER COUNTKEYSINSLOT/GETKEYSINSLOT -> kSlot of their slot argument when it is an
+//     integer in 0..16383 (else kAnyMaster: the node's own error); kReject for a placement that
+//     is not a Redis Cluster (rings, pools)
 //   - ProxyClass kKeyless                  -> kAnyMaster
 //   - keyed, keys not extractable (bad numkeys and the like) -> kAnyMaster, so that a master
 //     answers with Redis's own error for the malformed command

@@ -54,15 +54,20 @@ KEYLESS = {
     'object': 'kKeyed', 'pubsub': 'kPubSub', 'script': 'kAllMasters', 'slowlog': 'kLocal',
     'xgroup': 'kKeyed', 'xinfo': 'kKeyed',
     # ACL: the proxy authenticates clients itself; the backends' ACL state is not the client's.
+    # WHOAMI/USERS/LIST/GETUSER/LOG describe the proxy's own users (proxy/local/acl.h); SETUSER,
+    # DELUSER, SAVE, LOAD, DRYRUN are answered locally with an error that gives the reason.
     'acl|cat': 'kKeyless', 'acl|genpass': 'kKeyless', 'acl|whoami': 'kLocal',
-    'acl|deluser': 'kUnsupported', 'acl|dryrun': 'kUnsupported', 'acl|getuser': 'kUnsupported',
-    'acl|list': 'kUnsupported', 'acl|load': 'kUnsupported', 'acl|log': 'kUnsupported',
-    'acl|save': 'kUnsupported', 'acl|setuser': 'kUnsupported', 'acl|users': 'kUnsupported',
+    'acl|deluser': 'kLocal', 'acl|dryrun': 'kLocal', 'acl|getuser': 'kLocal',
+    'acl|list': 'kLocal', 'acl|load': 'kLocal', 'acl|log': 'kLocal',
+    'acl|save': 'kLocal', 'acl|setuser': 'kLocal', 'acl|users': 'kLocal',
     # Connection state lives in the proxy.
     'auth': 'kLocal', 'echo': 'kLocal', 'hello': 'kLocal', 'ping': 'kLocal', 'quit': 'kLocal',
     'reset': 'kLocal', 'select': 'kLocal',
     # MONITOR streams the commands this proxy receives (proxy/datapath/monitor.h).
     'monitor': 'kLocal',
+    # READONLY / READWRITE: the client's read mode, kept by the proxy (reads of a READONLY client
+    # prefer replicas, as a cluster node would let them).
+    'readonly': 'kLocal', 'readwrite': 'kLocal',
     # INFO: the proxy's own sections (server, clients, stats, ... and # Proxy), not a node's.
     'info': 'kLocal',
     'client|caching': 'kLocal', 'client|getname': 'kLocal', 'client|getredir': 'kLocal',
@@ -72,20 +77,21 @@ KEYLESS = {
     'client|trackinginfo': 'kLocal', 'client|unblock': 'kLocal', 'client|unpause': 'kLocal',
     # CLUSTER: the proxy emulates a one-node cluster that owns every slot at its advertised
     # address (proxy/proxy_info.h), so cluster-aware clients see one node; KEYSLOT is computed
-    # locally. The rest is cluster-bus administration. COUNTKEYSINSLOT/GETKEYSINSLOT take a
-    # slot number, not a key (no key specs), and stay unsupported.
+    # locally, and LINKS/REPLICAS/SLAVES describe that node (no links, no replicas). The rest is
+    # cluster-bus administration. COUNTKEYSINSLOT/GETKEYSINSLOT take a slot number, not a key
+    # (no key specs): kKeyless here, and router.cc sends them to the master of that slot.
     'cluster|info': 'kLocal', 'cluster|keyslot': 'kLocal', 'cluster|myid': 'kLocal',
     'cluster|nodes': 'kLocal', 'cluster|shards': 'kLocal', 'cluster|slots': 'kLocal',
+    'cluster|links': 'kLocal', 'cluster|replicas': 'kLocal', 'cluster|slaves': 'kLocal',
+    'cluster|countkeysinslot': 'kKeyless', 'cluster|getkeysinslot': 'kKeyless',
     'cluster|addslots': 'kUnsupported', 'cluster|addslotsrange': 'kUnsupported',
     'cluster|bumpepoch': 'kUnsupported', 'cluster|count-failure-reports': 'kUnsupported',
-    'cluster|countkeysinslot': 'kUnsupported', 'cluster|delslots': 'kUnsupported',
-    'cluster|delslotsrange': 'kUnsupported', 'cluster|failover': 'kUnsupported',
-    'cluster|flushslots': 'kUnsupported', 'cluster|forget': 'kUnsupported',
-    'cluster|getkeysinslot': 'kUnsupported', 'cluster|links': 'kUnsupported',
-    'cluster|meet': 'kUnsupported', 'cluster|replicas': 'kUnsupported',
+    'cluster|delslots': 'kUnsupported', 'cluster|delslotsrange': 'kUnsupported',
+    'cluster|failover': 'kUnsupported', 'cluster|flushslots': 'kUnsupported',
+    'cluster|forget': 'kUnsupported', 'cluster|meet': 'kUnsupported',
     'cluster|replicate': 'kUnsupported', 'cluster|reset': 'kUnsupported',
     'cluster|saveconfig': 'kUnsupported', 'cluster|set-config-epoch': 'kUnsupported',
-    'cluster|setslot': 'kUnsupported', 'cluster|slaves': 'kUnsupported',
+    'cluster|setslot': 'kUnsupported',
     # Server-wide facts that are identical on every master.
     'command|count': 'kKeyless', 'command|docs': 'kKeyless', 'command|getkeys': 'kKeyless',
     'command|getkeysandflags': 'kKeyless', 'command|info': 'kKeyless', 'command|list': 'kKeyless',
@@ -110,11 +116,15 @@ KEYLESS = {
     'pubsub|numsub': 'kPubSub', 'pubsub|shardchannels': 'kPubSub',
     'pubsub|shardnumsub': 'kPubSub',
     # Node administration, persistence, replication and per-node diagnostics.
-    'asking': 'kUnsupported', 'bgrewriteaof': 'kUnsupported', 'bgsave': 'kUnsupported',
+    # SAVE/BGSAVE/BGREWRITEAOF: every master with allow_admin_commands, else a clear error.
+    'bgrewriteaof': 'kAllMasters', 'bgsave': 'kAllMasters', 'save': 'kAllMasters',
+    # ROLE: the proxy is one master without replicas (as CLUSTER NODES says).
+    'role': 'kLocal',
+    'asking': 'kUnsupported',
     'debug': 'kUnsupported', 'failover': 'kUnsupported',
-    'psync': 'kUnsupported', 'readonly': 'kUnsupported', 'readwrite': 'kUnsupported',
-    'replconf': 'kUnsupported', 'replicaof': 'kUnsupported', 'role': 'kUnsupported',
-    'save': 'kUnsupported', 'shutdown': 'kUnsupported', 'slaveof': 'kUnsupported',
+    'psync': 'kUnsupported',
+    'replconf': 'kUnsupported', 'replicaof': 'kUnsupported',
+    'shutdown': 'kUnsupported', 'slaveof': 'kUnsupported',
     'swapdb': 'kUnsupported', 'sync': 'kUnsupported',
     'latency|doctor': 'kUnsupported', 'latency|graph': 'kUnsupported',
     'latency|histogram': 'kUnsupported', 'latency|history': 'kUnsupported',

@@ -491,6 +491,12 @@ void Server::onBackendFailure(const std::string& address) {
   });
 }
 
+void Server::pauseClients(const ClientPause& pause) {
+  mailbox_.post([this, pause] {
+    for (auto& w : workers_) w->setClientPause(pause);
+  });
+}
+
 void Server::shutdown() {
   if (stopping_) return;
   stopping_ = true;

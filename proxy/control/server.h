@@ -48,6 +48,7 @@ class Server : public ControlSink {
   // ControlSink (called from worker threads).
   void onRedirectSeen() override;
   void onBackendFailure(const std::string& address) override;
+  void pauseClients(const ClientPause& pause) override;
   MigrationState* migrationState() override { return migration_ ? &migration_->state() : nullptr; }
   const TlsContextSlot* clientTls() override {
     return config_.tls.enabled() ? &client_tls_ : nullptr;

@@ -33,6 +33,7 @@ void BackendPool::onTopologyChanged() {
   for (size_t i = 0; i < nodes.size(); ++i) {
     by_index_[i] = nodeFor(nodes[i].address, nodes[i].host, nodes[i].port);
     by_index_[i]->cluster = nodes[i].cluster;
+    by_index_[i]->replica = !nodes[i].is_master;
   }
 }
 
@@ -87,7 +88,8 @@ BackendConn* BackendPool::open(const Node& node, uint8_t proto, uint16_t identit
     h.password = identities_[identity].password;
   }
   // READONLY is a cluster command; a Sentinel group's replicas serve reads without it.
-  h.readonly = config().backend.read_from != config::ReadFrom::kMaster && node.cluster;
+  h.readonly =
+      (config().backend.read_from != config::ReadFrom::kMaster || node.replica) && node.cluster;
   return new BackendConn(context_, node.host, node.port, node.address, std::move(h));
 }
 

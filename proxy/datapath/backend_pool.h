@@ -93,6 +93,8 @@ class BackendPool final : public ConnLifecycle, public NodeAvailability {
     uint64_t down_until_ms = 0;  // after a failed connect, park instead of reconnecting
     // A Redis Cluster node (READONLY on replica reads). Nodes only a redirect named are.
     bool cluster = true;
+    bool replica = false;  // a replica in the current topology (READONLY: a client may ask for
+                           // replica reads with READONLY even when backend.read_from is master)
   };
   struct Credentials {
     std::string username;

@@ -177,8 +177,8 @@ void ClientSession::onCipherInput(const char* data, size_t n) {
 size_t ClientSession::consume(std::string_view data) {
   size_t used = 0;
   resp::Command& cmd = services_.scratch.command;
-  while (used < data.size() && !paused_ && blocking_.req == nullptr && moving_ == nullptr &&
-         !close_after_flush_ && !closing_) {
+  while (used < data.size() && !paused_ && !pause_wait_ && blocking_.req == nullptr &&
+         moving_ == nullptr && !close_after_flush_ && !closing_) {
     resp::ParseStatus st = parser_.parse(data.substr(used), &cmd);
     if (st == resp::ParseStatus::kNeedMore) break;
     if (st == resp::ParseStatus::kError) {
@@ -199,6 +199,7 @@ bool ClientSession::dispatch(const resp::Command& cmd) {
   router::RouteDecision d =
       router::route(cmd, &services_.scratch.keys, services_.topology.placement());
   using Kind = router::RouteDecision::Kind;
+  if (waitsForUnpause(d)) return false;  // parsed again when the pause ends
   if (services_.migration != nullptr && !keysInPlace(cmd, d)) return false;
   services_.stats.commands.inc();
   if (MonitorHub* hub = services_.stats.families.monitor; hub != nullptr && hub->active()) {
@@ -329,6 +330,7 @@ Request* ClientSession::newRequest(const resp::Command& cmd, const router::Route
     req->target = Request::Target::kSlot;
     req->slot = d.slot;
     req->replica_ok = (d.info->flags & router::kReadonly) != 0;
+    req->prefer_replica = local_.readonly;
   } else {
     req->target = Request::Target::kAnyMaster;
   }
@@ -443,8 +445,8 @@ void ClientSession::resumeInput() {
     size_t used = consume(in_.view());
     in_.consume(used, kKeepInput);
   }
-  if (!paused_ && blocking_.req == nullptr && moving_ == nullptr && !eof_while_moving_ &&
-      !close_after_flush_ && !closing_ && !reading_) {
+  if (!paused_ && !pause_wait_ && blocking_.req == nullptr && moving_ == nullptr &&
+      !eof_while_moving_ && !close_after_flush_ && !closing_ && !reading_) {
     reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &onAlloc, &onRead) == 0;
   }
 }

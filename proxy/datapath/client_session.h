@@ -69,6 +69,12 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   void rejectAndClose(std::string_view message);
   // Subscribes again on the current topology's nodes (after a failover or a moved shard channel).
   void resubscribe();
+  // CLIENT PAUSE ended: the command that waited is parsed again on the next flush.
+  void resumeAfterPause();
+  // The slot map changed: subscriptions that follow slots (keyspace notifications) move.
+  void onTopologyChanged() {
+    if (pubsub_ && !closing_) pubsub_->onTopologyChanged();
+  }
 
   // RequestOwner
   void onReply(Request* req, std::string_view bytes) override;
@@ -153,6 +159,8 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   void endBlocking();
   void handlePubSub(const resp::Command& cmd, const router::RouteDecision& d);
   void handleLocal(const resp::Command& cmd);
+  // CLIENT PAUSE: true when the command `d` must wait (reading stops until it ends).
+  bool waitsForUnpause(const router::RouteDecision& d);
   // Adds `req`, which took `elapsed_ns` from parse to reply, to the worker's slow log.
   void recordSlow(Request* req, uint64_t elapsed_ns);
   void watchKeys(KeyWatchShard& watch, const resp::Command& cmd, const router::RouteDecision& d);
@@ -189,6 +197,7 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   bool paused_ = false;             // backpressure: stop parsing and reading
   bool resume_parse_ = false;       // buffered input waits for the next flush() to be parsed
   bool close_after_flush_ = false;  // QUIT, protocol error, EOF, drain
+  bool pause_wait_ = false;         // a command waits for CLIENT PAUSE to end
   bool closing_ = false;
   // Online migration: the moves the next command waits for; then the outcome for that command
   // (moved_: run it, even if some key was evicted from the gate's cache meanwhile; or the error).

@@ -17,8 +17,11 @@
 
 #include <uv.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -33,9 +36,50 @@ namespace slotwise::proxy {
 
 // Events a worker reports to the control thread (implemented by Server; thread-safe).
 struct MigrationState;
+// CLIENT PAUSE of this proxy instance: while it lasts, the commands of the paused kind of every
+// client of every worker wait (ClientSession::waitsForUnpause).
+struct ClientPause {
+  uint64_t until_ms = 0;  // end, on the localNowMs() clock (steady); 0 = not paused (UNPAUSE)
+  bool all = false;       // ALL: every command; else WRITE: commands that may write
+};
+
+// The pause every worker reads before running a command: shared, so that a pause is in effect on
+// every worker as soon as CLIENT PAUSE is answered. Thread-safe.
+class SharedClientPause {
+ public:
+  ClientPause get() const {
+    return {until_ms_.load(std::memory_order_acquire), all_.load(std::memory_order_acquire)};
+  }
+  // A longer pause extends the current one and ALL outranks WRITE while it lasts (as Redis);
+  // until_ms 0 ends it. `now_ms`: the localNowMs() clock.
+  void set(const ClientPause& pause, uint64_t now_ms) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const uint64_t until = until_ms_.load(std::memory_order_relaxed);
+    if (pause.until_ms == 0) {
+      all_.store(false, std::memory_order_release);
+      until_ms_.store(0, std::memory_order_release);
+      return;
+    }
+    const bool running = until > now_ms;
+    all_.store(pause.all || (running && all_.load(std::memory_order_relaxed)),
+               std::memory_order_release);
+    until_ms_.store(running ? std::max(until, pause.until_ms) : pause.until_ms,
+                    std::memory_order_release);
+  }
+
+ private:
+  std::mutex mu_;
+  std::atomic<uint64_t> until_ms_{0};
+  std::atomic<bool> all_{false};
+};
+
 class ControlSink {
  public:
   virtual ~ControlSink() = default;
+  // CLIENT PAUSE / UNPAUSE changed `sharedPause()`: every worker re-arms its timer or resumes
+  // its waiting clients (Worker::setClientPause).
+  virtual void pauseClients(const ClientPause& pause) { (void)pause; }
+  SharedClientPause& sharedPause() { return shared_pause_; }
   virtual void onRedirectSeen() = 0;
   virtual void onBackendFailure(const std::string& address) = 0;
   // The state of a running online migration (`migration:`), or null when there is none.
@@ -43,6 +87,9 @@ class ControlSink {
   // TLS settings of the client-facing TLS port and of node connections (null: none).
   virtual const TlsContextSlot* clientTls() { return nullptr; }
   virtual const TlsContextSlot* backendTls() { return nullptr; }
+
+ private:
+  SharedClientPause shared_pause_;
 };
 
 class Dispatcher final : public BackendCallbacks {

@@ -5,13 +5,13 @@
 #include <map>
 #include <unordered_map>
 
+#include "common/ascii.h"
 #include "common/lines.h"
 #include "proxy/datapath/errors.h"
+#include "proxy/datapath/fanout_internal.h"
 #include "resp/encoder.h"
 #include "resp/reply_scanner.h"
-#include "proxy/datapath/fanout_internal.h"
 #include "router/hash_slot.h"
-
 
 namespace slotwise::proxy {
 namespace {
@@ -26,6 +26,7 @@ Request* newPart(FanOutContext& w, Request* parent, uint32_t index, int32_t slot
   part->affinity = parent->affinity;
   part->identity = parent->identity;
   part->replica_ok = parent->replica_ok;
+  part->prefer_replica = parent->prefer_replica;
   part->proto = parent->proto;
   part->target = Request::Target::kSlot;
   part->slot = slot;
@@ -232,11 +233,31 @@ uint64_t waitTimeoutMs(uint64_t requested, uint64_t request_timeout_ms) {
   return requested == 0 ? cap : std::min(requested, cap);
 }
 
-WholeClusterRule wholeClusterRule(const router::CommandInfo& info, bool allow_admin_commands) {
+bool configSetAllowedByDefault(const resp::Command& cmd) {
+  static constexpr std::string_view kAllowed[] = {"notify-keyspace-events"};
+  if (cmd.argc() < 4 || cmd.argc() % 2 != 0) return false;  // CONFIG SET (name value)+
+  for (size_t i = 2; i < cmd.argc(); i += 2) {
+    if (std::none_of(std::begin(kAllowed), std::end(kAllowed),
+                     [&](std::string_view a) { return equalsIgnoreCase(cmd.arg(i), a); })) {
+      return false;
+    }
+  }
+  return true;
+}
+
+WholeClusterRule wholeClusterRule(const router::CommandInfo& info, const resp::Command& cmd,
+                                  bool allow_admin_commands) {
   using M = WholeClusterMode;
   if (allow_admin_commands && (info.name == "config|set" || info.name == "config|resetstat")) {
     return {M::kEveryNode, Merge::kAllOk, nullptr};
   }
+  if (info.name == "config|set" && configSetAllowedByDefault(cmd)) {
+    return {M::kEveryNode, Merge::kAllOk, nullptr};
+  }
+  if (allow_admin_commands && (info.name == "bgsave" || info.name == "bgrewriteaof")) {
+    return {M::kBroadcast, Merge::kAllEqual, nullptr};  // "Background saving started" from each
+  }
+  if (allow_admin_commands && info.name == "save") return {M::kBroadcast, Merge::kAllOk, nullptr};
   struct Entry {
     std::string_view name;
     WholeClusterRule rule;
@@ -270,7 +291,8 @@ WholeClusterRule wholeClusterRule(const router::CommandInfo& info, bool allow_ad
       {"pubsub|shardnumsub", {M::kBroadcast, Merge::kSumPairs, nullptr}},
       {"config|set",
        {M::kReject, Merge::kAllOk,
-        "ERR slotwise: CONFIG SET through the proxy is disabled (allow_admin_commands: false)"}},
+        "ERR slotwise: CONFIG SET through the proxy is disabled (allow_admin_commands: false) "
+        "except for notify-keyspace-events"}},
       {"config|resetstat",
        {M::kReject, Merge::kAllOk,
         "ERR slotwise: CONFIG RESETSTAT through the proxy is disabled (allow_admin_commands: "
@@ -278,6 +300,11 @@ WholeClusterRule wholeClusterRule(const router::CommandInfo& info, bool allow_ad
   };
   for (const Entry& e : kRules) {
     if (e.name == info.name) return e.rule;
+  }
+  if (info.name == "save" || info.name == "bgsave" || info.name == "bgrewriteaof") {
+    return {M::kReject, Merge::kAllOk,
+            "ERR slotwise: persistence runs on each node; SAVE, BGSAVE and BGREWRITEAOF through "
+            "the proxy (every master) need allow_admin_commands: true"};
   }
   return {M::kReject, Merge::kAllOk, nullptr};
 }
@@ -299,7 +326,7 @@ bool buildFanOut(FanOutContext& w, Request* parent, const resp::Command& cmd,
     *error = std::string(errors::kNoTopology);
     return false;
   }
-  WholeClusterRule rule = wholeClusterRule(*decision.info, w.allow_admin_commands);
+  WholeClusterRule rule = wholeClusterRule(*decision.info, cmd, w.allow_admin_commands);
   if (rule.mode == WholeClusterMode::kScan) return buildScan(w, parent, cmd, parts, error);
   if (rule.mode == WholeClusterMode::kEveryNode) return buildEveryNode(w, parent, cmd, parts);
   if (decision.info->name == "wait") return buildWait(w, parent, cmd, parts, error);

@@ -31,7 +31,8 @@ struct FanOutContext {
 };
 
 // How a kAllMasters command is handled: sent to every master (kBroadcast), to every node, masters
-// and replicas (kEveryNode: CONFIG SET/RESETSTAT when `allow_admin_commands`), to one master
+// and replicas (kEveryNode: CONFIG SET/RESETSTAT when `allow_admin_commands`, and CONFIG SET of
+// the per-application parameters configSetAllowedByDefault accepts), to one master
 // (kSingle), to the node a SCAN cursor names (kScan), or answered with an error (kReject).
 enum class WholeClusterMode : uint8_t { kBroadcast, kEveryNode, kSingle, kScan, kReject };
 struct WholeClusterRule {
@@ -39,7 +40,12 @@ struct WholeClusterRule {
   FanOut::Merge merge;
   const char* reject_message;  // kReject only
 };
-WholeClusterRule wholeClusterRule(const router::CommandInfo& info, bool allow_admin_commands);
+WholeClusterRule wholeClusterRule(const router::CommandInfo& info, const resp::Command& cmd,
+                                  bool allow_admin_commands);
+// CONFIG SET whose every parameter is on the allow-list of per-application settings that are
+// safe to send to every node without allow_admin_commands: notify-keyspace-events (keyspace
+// notifications are emitted by the node that holds the key, so every node needs the flags).
+bool configSetAllowedByDefault(const resp::Command& cmd);
 
 // WAIT: the client's writes went over its affinity connection to each node, so WAIT goes over the
 // same connections to every master and the reply is the smallest count. A backend connection is

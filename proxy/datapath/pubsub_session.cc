@@ -53,9 +53,30 @@ PubSubSession::Sub* PubSubSession::find(const BackendConn* conn) {
   return nullptr;
 }
 
-int32_t PubSubSession::targetSlot(Space space, std::string_view name) const {
-  const router::KeyPlacement& placement = session_.services_.topology.placement();
-  return space == kShardChannels ? placement.slotOf(name) : classicSlot(name, placement);
+std::vector<int32_t> PubSubSession::targetSlots(Space space, std::string_view name) const {
+  const Topology& topology = session_.services_.topology;
+  const router::KeyPlacement& placement = topology.placement();
+  if (space == kShardChannels) return {placement.slotOf(name)};
+  constexpr std::string_view kKeyspace = "__keyspace@";
+  if (space == kChannels && name.starts_with(kKeyspace)) {
+    const size_t sep = name.find("__:", kKeyspace.size());
+    if (sep != std::string_view::npos) return {placement.slotOf(name.substr(sep + 3))};
+  }
+  if (name.starts_with("__key") && !topology.masterSlots().empty()) {
+    return {topology.masterSlots().begin(), topology.masterSlots().end()};
+  }
+  return {classicSlot(name, placement)};
+}
+
+bool PubSubSession::connsFor(Space space, std::string_view name, bool report,
+                             std::vector<BackendConn*>* out) {
+  out->clear();
+  for (int32_t slot : targetSlots(space, name)) {
+    BackendConn* conn = subscriberConn(slot, report);
+    if (conn == nullptr) return false;
+    if (std::find(out->begin(), out->end(), conn) == out->end()) out->push_back(conn);
+  }
+  return true;
 }
 
 size_t PubSubSession::count(Space space) const {
@@ -100,11 +121,10 @@ void PubSubSession::handle(const resp::Command& cmd, const router::RouteDecision
 // New names are sent to their nodes; the replies (one per name, as Redis) wait in the client's
 // FIFO until every node involved confirmed. Names already held are answered without a node.
 void PubSubSession::subscribe(Space space, const resp::Command& cmd) {
-  std::vector<BackendConn*> conns(cmd.argc(), nullptr);
+  std::vector<std::vector<BackendConn*>> conns(cmd.argc());
   for (size_t i = 1; i < cmd.argc(); ++i) {  // every node first: an error changes nothing
     if (wants(space, cmd.arg(i))) continue;
-    conns[i] = subscriberConn(targetSlot(space, cmd.arg(i)), true);
-    if (conns[i] == nullptr) {
+    if (!connsFor(space, cmd.arg(i), true, &conns[i])) {
       maybeLeaveSubscribedMode();
       return;
     }
@@ -114,8 +134,8 @@ void PubSubSession::subscribe(Space space, const resp::Command& cmd) {
   for (size_t i = 1; i < cmd.argc(); ++i) {
     std::string name(cmd.arg(i));
     if (!wants(space, name)) {
-      names_[space].push_back({name, conns[i]});
-      addToBatch(&batches, conns[i], name);
+      for (BackendConn* conn : conns[i]) addToBatch(&batches, conn, name);
+      names_[space].push_back({name, std::move(conns[i])});
     }
     reply += confirmation(space, false, &name);
   }
@@ -147,7 +167,7 @@ void PubSubSession::unsubscribe(Space space, const resp::Command& cmd) {
   for (const std::string& name : names) {
     auto it = std::find_if(held.begin(), held.end(), [&](const Name& n) { return n.name == name; });
     if (it != held.end()) {
-      if (it->conn != nullptr) addToBatch(&batches, it->conn, name);
+      for (BackendConn* conn : it->conns) addToBatch(&batches, conn, name);
       held.erase(it);
     }
     reply += confirmation(space, true, &name);
@@ -306,7 +326,7 @@ void PubSubSession::closeSubs() {
     if (s.conn != nullptr) session_.services_.pool.releaseDedicated(s.conn, false);
   }
   for (auto& names : names_) {
-    for (Name& n : names) n.conn = nullptr;
+    for (Name& n : names) n.conns.clear();
   }
 }
 
@@ -327,12 +347,11 @@ void PubSubSession::resubscribe() {
   for (Space space : {kChannels, kPatterns, kShardChannels}) {
     Batches batches;
     for (Name& n : names_[space]) {
-      n.conn = subscriberConn(targetSlot(space, n.name), false);
-      if (n.conn == nullptr) {
+      if (!connsFor(space, n.name, false, &n.conns)) {
         scheduleResubscribe();
         return;
       }
-      addToBatch(&batches, n.conn, n.name);
+      for (BackendConn* conn : n.conns) addToBatch(&batches, conn, n.name);
     }
     plan.emplace_back(space, std::move(batches));
   }
@@ -399,11 +418,20 @@ void PubSubSession::onConnClosed(BackendConn* conn) {
   if (sub == nullptr) return;
   sub->conn = nullptr;
   for (auto& names : names_) {
-    for (Name& n : names) {
-      if (n.conn == conn) n.conn = nullptr;
-    }
+    for (Name& n : names) std::erase(n.conns, conn);
   }
   scheduleResubscribe();
+}
+
+void PubSubSession::onTopologyChanged() {
+  for (Space space : {kChannels, kPatterns}) {
+    for (const Name& n : names_[space]) {
+      if (n.name.starts_with("__key")) {
+        scheduleResubscribe();
+        return;
+      }
+    }
+  }
 }
 
 void PubSubSession::flushBacklog() {

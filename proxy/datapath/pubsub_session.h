@@ -6,6 +6,9 @@
 //                                   node sees every message (PUBLISH travels the cluster bus).
 //                                   Rings and pools: one connection to the keyless server.
 //   SSUBSCRIBE ch               ──► the master of ch's slot (shard)
+//   keyspace notifications      ──► __keyspace@0__:<key>: the master of <key>'s slot (the node
+//                                   that emits it); __keyevent@0__:<event> and patterns that
+//                                   start with "__key": every master (targetSlots)
 //   one subscriber connection per node, shared by the three kinds of names
 //
 // The proxy keeps the client's three sets (channels, patterns, shard channels) and answers every
@@ -53,6 +56,9 @@ class PubSubSession {
   void onPush(BackendConn& conn, std::string_view frame, const resp::ReplyInfo& info);
   // Subscribes again on the nodes the current topology names.
   void resubscribe();
+  // The slot map changed: names subscribed per key slot or on every master (keyspace
+  // notifications) are subscribed again on the next housekeeping tick.
+  void onTopologyChanged();
   // PING in RESP2 subscriber mode: ["pong", message].
   void ping(const resp::Command& cmd);
   // A subscriber connection is closing: subscribe again on the next housekeeping tick.
@@ -73,7 +79,9 @@ class PubSubSession {
   enum Space : uint8_t { kChannels = 0, kPatterns = 1, kShardChannels = 2 };
   struct Name {
     std::string name;
-    BackendConn* conn = nullptr;  // where it is subscribed; null while a resubscription is due
+    // Where it is subscribed (several nodes for keyspace-notification names, see targetSlots);
+    // empty while a resubscription is due.
+    std::vector<BackendConn*> conns;
   };
   // A confirmation a node owes for a command sent on its connection. `waiters` are client
   // replies held until it arrives (nobody when a reply was already given, e.g. UNSUBSCRIBE).
@@ -96,7 +104,12 @@ class PubSubSession {
 
   Sub* find(const BackendConn* conn);
   BackendConn* subscriberConn(int32_t slot, bool report);
-  int32_t targetSlot(Space space, std::string_view name) const;
+  // The slots whose masters take `name`: one slot, except for keyspace notifications, which
+  // each node emits for its own keys only: a "__keyspace@<db>__:<key>" channel goes to the master
+  // of <key>'s slot, "__keyevent@..." channels and patterns starting with "__key" to every master.
+  std::vector<int32_t> targetSlots(Space space, std::string_view name) const;
+  // The subscriber connections for `name` (deduplicated); false when a node cannot be reached.
+  bool connsFor(Space space, std::string_view name, bool report, std::vector<BackendConn*>* out);
   // Sends `verb names...` on `conn`, expecting one confirmation per name; the last one releases
   // `waiter` (a held client reply) when not null.
   void sendBatch(BackendConn* conn, Space space, bool unsub, const std::vector<std::string>& names,

@@ -107,6 +107,8 @@ struct Request {
   bool pinned = false;     // must run on its client's dedicated connection (transaction, blocking)
   bool blocking = false;   // a blocking command (BLPOP, XREAD BLOCK, ...): may wait indefinitely
   bool replica_ok = false; // read-only: may go to a replica of the slot's master (read_from)
+  bool prefer_replica = false;  // the client sent READONLY: a replica_ok request prefers a
+                                // replica whatever backend.read_from says
   bool move = false;       // a migration move (MigrationGate): never rerouted; failures and
                            // error replies go to its owner as they are
 
@@ -119,7 +121,7 @@ struct Request {
     parent = nullptr;
     part = 0;
     if (fanout) fanout->reset();
-    is_fanout = pinned = blocking = replica_ok = move = false;
+    is_fanout = pinned = blocking = replica_ok = prefer_replica = move = false;
     payload.clear();
     reply.clear();
     address.clear();

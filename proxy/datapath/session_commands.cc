@@ -60,6 +60,30 @@ void ClientSession::endBlocking() {
   services_.host.markClientDirty(this);
 }
 
+// ---- CLIENT PAUSE ---------------------------------------------------------------------------
+//   PAUSE WRITE: commands that may write (write or may-replicate flags: EVAL, PUBLISH ...) wait;
+//   PAUSE ALL: every command but CLIENT UNPAUSE (else only the timeout could end it) waits.
+
+bool ClientSession::waitsForUnpause(const router::RouteDecision& d) {
+  const ClientPause pause = services_.host.clientPause();
+  if (pause.until_ms == 0 || d.info == nullptr || d.info->name == "client|unpause") return false;
+  if (!pause.all && !d.info->hasFlag(router::kWrite) && !d.info->hasFlag(router::kMayReplicate)) {
+    return false;
+  }
+  if (localNowMs() >= pause.until_ms) return false;  // ended; the worker's timer is due
+  pause_wait_ = true;
+  stopReading();
+  services_.host.waitForUnpause(this);
+  return true;
+}
+
+void ClientSession::resumeAfterPause() {
+  if (!pause_wait_ || closing_) return;
+  pause_wait_ = false;
+  resume_parse_ = true;
+  services_.host.markClientDirty(this);
+}
+
 // ---- pub/sub --------------------------------------------------------------------------------
 
 void ClientSession::handlePubSub(const resp::Command& cmd, const router::RouteDecision& d) {
@@ -94,7 +118,7 @@ void ClientSession::rememberScript(const resp::Command& cmd, const router::Comma
 }
 
 void ClientSession::dispatchWholeCluster(const resp::Command& cmd, const router::RouteDecision& d) {
-  WholeClusterRule rule = wholeClusterRule(*d.info, services_.config->allow_admin_commands);
+  WholeClusterRule rule = wholeClusterRule(*d.info, cmd, services_.config->allow_admin_commands);
   switch (rule.mode) {
     case WholeClusterMode::kSingle: {
       router::RouteDecision any = d;
@@ -122,6 +146,7 @@ void ClientSession::startFanOut(const resp::Command& cmd, const router::RouteDec
   Request* parent = newFanOutParent(d.info);
   parent->replica_ok = d.kind == router::RouteDecision::Kind::kMultiSlot &&
                        (d.info->flags & router::kReadonly) != 0;
+  parent->prefer_replica = local_.readonly;
   std::vector<Request*>& parts = services_.scratch.parts;
   std::string error;
   FanOutContext context = fanOutContext();
@@ -350,6 +375,10 @@ void ClientSession::handleLocal(const resp::Command& cmd) {
     }
     const router::SlotMap* slotMap() const override { return session.services_.topology.slotMap(); }
     SlowlogBook* slowlog() const override { return session.services_.stats.families.slowlog; }
+    const config::AuthConfig* auth() const override { return &session.services_.config->auth; }
+    void pauseClients(uint64_t until_ms, bool all) const override {
+      session.services_.host.requestPause(ClientPause{until_ms, all});
+    }
     ClientRow self() const override { return rowOf(session); }
     void listClients(std::vector<ClientRow>* out) const override {
       for (const ClientSession* s : session.services_.host.sessions()) out->push_back(rowOf(*s));

@@ -38,6 +38,13 @@ class SessionHost {
   virtual const std::vector<ClientSession*>& sessions() const = 0;
   virtual int workerId() const = 0;
   virtual int totalClients() const = 0;
+  // CLIENT PAUSE in effect (until_ms 0: none).
+  virtual ClientPause clientPause() const { return {}; }
+  // CLIENT PAUSE / UNPAUSE from a client of this worker: applied here at once, then on every
+  // worker (through the control thread).
+  virtual void requestPause(const ClientPause& pause) { (void)pause; }
+  // The session waits for the pause to end: resumeAfterPause() once it does (until it closes).
+  virtual void waitForUnpause(ClientSession* session) { (void)session; }
 };
 
 // Scratch space shared by the sessions of one worker (one command is handled at a time).

@@ -64,22 +64,26 @@ int SlotMapTopology::select(const Request& req, const NodeAvailability& availabi
   }
   const uint16_t master = map_->masterIndex(static_cast<uint16_t>(req.slot));
   if (master == router::SlotMap::kNoNode) return kNoNode;
-  if (!req.replica_ok || read_from_ == config::ReadFrom::kMaster) return master;
-  return replicaFor(master, req, availability);
+  // READONLY from the client: prefer-replica for its reads, whatever backend.read_from says.
+  const config::ReadFrom read_from =
+      req.prefer_replica ? config::ReadFrom::kPreferReplica : read_from_;
+  if (!req.replica_ok || read_from == config::ReadFrom::kMaster) return master;
+  return replicaFor(master, req, availability, read_from);
 }
 
 // A replica neither down nor unfit (lagging, offline), starting from the client's own (spreads
 // clients, keeps one client's reads on one replica while it is up). prefer-replica falls back to
 // the master; replica-only waits for one (its request is parked until the retry deadline).
 int SlotMapTopology::replicaFor(uint16_t master, const Request& req,
-                                const NodeAvailability& availability) const {
+                                const NodeAvailability& availability,
+                                config::ReadFrom read_from) const {
   const std::vector<uint16_t>& replicas = map_->replicasOf(master);
   for (size_t i = 0; i < replicas.size(); ++i) {
     const uint16_t r = replicas[(req.affinity + i) % replicas.size()];
     const bool unfit = unfit_ && unfit_->count(map_->nodes()[r].address) != 0;
     if (availability.available(r) && !unfit) return r;
   }
-  if (read_from_ == config::ReadFrom::kPreferReplica) return master;
+  if (read_from == config::ReadFrom::kPreferReplica) return master;
   return replicas.empty() ? kNoNode : replicas[req.affinity % replicas.size()];
 }
 

@@ -34,7 +34,8 @@ class SlotMapTopology final : public Topology {
   }
 
  private:
-  int replicaFor(uint16_t master, const Request& req, const NodeAvailability& availability) const;
+  int replicaFor(uint16_t master, const Request& req, const NodeAvailability& availability,
+                 config::ReadFrom read_from) const;
 
   router::SlotMapPtr map_;
   router::KeyPlacement placement_;

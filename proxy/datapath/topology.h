@@ -37,7 +37,8 @@ class Topology {
   virtual const std::vector<router::NodeInfo>& nodes() const = 0;
   // The node for `req` (Target::kSlot or kAnyMaster; kAddress is resolved by the pool):
   //   kSlot       the slot's master, or for a replica_ok request a replica chosen by
-  //               backend.read_from among those `availability` allows;
+  //               backend.read_from (prefer-replica for a prefer_replica request: the client
+  //               sent READONLY) among those `availability` allows;
   //   kAnyMaster  a master chosen by req.affinity.
   // @return an index into nodes(), or kNoNode when there is none (no topology, slot not served,
   //         no replica for read_from: replica).

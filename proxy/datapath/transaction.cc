@@ -101,7 +101,7 @@ void Transaction::handleInMulti(const resp::Command& cmd, const router::RouteDec
       session_.replyError(errors::kTxnCrossSlot);
       return;
     case Kind::kAllMasters:
-      if (wholeClusterRule(*d.info, session_.services_.config->allow_admin_commands).mode ==
+      if (wholeClusterRule(*d.info, cmd, session_.services_.config->allow_admin_commands).mode ==
           WholeClusterMode::kSingle) {
         sendPinned(cmd, d);  // any master answers the same (CONFIG GET, FUNCTION LIST ...)
         return;

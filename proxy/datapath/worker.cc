@@ -30,10 +30,12 @@ Worker::Worker(int id, std::shared_ptr<const config::ProxyConfig> config, Contro
     : id_(id),
       config_(std::move(config)),
       total_clients_(total_clients),
+      control_(control),
       stats_(shard, families),
       dispatcher_(&loop_, config_, topology_, pool_, stats_, control),
       backends_(&loop_, config_, topology_, dispatcher_, pool_, stats_, &idle_),
-      services_{&loop_, config_, stats_, pool_, dispatcher_, backends_, topology_, scratch_, *this} {
+      services_{&loop_,    config_,   stats_,   pool_, dispatcher_,
+                backends_, topology_, scratch_, *this} {
   dispatcher_.setPool(&backends_);
   backends_.setTls(control.backendTls());
   client_tls_ = control.clientTls();
@@ -60,7 +62,8 @@ Worker::~Worker() { join(); }
 
 bool Worker::start() {
   if (uv_loop_init(&loop_) != 0 || mailbox_.init(&loop_) != 0) return false;
-  check_.data = idle_.data = housekeeping_.data = this;
+  check_.data = idle_.data = housekeeping_.data = pause_timer_.data = this;
+  uv_timer_init(&loop_, &pause_timer_);
   uv_check_init(&loop_, &check_);
   uv_check_start(&check_, [](uv_check_t* h) { fromHandle<Worker>(h)->onCheck(); });
   uv_idle_init(&loop_, &idle_);
@@ -162,6 +165,7 @@ void Worker::onSessionClosed(ClientSession* session) {
   }
   resubscribe_.erase(std::remove(resubscribe_.begin(), resubscribe_.end(), session),
                      resubscribe_.end());
+  std::erase(paused_, session);
   stats_.clients.dec();
   clients_.fetch_sub(1, std::memory_order_relaxed);
   total_clients_.fetch_sub(1, std::memory_order_relaxed);
@@ -185,9 +189,46 @@ void Worker::setSlotMap(router::SlotMapPtr map) {
 }
 
 void Worker::installMap(router::SlotMapPtr map) {
+  const uint64_t before = topology_.ready() ? topology_.fingerprint() : 0;
   topology_.install(std::move(map));
   backends_.onTopologyChanged();
   dispatcher_.onTopologyChanged();
+  if (topology_.fingerprint() != before) {  // keyspace-notification subscriptions follow slots
+    for (ClientSession* s : sessions_) s->onTopologyChanged();
+  }
+}
+
+// ---- CLIENT PAUSE ---------------------------------------------------------------------------
+
+// In effect on every worker at once (shared state); the message to every worker only re-arms
+// timers and wakes the clients an UNPAUSE releases.
+void Worker::requestPause(const ClientPause& pause) {
+  control_.sharedPause().set(pause, localNowMs());
+  control_.pauseClients(pause);
+}
+
+void Worker::waitForUnpause(ClientSession* session) {
+  if (std::find(paused_.begin(), paused_.end(), session) == paused_.end()) {
+    paused_.push_back(session);
+  }
+  onPauseTimer();
+}
+
+void Worker::onPauseTimer() {
+  const uint64_t now = localNowMs();
+  const uint64_t until = control_.sharedPause().get().until_ms;
+  if (until > now) {
+    if (!paused_.empty()) {
+      uv_timer_start(
+          &pause_timer_, [](uv_timer_t* t) { fromHandle<Worker>(t)->onPauseTimer(); }, until - now,
+          0);
+    }
+    return;
+  }
+  uv_timer_stop(&pause_timer_);
+  std::vector<ClientSession*> paused;
+  paused.swap(paused_);
+  for (ClientSession* s : paused) s->resumeAfterPause();
 }
 
 void Worker::scheduleResubscribe(ClientSession* session) {
@@ -290,6 +331,7 @@ void Worker::finishShutdown() {
   auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
   close(&check_);
   close(&idle_);
+  close(&pause_timer_);
   close(&housekeeping_);
   mailbox_.close();
 }

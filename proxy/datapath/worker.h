@@ -70,6 +70,11 @@ class Worker final : public SessionHost {
   // Thread-safe: the worker switches to `config` on its next loop turn (SIGHUP reload). Limits
   // fixed at accept time (request parser limits) apply to clients accepted after that.
   void setConfig(std::shared_ptr<const config::ProxyConfig> config);
+  // Thread-safe: CLIENT PAUSE / UNPAUSE of the whole proxy changed (ControlSink::sharedPause):
+  // on the next loop turn the pause timer is re-armed, or the waiting clients resume.
+  void setClientPause(const ClientPause&) {
+    post([this] { onPauseTimer(); });
+  }
   // Thread-safe: replicas that must not serve reads from the next loop turn (replica_health.h).
   void setUnfitReplicas(router::UnfitReplicas unfit);
   // Thread-safe: adopts a listening socket for accept_mode reuseport (ownership of fd moves here);
@@ -87,6 +92,9 @@ class Worker final : public SessionHost {
   const std::vector<ClientSession*>& sessions() const override { return sessions_; }
   int workerId() const override { return id_; }
   int totalClients() const override { return total_clients_.load(std::memory_order_relaxed); }
+  ClientPause clientPause() const override { return control_.sharedPause().get(); }
+  void requestPause(const ClientPause& pause) override;
+  void waitForUnpause(ClientSession* session) override;
 
  private:
   void run();
@@ -96,6 +104,8 @@ class Worker final : public SessionHost {
   void sampleLoopStats();
   void closeIdleClients(uint64_t now);
   void installMap(router::SlotMapPtr map);
+  // Re-arms the pause timer while the shared pause lasts; else resumes the waiting clients.
+  void onPauseTimer();
   void finishShutdown();
   void acceptOne(uv_stream_t* server);
   // The client-facing TLS context new TLS clients get (the slot's current one).
@@ -117,6 +127,7 @@ class Worker final : public SessionHost {
   const TlsContextSlot* client_tls_ = nullptr;  // tls.listen: the server's slot
   std::atomic<int> clients_{0};
   std::atomic<int>& total_clients_;
+  ControlSink& control_;
 
   // Declaration order is construction order: each component refers to those above it.
   RequestPool pool_;
@@ -132,6 +143,8 @@ class Worker final : public SessionHost {
   std::vector<ClientSession*> dirty_clients_;
   std::vector<ClientSession*> flushing_clients_;
   std::vector<ClientSession*> resubscribe_;  // sessions waiting to subscribe again
+  uv_timer_t pause_timer_{};                 // fires when the CLIENT PAUSE ends
+  std::vector<ClientSession*> paused_;       // sessions waiting for it to end
   bool draining_ = false;
   bool shut_down_ = false;
   uint64_t drain_deadline_ms_ = 0;

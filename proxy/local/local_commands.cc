@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "common/ascii.h"
+#include "proxy/local/acl.h"
 #include "proxy/stats/slowlog.h"
 #include "resp/encoder.h"
 #include "router/command_table.h"
@@ -185,6 +186,92 @@ void info(const resp::Command& cmd, const LocalClientState& state, const LocalEn
                    state.proto);
 }
 
+// CLIENT PAUSE timeout [WRITE|ALL] (Redis's checks and errors): every client of the proxy.
+void clientPause(const resp::Command& cmd, const LocalEnvironment& env, std::string* reply) {
+  if (cmd.argc() > 4) {
+    resp::appendError(*reply, "ERR unknown subcommand or wrong number of arguments for '" +
+                                  std::string(cmd.arg(1)) + "'. Try CLIENT HELP.");
+    return;
+  }
+  int64_t timeout = 0;
+  const std::string_view t = cmd.arg(2);
+  auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), timeout);
+  if (t.empty() || ec != std::errc() || end != t.data() + t.size()) {
+    resp::appendError(*reply, "ERR timeout is not an integer or out of range");
+    return;
+  }
+  if (timeout < 0) {
+    resp::appendError(*reply, "ERR timeout is negative");
+    return;
+  }
+  bool all = true;
+  if (cmd.argc() == 4) {
+    if (equalsIgnoreCase(cmd.arg(3), "write")) {
+      all = false;
+    } else if (!equalsIgnoreCase(cmd.arg(3), "all")) {
+      resp::appendError(*reply, "ERR CLIENT PAUSE mode must be WRITE or ALL");
+      return;
+    }
+  }
+  env.pauseClients(localNowMs() + static_cast<uint64_t>(timeout), all);
+  resp::appendSimpleString(*reply, "OK");
+}
+
+// CLIENT TRACKINGINFO of a client without tracking (the proxy relays no invalidations):
+// flags [off], redirect -1, prefixes [] (a map and a set in RESP3, as Redis).
+void trackingInfo(int proto, std::string* reply) {
+  reply->append(proto == 3 ? "%3\r\n" : "*6\r\n");
+  resp::appendBulk(*reply, "flags");
+  reply->append(proto == 3 ? "~1\r\n" : "*1\r\n");
+  resp::appendBulk(*reply, "off");
+  resp::appendBulk(*reply, "redirect");
+  resp::appendInteger(*reply, -1);
+  resp::appendBulk(*reply, "prefixes");
+  resp::appendArrayHeader(*reply, 0);
+}
+
+// The CLIENT subcommands about eviction, pauses and client-side caching. False if `sub` is none.
+bool clientControl(const resp::Command& cmd, const LocalClientState& state,
+                   const LocalEnvironment& env, std::string* reply) {
+  std::string_view sub = cmd.arg(1);
+  if (equalsIgnoreCase(sub, "pause")) {
+    clientPause(cmd, env, reply);
+  } else if (equalsIgnoreCase(sub, "unpause")) {
+    env.pauseClients(0, false);
+    resp::appendSimpleString(*reply, "OK");
+  } else if (equalsIgnoreCase(sub, "no-evict")) {
+    // The proxy's clients are not the nodes' (no client eviction applies): accepted, no effect.
+    if (equalsIgnoreCase(cmd.arg(2), "on") || equalsIgnoreCase(cmd.arg(2), "off")) {
+      resp::appendSimpleString(*reply, "OK");
+    } else {
+      resp::appendError(*reply, "ERR syntax error");
+    }
+  } else if (equalsIgnoreCase(sub, "getredir")) {
+    resp::appendInteger(*reply, -1);
+  } else if (equalsIgnoreCase(sub, "trackinginfo")) {
+    trackingInfo(state.proto, reply);
+  } else if (equalsIgnoreCase(sub, "tracking")) {
+    if (equalsIgnoreCase(cmd.arg(2), "off")) {
+      resp::appendSimpleString(*reply, "OK");
+    } else if (equalsIgnoreCase(cmd.arg(2), "on")) {
+      resp::appendError(
+          *reply,
+          "ERR slotwise: CLIENT TRACKING is not supported through the proxy (client-side "
+          "caching needs the nodes' invalidation messages, which the proxy does not "
+          "relay)");
+    } else {
+      resp::appendError(*reply, "ERR syntax error");
+    }
+  } else if (equalsIgnoreCase(sub, "caching")) {
+    resp::appendError(*reply,
+                      "ERR CLIENT CACHING can be called only when the client is in tracking mode "
+                      "with OPTIN or OPTOUT mode enabled");
+  } else {
+    return false;
+  }
+  return true;
+}
+
 void rememberCommand(const resp::Command& cmd, LocalClientState& state) {
   const router::CommandInfo* info = router::resolveCommand(cmd);
   if (info != nullptr) state.last_command.assign(info->name);
@@ -212,7 +299,7 @@ void client(const resp::Command& cmd, LocalClientState& state, const LocalEnviro
     resp::appendBulk(*reply, clientLine(env.self(), localNowMs()));
   } else if (equalsIgnoreCase(sub, "list")) {
     clientList(cmd, env, reply);
-  } else {
+  } else if (!clientControl(cmd, state, env, reply)) {
     resp::appendError(*reply, "ERR slotwise does not support 'CLIENT " + std::string(sub) +
                                   "' through the proxy in this version");
   }
@@ -245,10 +332,10 @@ std::string clientLine(const ClientRow& row, uint64_t now_ms) {
   const LocalClientState& s = *row.state;
   const uint64_t age_s = now_ms > s.created_ms ? (now_ms - s.created_ms) / 1000 : 0;
   return fmt::format(
-      "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 "
+      "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 "
       "multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
       "tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
-      s.id, row.addr, row.laddr, row.fd, s.name, age_s, row.idle_s,
+      s.id, row.addr, row.laddr, row.fd, s.name, age_s, row.idle_s, s.readonly ? "r" : "N",
       s.last_command.empty() ? "NULL" : s.last_command, s.user, s.proto, s.lib_name, s.lib_ver);
 }
 
@@ -275,9 +362,20 @@ LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
     appendClusterReply(cmd, env.advertisedAddress(), env.slotMap(), reply);
   } else if (equalsIgnoreCase(name, "slowlog")) {
     runSlowlogCommand(cmd, env.slowlog(), reply);
-  } else if (equalsIgnoreCase(name, "acl") && cmd.argc() == 2 && equalsIgnoreCase(cmd.arg(1), "whoami")) {
-    resp::appendBulk(*reply, state.user);
+  } else if (equalsIgnoreCase(name, "acl")) {
+    static const config::AuthConfig kOpen;
+    const config::AuthConfig* auth = env.auth();
+    appendAclReply(cmd, auth != nullptr ? *auth : kOpen, state.user, state.proto, reply);
+  } else if (equalsIgnoreCase(name, "role")) {
+    resp::appendArrayHeader(*reply, 3);  // a master without replicas, as the emulated node
+    resp::appendBulk(*reply, "master");
+    resp::appendInteger(*reply, 0);
+    resp::appendArrayHeader(*reply, 0);
+  } else if (equalsIgnoreCase(name, "readonly") || equalsIgnoreCase(name, "readwrite")) {
+    state.readonly = equalsIgnoreCase(name, "readonly");  // as a cluster node: reads may go to
+    resp::appendSimpleString(*reply, "OK");               // replicas (ClientSession::newRequest)
   } else if (equalsIgnoreCase(name, "reset")) {
+    state.readonly = false;  // RESET sets READWRITE mode, as in Redis
     state.name.clear();
     state.proto = 2;  // RESET returns to RESP2, as in Redis
     resp::appendSimpleString(*reply, "RESET");

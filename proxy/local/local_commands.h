@@ -34,6 +34,7 @@ struct LocalClientState {
   std::string lib_name;        // CLIENT SETINFO LIB-NAME
   std::string lib_ver;         // CLIENT SETINFO LIB-VER
   std::string last_command;    // "cmd=" of CLIENT LIST: the last command answered locally
+  bool readonly = false;       // READONLY (until READWRITE or RESET): reads prefer replicas
   uint64_t created_ms = localNowMs();
 };
 
@@ -66,6 +67,11 @@ class LocalEnvironment {
   // The proxy's slow log (all workers) for SLOWLOG, or nullptr when there is none. The book
   // outlives the call; it is thread-safe.
   virtual SlowlogBook* slowlog() const { return nullptr; }
+  // The proxy's client users (ACL USERS/LIST/GETUSER), or nullptr: no auth configured.
+  virtual const config::AuthConfig* auth() const { return nullptr; }
+  // CLIENT PAUSE until `until_ms` (localNowMs() clock; ALL when `all`, else WRITE) of every
+  // client of the proxy; CLIENT UNPAUSE when `until_ms` is 0.
+  virtual void pauseClients(uint64_t until_ms, bool all) const { (void)until_ms, (void)all; }
 };
 
 enum class LocalOutcome { kReply, kCloseAfterReply };

@@ -419,6 +419,14 @@ void appendClusterReply(const resp::Command& cmd, const config::HostPort& advert
     resp::appendBulk(*reply, emulatedNodeId(advertised));
   } else if (equalsIgnoreCase(sub, "keyslot") && cmd.argc() == 3) {
     resp::appendInteger(*reply, router::keyHashSlot(cmd.arg(2)));
+  } else if (equalsIgnoreCase(sub, "links")) {
+    resp::appendArrayHeader(*reply, 0);  // a one-node cluster has no cluster-bus links
+  } else if ((equalsIgnoreCase(sub, "replicas") || equalsIgnoreCase(sub, "slaves")) &&
+             cmd.argc() == 3) {
+    // The emulated node is a master without replicas (the backends' replicas serve reads
+    // behind it, see backend.read_from); any other id is unknown, in a node's own words.
+    if (cmd.arg(2) == emulatedNodeId(advertised)) resp::appendArrayHeader(*reply, 0);
+    else resp::appendError(*reply, "ERR Unknown node " + std::string(cmd.arg(2)));
   } else {
     resp::appendError(*reply, "ERR slotwise does not support 'CLUSTER " + std::string(sub) +
                                   "' through the proxy in this version");

@@ -229,6 +229,69 @@ TEST_F(ProxyCompatTest, NoMessageAfterUnsubscribeAndNormalModeAfterTheLast) {
   }
 }
 
+// ---- Keyspace notifications -------------------------------------------------------------------
+
+// CONFIG SET notify-keyspace-events reaches every node without allow_admin_commands; keyspace
+// channels are subscribed on the key's master, keyevent channels and patterns on every master.
+// The same subscriptions and writes against the standalone server and through the proxy (keys on
+// different masters) deliver the same messages; their order across nodes may differ, so the
+// sorted lists are compared.
+TEST_F(ProxyCompatTest, KeyspaceNotificationsReachSubscribers) {
+  startBoth();
+  ASSERT_NE(cluster.masterPortForSlot(RedisClusterHarness::keySlot("foo")),
+            cluster.masterPortForSlot(RedisClusterHarness::keySlot("bar")));
+  expectSameReplies({{"CONFIG", "SET", "notify-keyspace-events", "KEA"},
+                     {"CONFIG", "GET", "notify-keyspace-events"}},
+                    2);
+  for (const auto& node : cluster.nodes()) {  // replicas too: they keep it after a failover
+    RespValue r = cluster.client(node.port).command({"CONFIG", "GET", "notify-keyspace-events"});
+    ASSERT_EQ(r.elements.size(), 2u) << str(r);
+    EXPECT_EQ(r.elements[1].str, "AKE") << node.port;
+  }
+  // Anything else still needs allow_admin_commands.
+  for (const Script& refused : {Script{{"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"}},
+                                Script{{"CONFIG", "SET", "notify-keyspace-events", "KEA",
+                                        "maxmemory-policy", "allkeys-lru"}}}) {
+    std::vector<RespValue> r = run(*proxyClient(), refused);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_TRUE(r[0].isError()) << show(r);
+    EXPECT_NE(r[0].str.find("allow_admin_commands"), std::string::npos) << show(r);
+  }
+  const Script subscribe = {{"SUBSCRIBE", "__keyspace@0__:foo", "__keyspace@0__:bar",
+                             "__keyevent@0__:set", "__keyevent@0__:del"},
+                            {"PSUBSCRIBE", "__keyevent@0__:*", "__keyspace@0__:b*"}};
+  const Script writes = {{"SET", "foo", "1"}, {"SET", "bar", "2"}, {"INCR", "foo"},
+                         {"DEL", "foo"},      {"DEL", "bar"},      {"SET", "other", "x"}};
+  for (int proto : {2, 3}) {
+    std::vector<std::string> messages[2];
+    for (bool reference : {true, false}) {
+      auto sub = client(reference, proto);
+      auto w = client(reference, 2);
+      if (!reference) w->command({"CONFIG", "SET", "notify-keyspace-events", "KEA"});
+      std::vector<RespValue> confirmations = run(*sub, subscribe);
+      ASSERT_EQ(confirmations.size(), 6u) << show(confirmations);
+      run(*w, writes);
+      // 18 messages: SET foo 3 (keyspace, keyevent set, pattern), SET bar 4 (and b*), INCR foo
+      // 2 (keyspace, pattern), DEL foo 3, DEL bar 4, SET other 2 (keyevent set, pattern).
+      for (;;) {
+        std::optional<RespValue> m = sub->readReply(reference ? 1000ms : 2000ms);
+        if (!m) break;
+        EXPECT_EQ(m->type, proto == 3 ? ValueType::kPush : ValueType::kArray);
+        messages[reference].push_back(resp::toString(*m));
+      }
+      std::sort(messages[reference].begin(), messages[reference].end());
+    }
+    EXPECT_EQ(messages[false], messages[true]) << "RESP" << proto;
+    EXPECT_EQ(messages[true].size(), 18u);
+  }
+  // UNSUBSCRIBE leaves every master: no message afterwards, normal mode again.
+  auto sub = proxyClient();
+  run(*sub, {{"SUBSCRIBE", "__keyevent@0__:set"}});
+  std::vector<RespValue> after =
+      run(*sub, {{"UNSUBSCRIBE"}, {"SET", "foo", "3"}, {"SET", "bar", "3"}});
+  EXPECT_EQ(show(after), "[\"unsubscribe\", \"__keyevent@0__:set\", (integer) 0]\nOK\nOK\n");
+}
+
 // ---- Transactions -----------------------------------------------------------------------------
 
 TEST_F(ProxyCompatTest, TransactionRepliesMatchRedis) {
@@ -388,6 +451,218 @@ TEST_F(ProxyCompatTest, MultiDatabaseCommandsGetTheClusterNodesErrors) {
       node.connect("127.0.0.1", cluster.masterPortForSlot(RedisClusterHarness::keySlot("{m}k"))));
   auto via = proxyClient();
   EXPECT_EQ(show(run(*via, script)), show(run(node, script)));
+}
+
+// ---- CLUSTER
+// -------------------------------------------------------------------------------------
+
+// COUNTKEYSINSLOT / GETKEYSINSLOT answer for the slot's master (reference: that node itself),
+// with a cluster node's errors for bad arguments. LINKS / REPLICAS describe the emulated node.
+TEST_F(ProxyCompatTest, ClusterSlotQueriesGoToTheSlotsMaster) {
+  startAll();
+  auto c = proxyClient();
+  for (const char* k : {"{a}1", "{a}2", "{a}3", "{b}1"}) c->command({"SET", k, "v"});
+  const std::string slot = std::to_string(RedisClusterHarness::keySlot("a"));
+  SyncRedisClient& owner = ownerOf("{a}1");
+  const Script script = {
+      {"CLUSTER", "COUNTKEYSINSLOT", slot},    {"CLUSTER", "GETKEYSINSLOT", slot, "2"},
+      {"CLUSTER", "COUNTKEYSINSLOT", "x"},     {"CLUSTER", "COUNTKEYSINSLOT", "-1"},
+      {"CLUSTER", "COUNTKEYSINSLOT", "16384"}, {"CLUSTER", "COUNTKEYSINSLOT", "007"},
+      {"CLUSTER", "COUNTKEYSINSLOT"},          {"CLUSTER", "GETKEYSINSLOT", slot, "-1"},
+      {"CLUSTER", "GETKEYSINSLOT", "x", "1"},  {"CLUSTER", "GETKEYSINSLOT", "16384", "1"},
+      {"CLUSTER", "GETKEYSINSLOT", slot, "y"}};
+  const std::string want = show(run(owner, script));
+  EXPECT_EQ(show(run(*c, script)), want);
+  EXPECT_EQ(want.substr(0, want.find('\n')), "(integer) 3");
+  // A slot of another master counts that master's keys.
+  const std::string b = std::to_string(RedisClusterHarness::keySlot("b"));
+  EXPECT_EQ(c->command({"CLUSTER", "COUNTKEYSINSLOT", b}).integer, 1);
+  // The emulated one-node cluster: no links, no replicas; other ids are unknown.
+  const std::string myid = str(c->command({"CLUSTER", "MYID"}));
+  EXPECT_EQ(show(run(*c, {{"CLUSTER", "LINKS"},
+                          {"CLUSTER", "REPLICAS", myid},
+                          {"CLUSTER", "SLAVES", myid},
+                          {"CLUSTER", "REPLICAS", "nosuchnode"}})),
+            "[]\n[]\n[]\n(error) ERR Unknown node nosuchnode\n");
+  RespValue help = c->command({"CLUSTER", "HELP"});
+  ASSERT_EQ(help.type, ValueType::kArray) << str(help);
+  EXPECT_GT(help.elements.size(), 10u);
+  // Cluster-bus administration stays refused, by name.
+  RespValue meet = c->command({"CLUSTER", "MEET", "127.0.0.1", "1"});
+  EXPECT_TRUE(meet.isError());
+}
+
+// ---- ACL ---------------------------------------------------------------------------------------
+
+// Without auth every client is "default" without a password, as on a fresh redis-server.
+TEST_F(ProxyCompatTest, AclDescribesTheProxysOwnUsers) {
+  startBoth();
+  const Script script = {{"ACL", "WHOAMI"},
+                         {"ACL", "USERS"},
+                         {"ACL", "LIST"},
+                         {"ACL", "GETUSER", "default"},
+                         {"ACL", "GETUSER", "nosuch"},
+                         {"ACL", "LOG"},
+                         {"ACL", "LOG", "5"},
+                         {"ACL", "LOG", "x"},
+                         {"ACL", "LOG", "RESET"}};
+  expectSameReplies(script, 2);
+  expectSameReplies(script, 3);
+  // ACL CAT is a node's (the order of its list varies from process to process).
+  auto c = proxyClient();
+  RespValue cat = c->command({"ACL", "CAT", "keyspace"});
+  ASSERT_EQ(cat.type, ValueType::kArray) << str(cat);
+  EXPECT_EQ(cat.elements.size(),
+            singleClient()->command({"ACL", "CAT", "keyspace"}).elements.size());
+  // Changes are the configuration's: refused with the reason.
+  for (const auto& cmd : Script{{"ACL", "SETUSER", "bob", "on"},
+                                {"ACL", "DELUSER", "bob"},
+                                {"ACL", "SAVE"},
+                                {"ACL", "LOAD"},
+                                {"ACL", "DRYRUN", "default", "GET", "k"}}) {
+    const std::string error = str(c->command(cmd));
+    EXPECT_EQ(error.rfind("ERR slotwise: ACL " + cmd[1] + " is not supported", 0), 0u) << error;
+    EXPECT_NE(error.find("auth.users"), std::string::npos) << error;
+  }
+}
+
+// auth.password and auth.users against a redis-server with the same users (requirepass, SETUSER):
+// the same ACL LIST / USERS / GETUSER (passwords as SHA-256 digests), WHOAMI after each AUTH.
+TEST_F(ProxyCompatTest, AclListsConfiguredUsersLikeRedis) {
+  ASSERT_TRUE(cluster.start(cluster_options)) << cluster.error();
+  extra_yaml = "auth:\n  password: pw-default\n  users:\n    - {name: alice, password: pw-alice}\n";
+  proxy_port = pickFreePort();
+  ASSERT_TRUE(proxy.start(proxyConfig())) << proxy.error();
+  dir_ = std::make_unique<TempDir>("slotwise-compat-");
+  ASSERT_TRUE(single_.start(pickFreePort(), dir_->path())) << single_.error();
+  {
+    auto ref = singleClient();
+    ASSERT_EQ(
+        str(ref->command({"ACL", "SETUSER", "alice", "on", ">pw-alice", "~*", "&*", "+@all"})),
+        "OK");
+    ASSERT_EQ(str(ref->command({"CONFIG", "SET", "requirepass", "pw-default"})), "OK");
+  }
+  const Script script = {{"AUTH", "pw-default"},
+                         {"ACL", "WHOAMI"},
+                         {"ACL", "USERS"},
+                         {"ACL", "LIST"},
+                         {"ACL", "GETUSER", "alice"},
+                         {"ACL", "GETUSER", "default"},
+                         {"AUTH", "alice", "pw-alice"},
+                         {"ACL", "WHOAMI"}};
+  for (int proto : {2, 3}) {
+    auto ref = singleClient();
+    auto via = proxyClient();
+    if (proto == 3) {
+      ref->command({"HELLO", "3", "AUTH", "default", "pw-default"});
+      via->command({"HELLO", "3", "AUTH", "default", "pw-default"});
+    }
+    EXPECT_EQ(show(run(*via, script)), show(run(*ref, script))) << "RESP" << proto;
+  }
+}
+
+// ---- CLIENT ------------------------------------------------------------------------------------
+
+TEST_F(ProxyCompatTest, ClientControlSubcommandsMatchRedis) {
+  startBoth();
+  const Script script = {{"CLIENT", "NO-EVICT", "on"},      {"CLIENT", "NO-EVICT", "off"},
+                         {"CLIENT", "NO-EVICT", "x"},       {"CLIENT", "GETREDIR"},
+                         {"CLIENT", "TRACKINGINFO"},        {"CLIENT", "TRACKING", "off"},
+                         {"CLIENT", "CACHING", "yes"},      {"CLIENT", "PAUSE", "x"},
+                         {"CLIENT", "PAUSE", "-1"},         {"CLIENT", "PAUSE", "10", "x"},
+                         {"CLIENT", "PAUSE", "0", "WRITE"}, {"CLIENT", "UNPAUSE"}};
+  expectSameReplies(script, 2);
+  expectSameReplies(script, 3);
+  const std::string tracking = str(proxyClient()->command({"CLIENT", "TRACKING", "on"}));
+  EXPECT_EQ(tracking.rfind("ERR slotwise: CLIENT TRACKING is not supported", 0), 0u) << tracking;
+}
+
+// CLIENT PAUSE holds the paused kind of command of every client of the proxy (on both workers)
+// until the timeout or CLIENT UNPAUSE; other commands run.
+TEST_F(ProxyCompatTest, ClientPauseHoldsEveryClientOfTheProxy) {
+  startAll();
+  auto admin = proxyClient();
+  std::vector<std::unique_ptr<SyncRedisClient>> clients;
+  for (int i = 0; i < 4; ++i) clients.push_back(proxyClient());  // spread over the workers
+  using Clock = std::chrono::steady_clock;
+  ASSERT_EQ(str(admin->command({"CLIENT", "PAUSE", "800", "WRITE"})), "OK");
+  const auto paused_at = Clock::now();
+  for (auto& c : clients) {  // reads run at once
+    const auto start = Clock::now();
+    EXPECT_EQ(str(c->command({"GET", "{p}k"})), "<null>");
+    EXPECT_LT(Clock::now() - start, 300ms);
+  }
+  for (auto& c : clients) c->sendRaw("*3\r\n$3\r\nSET\r\n$4\r\n{p}k\r\n$1\r\nv\r\n");
+  for (auto& c : clients) {
+    std::optional<RespValue> r = c->readReply(3000ms);
+    ASSERT_TRUE(r.has_value()) << c->lastError();
+    EXPECT_EQ(str(*r), "OK");
+    EXPECT_GE(Clock::now() - paused_at, 700ms);  // held until the timeout
+  }
+  EXPECT_LT(Clock::now() - paused_at, 2000ms);
+  // ALL holds reads too, until UNPAUSE.
+  ASSERT_EQ(str(admin->command({"CLIENT", "PAUSE", "20000", "ALL"})), "OK");
+  for (auto& c : clients) c->sendRaw("*2\r\n$3\r\nGET\r\n$4\r\n{p}k\r\n");
+  for (auto& c : clients) EXPECT_FALSE(c->readReply(300ms).has_value());
+  auto other = proxyClient();
+  ASSERT_EQ(str(other->command({"CLIENT", "UNPAUSE"})), "OK");
+  for (auto& c : clients) {
+    std::optional<RespValue> r = c->readReply(2000ms);
+    EXPECT_TRUE(r.has_value()) << c->lastError();
+    if (r) EXPECT_EQ(str(*r), "v");
+  }
+  EXPECT_EQ(str(admin->command({"GET", "{p}k"})), "v");
+}
+
+// ---- Introspection and administration ----------------------------------------------------------
+
+// MEMORY USAGE and OBJECT go to the key's master; COMMAND's subcommands are a node's; ROLE is the
+// emulated node's (a master without replicas, like a standalone server without replicas). A
+// cluster node counts a few more bytes per key than a standalone server (slot bookkeeping), so
+// MEMORY USAGE of an existing key is compared with the key's node.
+TEST_F(ProxyCompatTest, IntrospectionCommandsMatchRedis) {
+  startBoth();
+  const Script script = {{"SET", "{o}k", "hello"},
+                         {"RPUSH", "{o}l", "a", "b"},
+                         {"MEMORY", "USAGE", "{o}missing"},
+                         {"OBJECT", "ENCODING", "{o}k"},
+                         {"OBJECT", "ENCODING", "{o}l"},
+                         {"OBJECT", "REFCOUNT", "{o}k"},
+                         {"OBJECT", "FREQ", "{o}k"},
+                         {"OBJECT", "ENCODING", "{o}missing"},
+                         {"COMMAND", "COUNT"},
+                         {"COMMAND", "INFO", "get", "nosuch"},
+                         {"COMMAND", "DOCS", "get"},
+                         {"COMMAND", "LIST", "FILTERBY", "PATTERN", "xauto*"},
+                         {"COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"},
+                         {"ROLE"},
+                         {"DEL", "{o}k", "{o}l"}};
+  expectSameReplies(script, 2);
+  expectSameReplies(script, 3);
+  auto c = proxyClient();
+  c->command({"RPUSH", "{o}l", "a", "b"});
+  for (const Script& usage :
+       {Script{{"MEMORY", "USAGE", "{o}l"}}, Script{{"MEMORY", "USAGE", "{o}l", "SAMPLES", "0"}}}) {
+    const std::string want = show(run(ownerOf("{o}l"), usage));
+    EXPECT_EQ(show(run(*c, usage)), want);
+    EXPECT_EQ(want.rfind("(integer) ", 0), 0u) << want;
+  }
+  RespValue list = c->command({"COMMAND", "LIST"});  // in the node's hash-table order
+  EXPECT_EQ(list.elements.size(), singleClient()->command({"COMMAND", "LIST"}).elements.size());
+  // Per-node diagnostics and persistence: clear errors (persistence needs allow_admin_commands).
+  for (const auto& cmd : Script{{"MEMORY", "STATS"},
+                                {"MEMORY", "DOCTOR"},
+                                {"LATENCY", "LATEST"},
+                                {"LATENCY", "DOCTOR"},
+                                {"BGSAVE"},
+                                {"SAVE"},
+                                {"BGREWRITEAOF"}}) {
+    const std::string error = str(c->command(cmd));
+    EXPECT_EQ(error.rfind("ERR slotwise: ", 0), 0u) << error;
+    EXPECT_TRUE(error.find("per-node") != std::string::npos ||
+                error.find("allow_admin_commands") != std::string::npos)
+        << error;
+  }
 }
 
 // ---- INFO ---------------------------------------------------------------------------------------

@@ -115,7 +115,8 @@ TEST_F(ProxyFanOutTest, WholeClusterCommandsMergeEveryMaster) {
   EXPECT_EQ(keysOnNodes(), 0);
   EXPECT_EQ(c->command({"DBSIZE"}).integer, 0);
   EXPECT_EQ(str(c->command({"CONFIG", "SET", "maxmemory", "1"})),
-            "ERR slotwise: CONFIG SET through the proxy is disabled (allow_admin_commands: false)");
+            "ERR slotwise: CONFIG SET through the proxy is disabled (allow_admin_commands: false) "
+            "except for notify-keyspace-events");
 }
 
 TEST_F(ProxyFanOutTest, ScanIteratesEveryKeyOfEveryMasterToCursorZero) {
@@ -308,6 +309,21 @@ TEST_F(ProxyAdminCommandsTest, ConfigSetAndResetstatReachEveryNodeWhenAllowed) {
   EXPECT_EQ(nodes, 6);
   EXPECT_EQ(str(c->command({"CONFIG", "RESETSTAT"})), "OK");
   EXPECT_EQ(str(c->command({"CONFIG", "SET", "no-such-parameter", "1"})).rfind("ERR", 0), 0u);
+}
+
+// SAVE / BGSAVE run on every master with allow_admin_commands (one reply when all agree).
+TEST_F(ProxyAdminCommandsTest, PersistenceRunsOnEveryMasterWhenAllowed) {
+  extra_yaml = "allow_admin_commands: true\n";
+  startAll();
+  auto c = proxyClient();
+  for (int i = 0; i < 30; ++i) c->command({"SET", "persist:" + std::to_string(i), "v"});
+  EXPECT_EQ(str(c->command({"SAVE"})), "OK");
+  for (const auto& n : cluster.nodes()) {
+    if (!n.master) continue;
+    const std::string info = str(cluster.client(n.port).command({"INFO", "persistence"}));
+    EXPECT_NE(info.find("rdb_changes_since_last_save:0\r\n"), std::string::npos) << n.port;
+  }
+  EXPECT_EQ(str(c->command({"BGSAVE"})), "Background saving started");
 }
 
 }  // namespace

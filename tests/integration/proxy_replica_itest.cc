@@ -5,6 +5,8 @@
 #include <csignal>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "support/proxy_fixture.h"
 
@@ -111,6 +113,46 @@ TEST_F(ProxyReplicaReadTest, LaggingReplicaServesNoReadsUntilItCatchesUp) {
   resetStats();
   for (int i = 0; i < 20; ++i) ASSERT_EQ(str(c->command({"GET", "lag:k"})), "v");
   EXPECT_EQ(getCalls().at(replica), 20);
+}
+
+// READONLY from a client: its reads prefer replicas even with read_from: master (as a cluster
+// node lets a READONLY connection read from a replica); READWRITE and RESET end it. Other
+// clients keep the configured rule.
+TEST_F(ProxyReplicaReadTest, ReadonlyClientReadsFromReplicas) {
+  backend_yaml = "  read_from: master\n";
+  startAll();
+  auto writer = proxyClient();
+  std::vector<std::vector<std::string>> sets;
+  for (int i = 0; i < 30; ++i) sets.push_back({"SET", "ro:" + std::to_string(i), "v"});
+  for (const auto& r : writer->pipeline(sets)) ASSERT_EQ(str(r), "OK");
+  ASSERT_EQ(writer->command({"WAIT", "1", "2000"}).integer, 1);
+  // Reads of 30 keys (over every master) on `c`: {calls on masters, calls on replicas}.
+  auto reads = [&](SyncRedisClient& c) {
+    resetStats();
+    for (int i = 0; i < 30; ++i) EXPECT_EQ(str(c.command({"GET", "ro:" + std::to_string(i)})), "v");
+    int64_t on_masters = 0, on_replicas = 0;
+    for (const auto& [port, n] : getCalls()) {
+      for (const auto& node : cluster.nodes()) {
+        if (node.port == port) (node.master ? on_masters : on_replicas) += n;
+      }
+    }
+    return std::make_pair(on_masters, on_replicas);
+  };
+  auto c = proxyClient();
+  EXPECT_EQ(reads(*c), std::make_pair(int64_t{30}, int64_t{0}));
+  EXPECT_EQ(str(c->command({"READONLY"})), "OK");
+  EXPECT_EQ(reads(*c), std::make_pair(int64_t{0}, int64_t{30}));
+  EXPECT_NE(str(c->command({"CLIENT", "INFO"})).find(" flags=r "), std::string::npos);
+  EXPECT_EQ(reads(*writer), std::make_pair(int64_t{30}, int64_t{0}));  // others unchanged
+  // Writes still go to the masters; multi-slot reads are split over the replicas.
+  EXPECT_EQ(str(c->command({"SET", "ro:w", "w"})), "OK");
+  EXPECT_EQ(str(ownerOf("ro:w").command({"GET", "ro:w"})), "w");
+  EXPECT_EQ(c->command({"MGET", "ro:1", "ro:2", "ro:3", "ro:4"}).elements.size(), 4u);
+  EXPECT_EQ(str(c->command({"READWRITE"})), "OK");
+  EXPECT_EQ(reads(*c), std::make_pair(int64_t{30}, int64_t{0}));
+  EXPECT_EQ(str(c->command({"READONLY"})), "OK");
+  EXPECT_EQ(str(c->command({"RESET"})), "RESET");
+  EXPECT_EQ(reads(*c), std::make_pair(int64_t{30}, int64_t{0}));
 }
 
 }  // namespace

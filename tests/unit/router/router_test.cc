@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,48 @@ TEST(RouterTest, ProxyClassesMapToKinds) {
   EXPECT_EQ(routeOf({"client", "SetInfo", "lib-name", "x"}).kind, Kind::kLocal);
   EXPECT_EQ(routeOf({"CLIENT", "SETINFO", "lib-name"}).error,
             "ERR wrong number of arguments for 'client|setinfo' command");
+}
+
+// CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT go to the master of their slot argument; a slot that
+// is not Redis's integer in 0..16383 goes to any master for the node's own error.
+TEST(RouterTest, SlotArgumentCommandsGoToThatSlot) {
+  auto d = routeOf({"CLUSTER", "COUNTKEYSINSLOT", "12182"});
+  EXPECT_EQ(d.kind, Kind::kSlot);
+  EXPECT_EQ(d.slot, 12182);
+  d = routeOf({"cluster", "getkeysinslot", "0", "10"});
+  EXPECT_EQ(d.kind, Kind::kSlot);
+  EXPECT_EQ(d.slot, 0);
+  EXPECT_EQ(routeOf({"CLUSTER", "COUNTKEYSINSLOT", "16383"}).slot, 16383);
+  for (const char* bad : {"16384", "-1", "x", "", "007", "+5", "99999999999"}) {
+    EXPECT_EQ(routeOf({"CLUSTER", "COUNTKEYSINSLOT", bad}).kind, Kind::kAnyMaster) << bad;
+  }
+  EXPECT_EQ(routeOf({"CLUSTER", "GETKEYSINSLOT", "1"}).error,
+            "ERR wrong number of arguments for 'cluster|getkeysinslot' command");
+  // Behind a ring (Sentinel groups, static servers) there are no cluster slots.
+  std::vector<RingServer> servers = {{"a", 1, true}, {"b", 1, true}};
+  KeyPlacement ring(
+      std::make_shared<const HashRing>(HashKind::kMd5, Distribution::kKetama, "{}", servers));
+  std::string storage;
+  std::vector<uint32_t> keys;
+  d = route(makeCommand({"CLUSTER", "COUNTKEYSINSLOT", "1"}, &storage), &keys, ring);
+  EXPECT_EQ(d.kind, Kind::kReject);
+  EXPECT_NE(d.error.find("needs a Redis Cluster backend"), std::string::npos) << d.error;
+  EXPECT_EQ(routeOf({"CLUSTER", "LINKS"}).kind, Kind::kLocal);
+  EXPECT_EQ(routeOf({"CLUSTER", "REPLICAS", "id"}).kind, Kind::kLocal);
+}
+
+// Per-node families are refused with the reason; others with the generic refusal.
+TEST(RouterTest, UnsupportedFamiliesSayWhy) {
+  EXPECT_EQ(routeOf({"memory", "stats"}).error,
+            "ERR slotwise: 'MEMORY STATS' is not supported through the proxy (per-node "
+            "diagnostics: ask a node directly (MEMORY USAGE works))");
+  EXPECT_NE(routeOf({"LATENCY", "LATEST"}).error.find("per-node diagnostics"), std::string::npos);
+  EXPECT_NE(routeOf({"CLUSTER", "MEET", "h", "1"}).error.find("cluster administration"),
+            std::string::npos);
+  EXPECT_EQ(routeOf({"SYNC"}).error, "ERR unknown or unsupported command 'SYNC'");
+  EXPECT_EQ(routeOf({"ROLE"}).kind, Kind::kLocal);
+  EXPECT_EQ(routeOf({"BGSAVE"}).kind, Kind::kAllMasters);
+  EXPECT_EQ(routeOf({"MEMORY", "USAGE", "foo"}).slot, 12182);
 }
 
 // Callers read the key positions after every decision (the migration gate does): a command
