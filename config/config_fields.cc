@@ -383,6 +383,7 @@ const Fields<BackendConfig>& backendFields() {
       count("connections_per_node", &C::connections_per_node, 1, 64),
       millis("connect_timeout_ms", &C::connect_timeout, 1, kMinuteMs),
       millis("request_timeout_ms", &C::request_timeout, 0, kHourMs),
+      millis("script_timeout_ms", &C::script_timeout, 0, kHourMs),
       count("max_redirects", &C::max_redirects, 0, 16),
       count("tryagain_retries", &C::tryagain_retries, 0, 100),
       millis("tryagain_backoff_ms", &C::tryagain_backoff, 0, 10 * kSecondMs),

@@ -99,6 +99,7 @@ ReloadPlan planReload(const ProxyConfig& running, const ProxyConfig& loaded) {
   w.restartOnly("backend.connections_per_node", &P::backend, &B::connections_per_node);
   w.live("backend.connect_timeout_ms", &P::backend, &B::connect_timeout);
   w.live("backend.request_timeout_ms", &P::backend, &B::request_timeout);
+  w.live("backend.script_timeout_ms", &P::backend, &B::script_timeout);
   w.live("backend.max_redirects", &P::backend, &B::max_redirects);
   w.live("backend.tryagain_retries", &P::backend, &B::tryagain_retries);
   w.live("backend.tryagain_backoff_ms", &P::backend, &B::tryagain_backoff);

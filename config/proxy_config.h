@@ -160,6 +160,9 @@ struct BackendConfig {                                  // YAML key: backend
   ReadFrom read_from = ReadFrom::kMaster;               // read_from: master|prefer-replica|replica (read-only commands)
   Millis replica_max_lag{10000};                        // replica_max_lag_ms: replicas whose last ACK is older serve no reads
   BackendTlsConfig tls;                                 // tls: TLS to the nodes and sentinels
+  // script_timeout_ms: reply timeout of EVAL/EVALSHA/FCALL (0 = none). Scripts run on their own
+  // connection per node, so a long script only delays other scripts.
+  Millis script_timeout{60000};
   bool operator==(const BackendConfig&) const = default;
 };
 

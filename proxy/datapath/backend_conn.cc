@@ -246,15 +246,16 @@ void BackendConn::recordLatency(const Request& req, uint64_t now_ns) {
 }
 
 void BackendConn::checkTimeouts(uint64_t now, uint64_t connect_timeout_ms,
-                                uint64_t request_timeout_ms) {
+                                uint64_t request_timeout_ms, uint64_t script_timeout_ms) {
   if (state_ == State::kConnecting) {
     if (now - last_progress_ms_ > connect_timeout_ms) {
       failWith(spdlog::level::warn, "connect timed out");
     }
     return;
   }
-  if (state_ == State::kConnected && timeout_enabled_ && request_timeout_ms > 0 &&
-      !inflight_.empty() && now - last_progress_ms_ > request_timeout_ms) {
+  if (state_ != State::kConnected || !timeout_enabled_ || inflight_.empty()) return;
+  const uint64_t timeout_ms = inflight_.front()->script ? script_timeout_ms : request_timeout_ms;
+  if (timeout_ms > 0 && now - last_progress_ms_ > timeout_ms) {
     failWith(spdlog::level::warn,
              fmt::format("no reply for {} ms with {} requests in flight; closing",
                          now - last_progress_ms_, inflight_.size()),

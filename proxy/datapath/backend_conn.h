@@ -120,8 +120,10 @@ class BackendConn {
   // Writes queued bytes; called once per loop turn for connections that reported onWritePending.
   void flush();
   // Fails the connection if a connect or a reply is overdue. `now` is uv_now(); timeouts in ms
-  // (request_timeout_ms 0 = none).
-  void checkTimeouts(uint64_t now, uint64_t connect_timeout_ms, uint64_t request_timeout_ms);
+  // (0 = none). While the oldest request in flight is a script (EVAL, FCALL...), which may run
+  // long, script_timeout_ms applies instead of request_timeout_ms.
+  void checkTimeouts(uint64_t now, uint64_t connect_timeout_ms, uint64_t request_timeout_ms,
+                     uint64_t script_timeout_ms);
   // Closes the connection; every request in flight is reported through onRequestFailed.
   // `report_failure`: the close is a node failure (counted, reported through onNodeFailure).
   void close(bool report_failure);

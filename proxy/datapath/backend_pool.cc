@@ -45,7 +45,7 @@ BackendPool::Node* BackendPool::nodeFor(const std::string& address, const std::s
   node->host = host;
   node->port = port;
   node->address = address;
-  node->conns.assign(2 * config().backend.connections_per_node, nullptr);  // identity 0
+  node->conns.assign(2 * (config().backend.connections_per_node + 1), nullptr);  // identity 0
   Node* raw = node.get();
   nodes_.emplace(address, std::move(node));
   return raw;
@@ -96,10 +96,13 @@ BackendConn* BackendPool::open(const Node& node, uint8_t proto, uint16_t identit
 BackendConn* BackendPool::sharedConnFor(const Request& req) {
   Node* node = resolve(req);
   if (node == nullptr) return nullptr;
+  // Slots: per identity, per protocol, the regular connections (connections_per_node, picked by
+  // the client's affinity) then one out-of-band connection (SCRIPT KILL / FUNCTION KILL).
   const size_t per_node = config().backend.connections_per_node;
-  const size_t index =
-      (size_t{req.identity} * 2 + (req.proto == 3)) * per_node + req.affinity % per_node;
-  if (index >= node->conns.size()) node->conns.resize((size_t{req.identity} + 1) * 2 * per_node);
+  const size_t stride = per_node + 1;
+  const size_t index = (size_t{req.identity} * 2 + (req.proto == 3)) * stride +
+                       (req.out_of_band ? per_node : req.affinity % per_node);
+  if (index >= node->conns.size()) node->conns.resize((size_t{req.identity} + 1) * 2 * stride);
   BackendConn*& slot = node->conns[index];
   if (slot == nullptr) {
     slot = open(*node, req.proto, req.identity);
@@ -236,7 +239,8 @@ std::vector<BackendConn*> BackendPool::allConns() const {
 void BackendPool::checkTimeouts(uint64_t now) {
   const auto connect_ms = static_cast<uint64_t>(config().backend.connect_timeout.count());
   const auto request_ms = static_cast<uint64_t>(config().backend.request_timeout.count());
-  for (BackendConn* c : allConns()) c->checkTimeouts(now, connect_ms, request_ms);
+  const auto script_ms = static_cast<uint64_t>(config().backend.script_timeout.count());
+  for (BackendConn* c : allConns()) c->checkTimeouts(now, connect_ms, request_ms, script_ms);
   sampleInFlight();
 }
 

@@ -326,6 +326,7 @@ Request* ClientSession::newRequest(const resp::Command& cmd, const router::Route
   req->client = this;
   req->affinity = id_;
   req->identity = identity_;
+  req->script = (d.info->flags & router::kNoscript) != 0 && isScriptCall(*d.info);
   if (d.kind == router::RouteDecision::Kind::kSlot) {
     req->target = Request::Target::kSlot;
     req->slot = d.slot;

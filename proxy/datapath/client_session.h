@@ -163,6 +163,7 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   bool waitsForUnpause(const router::RouteDecision& d);
   // Adds `req`, which took `elapsed_ns` from parse to reply, to the worker's slow log.
   void recordSlow(Request* req, uint64_t elapsed_ns);
+  static bool isScriptCall(const router::CommandInfo& info);
   void watchKeys(KeyWatchShard& watch, const resp::Command& cmd, const router::RouteDecision& d);
   void recordBigReply(KeyWatchShard& watch, const Request& req, size_t bytes);
   // MONITOR: feeds this command to the monitors; starts or stops this client's monitoring.

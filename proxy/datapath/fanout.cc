@@ -94,8 +94,12 @@ bool buildBroadcast(FanOutContext& w, Request* parent, const resp::Command& cmd,
                     std::vector<Request*>* parts) {
   const std::vector<uint16_t>& master_slots = w.topology.masterSlots();
   initParent(parent, merge, master_slots.size());
+  // SCRIPT KILL / FUNCTION KILL must not wait behind the script they stop (BackendPool).
+  const bool kill = parent->info != nullptr &&
+                    (parent->info->name == "script|kill" || parent->info->name == "function|kill");
   for (uint32_t i = 0; i < master_slots.size(); ++i) {
     Request* part = newPart(w, parent, i, master_slots[i]);
+    part->out_of_band = kill;
     copyFrame(cmd, &part->payload);
     parts->push_back(part);
   }

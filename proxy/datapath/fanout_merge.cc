@@ -377,9 +377,12 @@ std::string mergeFanOut(const Request& parent, const Topology& topology, bool* d
         if (p != "+OK\r\n") return p;
       }
       return "+OK\r\n";
-    case Merge::kAnyOk:
+    case Merge::kAnyOk:  // SCRIPT KILL: OK from the busy master, else its -UNKILLABLE, else NOTBUSY
       for (const std::string& p : f.parts) {
         if (p == "+OK\r\n") return p;
+      }
+      for (const std::string& p : f.parts) {
+        if (!p.starts_with("-NOTBUSY")) return p;
       }
       return f.parts.front();
     case Merge::kAllEqual:

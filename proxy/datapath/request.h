@@ -111,6 +111,9 @@ struct Request {
                                 // replica whatever backend.read_from says
   bool move = false;       // a migration move (MigrationGate): never rerouted; failures and
                            // error replies go to its owner as they are
+  bool script = false;     // EVAL/EVALSHA/FCALL...: backend.script_timeout_ms applies to it
+  bool out_of_band = false;  // SCRIPT KILL / FUNCTION KILL part: its own connection per node,
+                             // so it is not queued behind the script it must stop
 
   // Nobody waits for this request's reply any more.
   bool orphan() const { return client == nullptr && parent == nullptr; }
@@ -121,7 +124,8 @@ struct Request {
     parent = nullptr;
     part = 0;
     if (fanout) fanout->reset();
-    is_fanout = pinned = blocking = replica_ok = prefer_replica = move = false;
+    is_fanout = pinned = blocking = replica_ok = prefer_replica = move = script = out_of_band =
+        false;
     payload.clear();
     reply.clear();
     address.clear();

@@ -35,6 +35,14 @@ bool ClientSession::isBlocking(const resp::Command& cmd, const router::CommandIn
   return false;
 }
 
+// EVAL, EVALSHA, their _RO forms, FCALL and FCALL_RO: they may run past backend.request_timeout_ms
+// (a node answers -BUSY to others meanwhile), so backend.script_timeout_ms applies to them.
+bool ClientSession::isScriptCall(const router::CommandInfo& info) {
+  const std::string_view n = info.name;
+  return n == "eval" || n == "evalsha" || n == "eval_ro" || n == "evalsha_ro" || n == "fcall" ||
+         n == "fcall_ro";
+}
+
 void ClientSession::forwardBlocking(const resp::Command& cmd, const router::RouteDecision& d) {
   Request* req = newRequest(cmd, d);
   req->pinned = true;

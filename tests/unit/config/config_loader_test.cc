@@ -177,6 +177,7 @@ backend:
   connections_per_node: 2
   connect_timeout_ms: 250
   request_timeout_ms: 0
+  script_timeout_ms: 9000
   max_redirects: 3
   tryagain_retries: 7
   tryagain_backoff_ms: 15
@@ -264,6 +265,7 @@ TEST(ConfigLoaderTest, EveryKeyIsParsed) {
                     "TLS_AES_256_GCM_SHA384"},
                    "redis.internal",
                    false};
+  e.backend.script_timeout = Millis(9000);
   e.tls = {{"127.0.0.1", 7390},
            {"/etc/s.crt", "/etc/s.key", "/etc/clients-ca.crt", TlsVersion::kTls12, "", ""},
            Millis(3000)};

@@ -506,6 +506,25 @@ TEST_F(BackendConnTest, RefusedConnectFailsQueuedRequestAsNotSent) {
 // with kTimeout, sent=true, once request_timeout_ms has passed without progress (not before, and
 // not while the request timeout is disabled); the connection closes and the node failure is
 // reported once.
+// A script (EVAL, FCALL) at the head of the FIFO may run long on the node:
+// backend.script_timeout_ms applies to the connection instead of request_timeout_ms until it is
+// answered.
+TEST_F(BackendConnTest, ScriptAtTheHeadUsesTheScriptTimeout) {
+  BackendConn* conn = connectToNode();
+  ASSERT_NO_FATAL_FAILURE(establish(conn));
+  node_.stall();
+  Request* script = newRequest({"EVAL", "return 1", "0"}, false);
+  script->script = true;
+  conn->enqueue(script);
+  send(conn, {"GET", "a"});
+  ASSERT_TRUE(runUntil([&] { return node_.count("GET") == 1; }));
+  const uint64_t now = uv_now(&loop_);
+  conn->checkTimeouts(now + 1'000, 500, 100, 5'000);  // past request_timeout, within the script's
+  EXPECT_TRUE(rec_.failures.empty());
+  conn->checkTimeouts(now + 10'000, 500, 100, 5'000);
+  EXPECT_EQ(rec_.failures.size(), 2u);
+}
+
 TEST_F(BackendConnTest, StalledNodeRequestsTimeOutAsSent) {
   BackendConn* conn = connectToNode();
   ASSERT_NO_FATAL_FAILURE(establish(conn));
@@ -514,14 +533,14 @@ TEST_F(BackendConnTest, StalledNodeRequestsTimeOutAsSent) {
   const uint32_t t2 = send(conn, {"GET", "b"});
   ASSERT_TRUE(runUntil([&] { return node_.count("GET") == 2; }));
   const uint64_t now = uv_now(&loop_);
-  conn->checkTimeouts(now + 50, 500, 100);  // not overdue yet
+  conn->checkTimeouts(now + 50, 500, 100, 0);  // not overdue yet
   conn->setRequestTimeout(false);           // blocking commands: never overdue
-  conn->checkTimeouts(now + 10'000, 500, 100);
+  conn->checkTimeouts(now + 10'000, 500, 100, 0);
   conn->setRequestTimeout(true);
-  conn->checkTimeouts(now, 500, 0);  // 0 = no request timeout
+  conn->checkTimeouts(now, 500, 0, 0);  // 0 = no request timeout
   EXPECT_TRUE(rec_.closings.empty());
   EXPECT_TRUE(rec_.failures.empty());
-  conn->checkTimeouts(now + 1'000, 500, 100);
+  conn->checkTimeouts(now + 1'000, 500, 100, 0);
   ASSERT_EQ(rec_.failures.size(), 2u);
   EXPECT_EQ(rec_.failures[0].tag, t1);
   EXPECT_EQ(rec_.failures[1].tag, t2);
@@ -545,7 +564,7 @@ TEST_F(BackendConnTest, TimeoutClosesTheConnectionBeforeFailingItsRequests) {
   const uint32_t t = send(conn, {"GET", "a"});
   ASSERT_TRUE(runUntil([&] { return node_.count("GET") == 1; }));
   rec_.events.clear();
-  conn->checkTimeouts(uv_now(&loop_) + 1'000, 500, 100);
+  conn->checkTimeouts(uv_now(&loop_) + 1'000, 500, 100, 0);
   ASSERT_EQ(rec_.failures.size(), 1u);
   EXPECT_EQ(rec_.failures[0].why, ConnFailure::kTimeout);
   EXPECT_EQ(rec_.events, (std::vector<std::string>{"owner closed", "closing",
@@ -561,9 +580,9 @@ TEST_F(BackendConnTest, OverdueConnectIsClosedAsConnectFailed) {
   BackendConn* conn = connectToNode();
   const uint32_t t = send(conn, {"GET", "k"});
   const uint64_t now = uv_now(&loop_);
-  conn->checkTimeouts(now + 500, 500, 100);  // exactly at the limit: not overdue
+  conn->checkTimeouts(now + 500, 500, 100, 0);  // exactly at the limit: not overdue
   EXPECT_TRUE(rec_.closings.empty());
-  conn->checkTimeouts(now + 10'000, 500, 100);
+  conn->checkTimeouts(now + 10'000, 500, 100, 0);
   EXPECT_EQ(rec_.closings, (std::vector<bool>{true}));
   ASSERT_EQ(rec_.failures.size(), 1u);
   EXPECT_EQ(rec_.failures[0].tag, t);

@@ -73,6 +73,11 @@ TEST(FanOutMergeTest, AllOkOnlyWhenEveryPartSaidOk) {
   EXPECT_EQ(merged(parentWith(Merge::kAllOk, {"+OK\r\n", "+OK\r\n"})), "+OK\r\n");
   EXPECT_EQ(merged(parentWith(Merge::kAllOk, {"+OK\r\n", "-ERR oom\r\n"})), "-ERR oom\r\n");
   EXPECT_EQ(merged(parentWith(Merge::kAnyOk, {"-NOTBUSY x\r\n", "+OK\r\n"})), "+OK\r\n");
+  // SCRIPT KILL on a master whose script already wrote: its UNKILLABLE, not another's NOTBUSY.
+  EXPECT_EQ(merged(parentWith(Merge::kAnyOk, {"-NOTBUSY x\r\n", "-UNKILLABLE y\r\n"})),
+            "-UNKILLABLE y\r\n");
+  EXPECT_EQ(merged(parentWith(Merge::kAnyOk, {"-NOTBUSY x\r\n", "-NOTBUSY x\r\n"})),
+            "-NOTBUSY x\r\n");
 }
 
 TEST(FanOutMergeTest, ConcatenatesArraysWithAndWithoutRepeats) {
