@@ -495,6 +495,10 @@ void ClientSession::close() {
   if (moving_ != nullptr) MigrationGate::cancel(moving_);
   moving_ = nullptr;
   releaseDedicatedConns();
+  if (blocking_.req != nullptr) {  // orphaned below
+    blocking_.req = nullptr;
+    services_.host.countBlocked(-1);
+  }
   stopMonitor();
   while (!pending_.empty()) {
     Request* req = pending_.pop();

@@ -80,6 +80,8 @@ class ControlSink {
   // its waiting clients (Worker::setClientPause).
   virtual void pauseClients(const ClientPause& pause) { (void)pause; }
   SharedClientPause& sharedPause() { return shared_pause_; }
+  // Clients of every worker waiting for a blocking command's reply (INFO blocked_clients).
+  std::atomic<int>& blockedClients() { return blocked_clients_; }
   virtual void onRedirectSeen() = 0;
   virtual void onBackendFailure(const std::string& address) = 0;
   // The state of a running online migration (`migration:`), or null when there is none.
@@ -90,6 +92,7 @@ class ControlSink {
 
  private:
   SharedClientPause shared_pause_;
+  std::atomic<int> blocked_clients_{0};
 };
 
 class Dispatcher final : public BackendCallbacks {

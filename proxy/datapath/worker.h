@@ -93,6 +93,12 @@ class Worker final : public SessionHost {
   int workerId() const override { return id_; }
   int totalClients() const override { return total_clients_.load(std::memory_order_relaxed); }
   ClientPause clientPause() const override { return control_.sharedPause().get(); }
+  void countBlocked(int delta) override {
+    control_.blockedClients().fetch_add(delta, std::memory_order_relaxed);
+  }
+  int blockedClients() const override {
+    return control_.blockedClients().load(std::memory_order_relaxed);
+  }
   void requestPause(const ClientPause& pause) override;
   void waitForUnpause(ClientSession* session) override;
 

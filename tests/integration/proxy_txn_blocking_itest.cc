@@ -149,5 +149,53 @@ TEST_F(ProxyTxnTest, FiftyBlpopClientsWakeWhileOtherClientsStayFast) {
   EXPECT_EQ(r.type, ValueType::kNull);
 }
 
+// INFO blocked_clients counts the blocked clients of every worker; CLIENT LIST shows flags=b.
+TEST_F(ProxyTxnTest, BlockedClientsAreCountedProxyWideAndFlagged) {
+  startAll();  // two workers: the clients below land on both
+  auto blocked = proxyClient();
+  const int64_t blocked_id = blocked->command({"CLIENT", "ID"}).integer;
+  ASSERT_GT(blocked_id, 0);
+  std::vector<std::unique_ptr<SyncRedisClient>> others;
+  for (int i = 0; i < 4; ++i) others.push_back(proxyClient());
+  auto countsOf = [&](int n) {
+    const std::string want = "blocked_clients:" + std::to_string(n) + "\r\n";
+    for (auto& o : others) {
+      if (str(o->command({"INFO", "clients"})).find(want) == std::string::npos) return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(countsOf(0));
+  ASSERT_TRUE(blocked->sendRaw("*3\r\n$5\r\nBLPOP\r\n$6\r\nbq:{1}\r\n$1\r\n0\r\n"));
+  ASSERT_TRUE(cluster.waitFor([&] { return countsOf(1); }, 3000ms));
+  // The worker of the blocked client lists it with flags=b (CLIENT LIST shows that worker's).
+  const std::string id_field = "id=" + std::to_string(blocked_id) + " ";
+  bool seen = false;
+  for (auto& o : others) {
+    const std::string list = str(o->command({"CLIENT", "LIST"}));
+    const size_t at = list.find(id_field);
+    if (at == std::string::npos) continue;
+    const std::string line = list.substr(at, list.find('\n', at) - at);
+    EXPECT_NE(line.find(" flags=b "), std::string::npos) << line;
+    seen = true;
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_NE(str(others[0]->command({"CLIENT", "INFO"})).find(" flags=N "), std::string::npos);
+  // Timeout 0 blocks until data arrives; then the count drops and the client is usable.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(blocked->readReply(10ms).has_value());
+  ASSERT_EQ(others[0]->command({"RPUSH", "bq:{1}", "v"}).integer, 1);
+  auto r = blocked->readReply(3000ms);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->elements.size(), 2u) << str(*r);
+  EXPECT_EQ(str(r->elements[1]), "v");
+  EXPECT_TRUE(countsOf(0));
+  EXPECT_NE(str(blocked->command({"CLIENT", "INFO"})).find(" flags=N "), std::string::npos);
+  // A blocked client that disconnects is no longer counted.
+  ASSERT_TRUE(blocked->sendRaw("*3\r\n$5\r\nBLPOP\r\n$6\r\nbq:{1}\r\n$1\r\n0\r\n"));
+  ASSERT_TRUE(cluster.waitFor([&] { return countsOf(1); }, 3000ms));
+  blocked->close();
+  EXPECT_TRUE(cluster.waitFor([&] { return countsOf(0); }, 3000ms));
+}
+
 }  // namespace
 }  // namespace slotwise::test
