@@ -242,6 +242,7 @@ bool ClientSession::dispatch(const resp::Command& cmd) {
       return true;
     case Kind::kLocal:
       if (d.info->name == "monitor") startMonitor();
+      else if (d.info->name == "client|unblock") clientUnblock(cmd, d);
       else handleLocal(cmd);
       return true;
     case Kind::kReject: replyError(d.error); return true;

@@ -51,6 +51,7 @@ void ClientSession::useBlockingConn(BackendConn* conn) {
   }
   blocking_.conn = conn;
   conn->setRequestTimeout(false);
+  conn->askClientId();  // before the command: its node-side id, for CLIENT UNBLOCK
 }
 
 // The blocking command ended: its connection is free again, and what arrived meanwhile is parsed.

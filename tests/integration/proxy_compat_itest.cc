@@ -847,6 +847,12 @@ TEST_F(ProxyCompatTest, BlockingTimeoutsAndRepliesMatchRedis) {
        {"BLMOVE", "{b}l", "{b}l", "RIGHT", "LEFT", "0"},
        {"LRANGE", "{b}l", "0", "-1"},
        {"LRANGE", "{b}m", "0", "-1"}},
+      // CLIENT UNBLOCK's own errors, and :0 for an unknown client.
+      {{"CLIENT", "UNBLOCK", "987654"},
+       {"CLIENT", "UNBLOCK", "987654", "ERROR"},
+       {"CLIENT", "UNBLOCK", "x"},
+       {"CLIENT", "UNBLOCK", "x", "LATER"},
+       {"CLIENT", "UNBLOCK", "1", "TIMEOUT", "extra"}},
       {{"DEL", "{b}l", "{b}m", "{b}z", "{b}s"}},
   };
   for (int proto : {2, 3}) {
@@ -860,6 +866,8 @@ TEST_F(ProxyCompatTest, BlockingTimeoutsAndRepliesMatchRedis) {
   ASSERT_EQ(r.size(), 2u);
   EXPECT_EQ(r[0].type, ValueType::kNull);
   EXPECT_EQ(r[1].type, ValueType::kNull);
+  // Keys of two slots: the cluster's rule.
+  EXPECT_EQ(str(c->command({"BLPOP", "{b}l", "{c}l", "0.01"})).rfind("CROSSSLOT", 0), 0u);
 }
 
 }  // namespace

@@ -197,5 +197,58 @@ TEST_F(ProxyTxnTest, BlockedClientsAreCountedProxyWideAndFlagged) {
   EXPECT_TRUE(cluster.waitFor([&] { return countsOf(0); }, 3000ms));
 }
 
+// CLIENT UNBLOCK <id> TIMEOUT|ERROR from a client of either worker: the node unblocks the
+// dedicated connection, its reply reaches the blocked client; nothing is lost.
+TEST_F(ProxyTxnTest, ClientUnblockWakesABlockedClientOfAnyWorker) {
+  startAll();
+  auto blocked = proxyClient();
+  const int64_t id = blocked->command({"CLIENT", "ID"}).integer;
+  ASSERT_GT(id, 0);
+  std::vector<std::unique_ptr<SyncRedisClient>> others;  // spread over both workers
+  for (int i = 0; i < 3; ++i) others.push_back(proxyClient());
+  const std::string key = "ub:{1}";
+  auto nodeBlocked = [&](int n) {
+    return cluster.waitFor(
+        [&] {
+          return str(ownerOf(key).command({"INFO", "clients"}))
+                     .find("blocked_clients:" + std::to_string(n) + "\r\n") != std::string::npos;
+        },
+        3000ms);
+  };
+  const std::string blpop = "*3\r\n$5\r\nBLPOP\r\n$6\r\nub:{1}\r\n$1\r\n0\r\n";
+  for (const char* mode : {"TIMEOUT", "ERROR"}) {
+    for (auto& u : others) {
+      ASSERT_TRUE(blocked->sendRaw(blpop));
+      ASSERT_TRUE(nodeBlocked(1)) << mode;
+      EXPECT_EQ(u->command({"CLIENT", "UNBLOCK", std::to_string(id), mode}).integer, 1) << mode;
+      auto r = blocked->readReply(3000ms);
+      ASSERT_TRUE(r.has_value()) << mode;
+      if (std::string(mode) == "TIMEOUT") {
+        EXPECT_EQ(r->type, ValueType::kNull) << str(*r);
+      } else {
+        EXPECT_TRUE(r->isError());
+        EXPECT_EQ(str(*r), "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+      }
+      ASSERT_TRUE(nodeBlocked(0)) << mode;
+    }
+  }
+  // Not blocked, unknown, bad arguments.
+  EXPECT_EQ(others[0]->command({"CLIENT", "UNBLOCK", std::to_string(id)}).integer, 0);
+  EXPECT_EQ(others[0]->command({"CLIENT", "UNBLOCK", "987654"}).integer, 0);
+  EXPECT_EQ(str(others[0]->command({"CLIENT", "UNBLOCK", std::to_string(id), "LATER"})),
+            "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+  EXPECT_EQ(str(others[0]->command({"CLIENT", "UNBLOCK", "x"})),
+            "ERR value is not an integer or out of range");
+  // The unblocked client still works, and nothing was lost.
+  EXPECT_EQ(str(blocked->command({"SET", "ub:{1}s", "v"})), "OK");
+  EXPECT_EQ(str(blocked->command({"GET", "ub:{1}s"})), "v");
+  EXPECT_EQ(others[0]->command({"RPUSH", key, "a", "b"}).integer, 2);
+  auto r = blocked->command({"BLPOP", key, "0"});
+  ASSERT_EQ(r.elements.size(), 2u) << str(r);
+  EXPECT_EQ(str(r.elements[1]), "a");
+  EXPECT_EQ(str(others[1]->command({"LPOP", key})), "b");
+  EXPECT_EQ(others[1]->command({"LLEN", key}).integer, 0);
+}
+
 }  // namespace
 }  // namespace slotwise::test
