@@ -114,6 +114,7 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   struct BlockingCall {
     Request* req = nullptr;
     BackendConn* conn = nullptr;
+    bool unblock_sent = false;  // CLIENT UNBLOCK asked its node: the connection is not reused
   };
 
   int startReading(const TlsContextPtr& tls);

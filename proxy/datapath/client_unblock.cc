@@ -9,9 +9,8 @@
 // The node decides: if it already served the command (an element was popped), its reply reaches
 // the client and CLIENT UNBLOCK answers :0; nothing is ever dropped or faked by the proxy. A client
 // whose dedicated connection has not told its node-side id yet (still connecting) gets :0.
-// Known narrow race: if the command ends and its connection serves another client's blocking
-// command before the node reads our CLIENT UNBLOCK (sent on another connection), that command is
-// the one unblocked (it gets the timeout or -UNBLOCKED reply; no data is lost).
+// Once asked, the dedicated connection is closed when the command ends (not reused): a CLIENT
+// UNBLOCK that reaches the node late cannot hit another client's command (node ids never repeat).
 #include <charconv>
 #include <limits>
 #include <string>
@@ -79,6 +78,7 @@ bool ClientSession::unblockOnNode(bool error, std::function<void(std::string)> d
     return false;
   }
   const BackendConn& conn = *blocking_.conn;
+  blocking_.unblock_sent = true;
   Request* req = services_.requests.acquire();
   req->client = new UnblockRelay(services_.requests, std::move(done));
   req->target = Request::Target::kAddress;

@@ -41,6 +41,7 @@ void ClientSession::forwardBlocking(const resp::Command& cmd, const router::Rout
   req->pinned = true;
   req->blocking = true;
   blocking_.req = req;
+  blocking_.unblock_sent = false;
   services_.host.countBlocked(1);
   services_.dispatcher.forward(req);  // -> a dedicated connection -> useBlockingConn
 }
@@ -58,7 +59,11 @@ void ClientSession::useBlockingConn(BackendConn* conn) {
 void ClientSession::endBlocking() {
   blocking_.req = nullptr;
   services_.host.countBlocked(-1);
-  if (blocking_.conn != nullptr) services_.pool.releaseDedicated(blocking_.conn, true);
+  // After a CLIENT UNBLOCK the connection closes: a late CLIENT UNBLOCK of its node-side id must
+  // not reach another client's blocking command on it.
+  if (blocking_.conn != nullptr) {
+    services_.pool.releaseDedicated(blocking_.conn, !blocking_.unblock_sent);
+  }
   blocking_.conn = nullptr;
   resume_parse_ = true;
   services_.host.markClientDirty(this);
