@@ -250,5 +250,51 @@ TEST_F(ProxyTxnTest, ClientUnblockWakesABlockedClientOfAnyWorker) {
   EXPECT_EQ(others[1]->command({"LLEN", key}).integer, 0);
 }
 
+// Blocked BLMOVE chains on keys of one slot wake as on one server: a push to the first list moves
+// the element along the chain to a client blocked on the last one; a blocked self-move rotates.
+TEST_F(ProxyTxnTest, BlockedBlmoveChainsWakeAsOnOneServer) {
+  startAll();
+  auto mover = proxyClient();
+  auto popper = proxyClient();
+  auto pusher = proxyClient();
+  auto nodeBlocked = [&](int n) {
+    return cluster.waitFor(
+        [&] {
+          return str(ownerOf("{c}a").command({"INFO", "clients"}))
+                     .find("blocked_clients:" + std::to_string(n) + "\r\n") != std::string::npos;
+        },
+        3000ms);
+  };
+  auto send = [](SyncRedisClient& c, const std::vector<std::string>& args) {
+    std::string bytes = "*" + std::to_string(args.size()) + "\r\n";
+    for (const auto& a : args) bytes += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+    return c.sendRaw(bytes);
+  };
+  ASSERT_TRUE(send(*mover, {"BLMOVE", "{c}a", "{c}b", "LEFT", "RIGHT", "0"}));
+  ASSERT_TRUE(nodeBlocked(1));
+  ASSERT_TRUE(send(*popper, {"BLPOP", "{c}b", "0"}));
+  ASSERT_TRUE(nodeBlocked(2));
+  EXPECT_EQ(pusher->command({"RPUSH", "{c}a", "x"}).integer, 1);
+  auto moved = mover->readReply(3000ms);
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(str(*moved), "x");
+  auto popped = popper->readReply(3000ms);
+  ASSERT_TRUE(popped.has_value());
+  ASSERT_EQ(popped->elements.size(), 2u) << str(*popped);
+  EXPECT_EQ(str(popped->elements[0]), "{c}b");
+  EXPECT_EQ(str(popped->elements[1]), "x");
+  EXPECT_EQ(pusher->command({"EXISTS", "{c}a", "{c}b"}).integer, 0);
+  // Self-reference: a blocked BLMOVE a a gets the pushed element, which stays in the list.
+  ASSERT_TRUE(send(*mover, {"BLMOVE", "{c}a", "{c}a", "RIGHT", "LEFT", "0"}));
+  ASSERT_TRUE(nodeBlocked(1));
+  EXPECT_EQ(pusher->command({"RPUSH", "{c}a", "y"}).integer, 1);
+  moved = mover->readReply(3000ms);
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(str(*moved), "y");
+  auto list = pusher->command({"LRANGE", "{c}a", "0", "-1"});
+  ASSERT_EQ(list.elements.size(), 1u) << str(list);
+  EXPECT_EQ(str(list.elements[0]), "y");
+}
+
 }  // namespace
 }  // namespace slotwise::test
