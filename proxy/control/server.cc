@@ -497,6 +497,15 @@ void Server::pauseClients(const ClientPause& pause) {
   });
 }
 
+void Server::onEveryWorker(const std::function<void(Worker&)>& task) {
+  mailbox_.post([this, task] {
+    for (auto& w : workers_) {
+      Worker* worker = w.get();
+      worker->post([worker, task] { task(*worker); });
+    }
+  });
+}
+
 void Server::shutdown() {
   if (stopping_) return;
   stopping_ = true;

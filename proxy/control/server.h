@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -49,6 +50,8 @@ class Server : public ControlSink {
   void onRedirectSeen() override;
   void onBackendFailure(const std::string& address) override;
   void pauseClients(const ClientPause& pause) override;
+  void onEveryWorker(const std::function<void(Worker&)>& task) override;
+  size_t workerCount() const override { return workers_.size(); }
   MigrationState* migrationState() override { return migration_ ? &migration_->state() : nullptr; }
   const TlsContextSlot* clientTls() override {
     return config_.tls.enabled() ? &client_tls_ : nullptr;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 #include "proxy/io/net_util.h"
 #include "resp/encoder.h"
 
@@ -10,6 +12,14 @@ namespace {
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kKeepInput = 256 * 1024;
 constexpr std::string_view kAsking = "*1\r\n$6\r\nASKING\r\n";
+
+// ":<n>\r\n" -> n (0 if malformed).
+int64_t parseReplyInteger(std::string_view bytes) {
+  int64_t n = 0;
+  if (bytes.size() < 4) return 0;
+  auto [end, ec] = std::from_chars(bytes.data() + 1, bytes.data() + bytes.size() - 2, n);
+  return ec == std::errc() ? n : 0;
+}
 }  // namespace
 
 BackendConn::BackendConn(const BackendContext& context, std::string host, uint16_t port,
@@ -102,6 +112,16 @@ void BackendConn::enqueue(Request* req) {
   inflight_.push(req);
   ++unsent_;
   ctx_.lifecycle->onWritePending(*this);
+}
+
+void BackendConn::askClientId() {
+  if (client_id_asked_) return;
+  client_id_asked_ = true;
+  Request* req = ctx_.requests->acquire();
+  req->internal = true;
+  req->client_id = true;
+  resp::appendCommand(req->payload, {"CLIENT", "ID"});
+  enqueue(req);
 }
 
 void BackendConn::sendRaw(std::string_view bytes) {
@@ -225,6 +245,7 @@ void BackendConn::processReplies() {
         spdlog::error("backend {}: AUTH failed ({}); check backend.username/password", address_,
                       bytes.substr(1, bytes.size() - 3));
       }
+      if (req->client_id && info.type == ':') node_client_id_ = parseReplyInteger(bytes);
       ctx_.requests->recycle(req);
     } else {
       ctx_.callbacks->onReply(*this, req, info, bytes);

@@ -147,6 +147,11 @@ class BackendConn {
     push_mode_ = true;
     timeout_enabled_ = false;
   }
+  // Asks the node, once per connection, for this connection's client id (queued after what is
+  // already queued): blocking commands use it for CLIENT UNBLOCK.
+  void askClientId();
+  // The node's CLIENT ID of this connection; 0 until its reply arrived.
+  int64_t nodeClientId() const { return node_client_id_; }
   // Report onIdle once every in-flight reply has arrived.
   void releaseWhenIdle() { release_when_idle_ = true; }
 
@@ -193,6 +198,8 @@ class BackendConn {
   bool timeout_enabled_ = true;
   bool release_when_idle_ = false;
   bool push_mode_ = false;
+  bool client_id_asked_ = false;
+  int64_t node_client_id_ = 0;
   DeferredDelete lifetime_{this};  // the socket's close and a pending connect
   // Metrics: this node's handles in the worker's shard. Backend latency is measured per write and
   // per read, not per request: each flush that hands requests to the socket records one batch

@@ -242,6 +242,7 @@ bool ClientSession::dispatch(const resp::Command& cmd) {
       return true;
     case Kind::kLocal:
       if (d.info->name == "monitor") startMonitor();
+      else if (d.info->name == "client|unblock") clientUnblock(cmd, d);
       else handleLocal(cmd);
       return true;
     case Kind::kReject: replyError(d.error); return true;
@@ -496,6 +497,10 @@ void ClientSession::close() {
   if (moving_ != nullptr) MigrationGate::cancel(moving_);
   moving_ = nullptr;
   releaseDedicatedConns();
+  if (blocking_.req != nullptr) {  // orphaned below
+    blocking_.req = nullptr;
+    services_.host.countBlocked(-1);
+  }
   stopMonitor();
   while (!pending_.empty()) {
     Request* req = pending_.pop();

@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -97,6 +98,10 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   // Observability gauges: waiting for a blocking command's reply; in pub/sub mode.
   bool blocked() const { return blocking_.req != nullptr; }
   bool inPubSub() const { return pubsub_ != nullptr && pubsub_->subscribed(); }
+  // CLIENT UNBLOCK of this client (client_unblock.cc): asks the node of its blocking command to
+  // unblock it; `done` gets the node's reply (:1 / :0, or an error). False, and `done` is not
+  // called, when no blocking command is known to wait on the node.
+  bool unblockOnNode(bool error, std::function<void(std::string)> done);
   bool dirty = false;  // in the worker's flush list
   size_t index = 0;    // position in the worker's session list
 
@@ -109,6 +114,7 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   struct BlockingCall {
     Request* req = nullptr;
     BackendConn* conn = nullptr;
+    bool unblock_sent = false;  // CLIENT UNBLOCK asked its node: the connection is not reused
   };
 
   int startReading(const TlsContextPtr& tls);
@@ -159,6 +165,8 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   void endBlocking();
   void handlePubSub(const resp::Command& cmd, const router::RouteDecision& d);
   void handleLocal(const resp::Command& cmd);
+  // CLIENT UNBLOCK <id> [TIMEOUT|ERROR] (client_unblock.cc).
+  void clientUnblock(const resp::Command& cmd, const router::RouteDecision& d);
   // CLIENT PAUSE: true when the command `d` must wait (reading stops until it ends).
   bool waitsForUnpause(const router::RouteDecision& d);
   // Adds `req`, which took `elapsed_ns` from parse to reply, to the worker's slow log.

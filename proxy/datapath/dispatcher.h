@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,6 +37,7 @@ namespace slotwise::proxy {
 
 // Events a worker reports to the control thread (implemented by Server; thread-safe).
 struct MigrationState;
+class Worker;
 // CLIENT PAUSE of this proxy instance: while it lasts, the commands of the paused kind of every
 // client of every worker wait (ClientSession::waitsForUnpause).
 struct ClientPause {
@@ -80,6 +82,12 @@ class ControlSink {
   // its waiting clients (Worker::setClientPause).
   virtual void pauseClients(const ClientPause& pause) { (void)pause; }
   SharedClientPause& sharedPause() { return shared_pause_; }
+  // Clients of every worker waiting for a blocking command's reply (INFO blocked_clients).
+  std::atomic<int>& blockedClients() { return blocked_clients_; }
+  // Runs `task` on the loop of every worker (through the control thread): CLIENT UNBLOCK looks
+  // for its client on each. workerCount(): how many run it.
+  virtual void onEveryWorker(const std::function<void(Worker&)>& task) { (void)task; }
+  virtual size_t workerCount() const { return 0; }
   virtual void onRedirectSeen() = 0;
   virtual void onBackendFailure(const std::string& address) = 0;
   // The state of a running online migration (`migration:`), or null when there is none.
@@ -90,6 +98,7 @@ class ControlSink {
 
  private:
   SharedClientPause shared_pause_;
+  std::atomic<int> blocked_clients_{0};
 };
 
 class Dispatcher final : public BackendCallbacks {

@@ -102,6 +102,7 @@ struct Request {
   bool asking = false;    // send ASKING first (ASK redirect)
   bool internal = false;  // proxy-generated (ASKING, AUTH): reply is dropped
   bool auth = false;      // the AUTH of a new connection: an error reply is logged
+  bool client_id = false;  // internal CLIENT ID: the reply is the connection's node-side id
   bool done = false;      // reply stored in `reply`
   bool is_fanout = false;  // this request waits for parts (fanout is set)
   bool pinned = false;     // must run on its client's dedicated connection (transaction, blocking)
@@ -138,7 +139,7 @@ struct Request {
     proto = 2;
     target = Target::kSlot;
     redirects = tryagains = 0;
-    asking = internal = auth = done = false;
+    asking = internal = auth = client_id = done = false;
   }
 };
 

@@ -3,6 +3,7 @@
 // CLIENT, CLUSTER emulation...), AUTH, and the slow log record of a finished request.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -48,6 +49,8 @@ void ClientSession::forwardBlocking(const resp::Command& cmd, const router::Rout
   req->pinned = true;
   req->blocking = true;
   blocking_.req = req;
+  blocking_.unblock_sent = false;
+  services_.host.countBlocked(1);
   services_.dispatcher.forward(req);  // -> a dedicated connection -> useBlockingConn
 }
 
@@ -57,12 +60,18 @@ void ClientSession::useBlockingConn(BackendConn* conn) {
   }
   blocking_.conn = conn;
   conn->setRequestTimeout(false);
+  conn->askClientId();  // before the command: its node-side id, for CLIENT UNBLOCK
 }
 
 // The blocking command ended: its connection is free again, and what arrived meanwhile is parsed.
 void ClientSession::endBlocking() {
   blocking_.req = nullptr;
-  if (blocking_.conn != nullptr) services_.pool.releaseDedicated(blocking_.conn, true);
+  services_.host.countBlocked(-1);
+  // After a CLIENT UNBLOCK the connection closes: a late CLIENT UNBLOCK of its node-side id must
+  // not reach another client's blocking command on it.
+  if (blocking_.conn != nullptr) {
+    services_.pool.releaseDedicated(blocking_.conn, !blocking_.unblock_sent);
+  }
   blocking_.conn = nullptr;
   resume_parse_ = true;
   services_.host.markClientDirty(this);
@@ -373,6 +382,7 @@ void ClientSession::handleLocal(const resp::Command& cmd) {
       uv_os_fd_t fd = -1;
       if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&s.handle_), &fd) == 0) row.fd = fd;
       row.idle_s = (uv_now(s.services_.loop) - s.last_active_ms_) / 1000;
+      row.blocked = s.blocked();
       return row;
     }
     config::HostPort advertisedAddress() const override {
@@ -401,7 +411,7 @@ void ClientSession::handleLocal(const resp::Command& cmd) {
       f.worker_id = static_cast<uint32_t>(w.host.workerId());
       f.connected_clients = static_cast<uint64_t>(w.host.totalClients());
       f.max_clients = c.limits.max_clients;
-      for (const ClientSession* s : w.host.sessions()) f.blocked_clients += s->blocked();
+      f.blocked_clients = static_cast<uint64_t>(std::max(w.host.blockedClients(), 0));
       f.connections_received = w.stats.clients_accepted.value();
       f.commands_processed = w.stats.commands.value();
       f.errors_sent = w.stats.errors_sent.value();

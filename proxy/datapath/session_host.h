@@ -38,6 +38,13 @@ class SessionHost {
   virtual const std::vector<ClientSession*>& sessions() const = 0;
   virtual int workerId() const = 0;
   virtual int totalClients() const = 0;
+  // Blocked clients of all workers (INFO blocked_clients): a session adds 1 when its blocking
+  // command starts and -1 when it ends or the session closes while blocked.
+  virtual void countBlocked(int delta) { (void)delta; }
+  virtual int blockedClients() const { return 0; }
+  // CLIENT UNBLOCK <id>: finds the client on whichever worker has it and completes `req` (a
+  // request of the caller, on this worker) with the node's :1 / :0, or :0.
+  virtual void unblockClient(uint32_t id, bool error, Request* req) = 0;
   // CLIENT PAUSE in effect (until_ms 0: none).
   virtual ClientPause clientPause() const { return {}; }
   // CLIENT PAUSE / UNPAUSE from a client of this worker: applied here at once, then on every

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <charconv>
 #include <ctime>
+#include <memory>
+#include <string>
 
 #include "proxy/datapath/client_session.h"
 #include "proxy/datapath/errors.h"
@@ -334,6 +336,39 @@ void Worker::finishShutdown() {
   close(&pause_timer_);
   close(&housekeeping_);
   mailbox_.close();
+}
+
+// ---- CLIENT UNBLOCK ---------------------------------------------------------------------------
+
+void Worker::unblockClient(uint32_t id, bool error, Request* req) {
+  auto call = std::make_shared<UnblockCall>();
+  call->id = id;
+  call->error = error;
+  call->caller = this;
+  call->req = req;
+  call->remaining = control_.workerCount();
+  if (call->remaining == 0) {
+    answer(req, ":0\r\n");
+    return;
+  }
+  control_.onEveryWorker([call](Worker& w) { w.tryUnblock(call); });
+}
+
+void Worker::tryUnblock(const std::shared_ptr<UnblockCall>& call) {
+  auto it = std::find_if(sessions_.begin(), sessions_.end(),
+                         [&](const ClientSession* s) { return s->id() == call->id; });
+  if (it != sessions_.end()) {
+    auto reply = [call](std::string bytes) { call->caller->answer(call->req, std::move(bytes)); };
+    if ((*it)->unblockOnNode(call->error, reply)) call->claimed = true;
+  }
+  // The claim is set before this worker's decrement, so the last decrement sees it.
+  if (call->remaining.fetch_sub(1) == 1 && !call->claimed) {
+    call->caller->answer(call->req, ":0\r\n");
+  }
+}
+
+void Worker::answer(Request* req, std::string bytes) {
+  post([this, req, bytes = std::move(bytes)] { dispatcher_.complete(req, bytes); });
 }
 
 }  // namespace slotwise::proxy

@@ -41,6 +41,17 @@ namespace slotwise::proxy {
 
 class ClientSession;
 
+// One CLIENT UNBLOCK in search of its client on every worker: the worker that has it answers
+// (later, with the node's reply); else the last worker to look answers :0.
+struct UnblockCall {
+  uint32_t id = 0;
+  bool error = false;  // ERROR (else TIMEOUT)
+  Worker* caller = nullptr;
+  Request* req = nullptr;  // the caller's request, touched on the caller's loop only
+  std::atomic<size_t> remaining{0};
+  std::atomic<bool> claimed{false};
+};
+
 class Worker final : public SessionHost {
  public:
   // `total_clients` is shared by all workers and the acceptor (limits.max_clients).
@@ -93,6 +104,17 @@ class Worker final : public SessionHost {
   int workerId() const override { return id_; }
   int totalClients() const override { return total_clients_.load(std::memory_order_relaxed); }
   ClientPause clientPause() const override { return control_.sharedPause().get(); }
+  void countBlocked(int delta) override {
+    control_.blockedClients().fetch_add(delta, std::memory_order_relaxed);
+  }
+  int blockedClients() const override {
+    return control_.blockedClients().load(std::memory_order_relaxed);
+  }
+  void unblockClient(uint32_t id, bool error, Request* req) override;
+  // CLIENT UNBLOCK from any worker: unblocks `call`'s client if it lives here (worker.cc).
+  void tryUnblock(const std::shared_ptr<UnblockCall>& call);
+  // Thread-safe: completes `req`, a request of this worker's client, with `bytes`.
+  void answer(Request* req, std::string bytes);
   void requestPause(const ClientPause& pause) override;
   void waitForUnpause(ClientSession* session) override;
 

@@ -331,11 +331,15 @@ uint64_t localNowMs() {
 std::string clientLine(const ClientRow& row, uint64_t now_ms) {
   const LocalClientState& s = *row.state;
   const uint64_t age_s = now_ms > s.created_ms ? (now_ms - s.created_ms) / 1000 : 0;
+  std::string flags;  // in Redis's order: b before r
+  if (row.blocked) flags += 'b';
+  if (s.readonly) flags += 'r';
+  if (flags.empty()) flags = "N";
   return fmt::format(
       "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 "
       "multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
       "tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
-      s.id, row.addr, row.laddr, row.fd, s.name, age_s, row.idle_s, s.readonly ? "r" : "N",
+      s.id, row.addr, row.laddr, row.fd, s.name, age_s, row.idle_s, flags,
       s.last_command.empty() ? "NULL" : s.last_command, s.user, s.proto, s.lib_name, s.lib_ver);
 }
 

@@ -46,6 +46,7 @@ struct ClientRow {
   std::string laddr;   // local "ip:port" the client connected to ("" if unknown)
   int64_t fd = -1;
   uint64_t idle_s = 0;  // seconds since the client last sent anything
+  bool blocked = false;  // waits for a blocking command's reply (flags=b)
 };
 
 // What local commands see of the proxy beyond the calling client. Implemented by the session

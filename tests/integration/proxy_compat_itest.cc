@@ -803,5 +803,72 @@ TEST_F(ProxyCompatTest, InfoCountersAreSummedOverTheMasters) {
   EXPECT_NEAR(used, static_cast<double>(direct), direct * 0.05);
 }
 
+// ---- Blocking commands ------------------------------------------------------------------------
+
+TEST_F(ProxyCompatTest, BlockingTimeoutsAndRepliesMatchRedis) {
+  startBoth();
+  const std::vector<Script> scripts = {
+      // Timeout validation: each command's own error.
+      {{"BLPOP", "{b}l", "-1"},
+       {"BLPOP", "{b}l", "abc"},
+       {"BRPOP", "{b}l", "-0.5"},
+       {"BLMOVE", "{b}l", "{b}m", "LEFT", "RIGHT", "x"},
+       {"BRPOPLPUSH", "{b}l", "{b}m", "-1"},
+       {"BZPOPMIN", "{b}z", "-1"},
+       {"BZPOPMAX", "{b}z", "nan"},
+       {"BLMPOP", "-1", "1", "{b}l", "LEFT"},
+       {"BLMPOP", "x", "1", "{b}l", "LEFT"},
+       {"BZMPOP", "-1", "1", "{b}z", "MIN"},
+       {"XREAD", "BLOCK", "-1", "STREAMS", "{b}s", "$"},
+       {"XREAD", "BLOCK", "abc", "STREAMS", "{b}s", "0"}},
+      // Sub-second timeouts answer nil (null / null array as Redis, per protocol).
+      {{"BLPOP", "{b}l", "0.001"},
+       {"BRPOP", "{b}l", "0.01"},
+       {"BLMOVE", "{b}l", "{b}m", "LEFT", "RIGHT", "0.01"},
+       {"BZPOPMIN", "{b}z", "0.01"},
+       {"BLMPOP", "0.01", "1", "{b}l", "LEFT"},
+       {"BZMPOP", "0.01", "1", "{b}z", "MIN"},
+       {"XREAD", "BLOCK", "10", "STREAMS", "{b}s", "$"}},
+      // Data present: timeout 0 answers at once, with the protocol's types (doubles in RESP3).
+      {{"RPUSH", "{b}l", "a", "b", "c"},
+       {"BLPOP", "{b}l", "0"},
+       {"BRPOP", "{b}l", "0"},
+       {"BLMPOP", "0", "1", "{b}l", "LEFT", "COUNT", "5"},
+       {"ZADD", "{b}z", "1.5", "m", "2", "n", "3", "o"},
+       {"BZPOPMIN", "{b}z", "0"},
+       {"BZPOPMAX", "{b}z", "0"},
+       {"BZMPOP", "0", "1", "{b}z", "MAX"},
+       {"XADD", "{b}s", "1-1", "f", "v"},
+       {"XREAD", "BLOCK", "0", "STREAMS", "{b}s", "0"}},
+      // BLMOVE / BRPOPLPUSH chains, the source its own destination, on keys of one slot.
+      {{"RPUSH", "{b}l", "x", "y"},
+       {"BLMOVE", "{b}l", "{b}m", "LEFT", "RIGHT", "0"},
+       {"BRPOPLPUSH", "{b}m", "{b}m", "0"},
+       {"BLMOVE", "{b}l", "{b}l", "RIGHT", "LEFT", "0"},
+       {"LRANGE", "{b}l", "0", "-1"},
+       {"LRANGE", "{b}m", "0", "-1"}},
+      // CLIENT UNBLOCK's own errors, and :0 for an unknown client.
+      {{"CLIENT", "UNBLOCK", "987654"},
+       {"CLIENT", "UNBLOCK", "987654", "ERROR"},
+       {"CLIENT", "UNBLOCK", "x"},
+       {"CLIENT", "UNBLOCK", "x", "LATER"},
+       {"CLIENT", "UNBLOCK", "1", "TIMEOUT", "extra"}},
+      {{"DEL", "{b}l", "{b}m", "{b}z", "{b}s"}},
+  };
+  for (int proto : {2, 3}) {
+    for (const Script& script : scripts) expectSameReplies(script, proto);
+  }
+  // Sub-second timeouts are prompt through the proxy.
+  auto c = proxyClient();
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<RespValue> r = run(*c, {{"BLPOP", "{b}none", "0.001"}, {"BLPOP", "{b}none", "0.05"}});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].type, ValueType::kNull);
+  EXPECT_EQ(r[1].type, ValueType::kNull);
+  // Keys of two slots: the cluster's rule.
+  EXPECT_EQ(str(c->command({"BLPOP", "{b}l", "{c}l", "0.01"})).rfind("CROSSSLOT", 0), 0u);
+}
+
 }  // namespace
 }  // namespace slotwise::test
