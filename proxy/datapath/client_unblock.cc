@@ -86,8 +86,7 @@ bool ClientSession::unblockOnNode(bool error, std::function<void(std::string)> d
   req->identity = conn.identity();
   req->start_ns = uv_hrtime();
   const std::string node_id = std::to_string(conn.nodeClientId());
-  resp::appendCommand(req->payload,
-                      {"CLIENT", "UNBLOCK", node_id, error ? "ERROR" : "TIMEOUT"});
+  resp::appendCommand(req->payload, {"CLIENT", "UNBLOCK", node_id, error ? "ERROR" : "TIMEOUT"});
   services_.dispatcher.forward(req);
   return true;
 }
