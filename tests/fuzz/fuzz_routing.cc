@@ -65,6 +65,13 @@ void checkDecision(const RouteDecision& d, const Command& cmd, const std::vector
   }
   if (d.kind != RouteDecision::Kind::kSlot) return;
   fuzzCheck(d.slot >= 0 && d.slot < router::kHashSlotCount, "slot out of range");
+  // CLUSTER COUNTKEYSINSLOT / GETKEYSINSLOT are routed by their slot argument, not by keys.
+  if (d.info->name == "cluster|countkeysinslot" || d.info->name == "cluster|getkeysinslot") {
+    fuzzCheck(keys.empty(), "a slot-argument command with keys");
+    fuzzCheck(cmd.argc() >= 3 && std::to_string(d.slot) == cmd.arg(2),
+              "a slot-argument command routed to another slot than its argument");
+    return;
+  }
   fuzzCheck(!keys.empty(), "kSlot without keys");
   checkKeyIndexes(keys, cmd);
   for (uint32_t k : keys) {
