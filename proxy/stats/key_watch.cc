@@ -83,7 +83,10 @@ KeyWatchShard& KeyWatchBook::addShard() {
 }
 
 HotKeyReport KeyWatchBook::hot(int window_s, size_t limit) const {
-  window_s = std::clamp(window_s, 1, kHotSeconds);
+  return hotIn(std::clamp(window_s, 1, kHotSeconds), 0, limit);
+}
+
+HotKeyReport KeyWatchBook::hotIn(int window_s, int64_t only_second, size_t limit) const {
   HotKeyReport report;
   report.sample = std::max<uint32_t>(config_.hot_key_sample, 1);
   std::unordered_map<std::string, HotKey> merged;
@@ -93,12 +96,13 @@ HotKeyReport KeyWatchBook::hot(int window_s, size_t limit) const {
     std::lock_guard<std::mutex> shard_lock(shard->mu_);
     if (!shard->seconds_.empty()) newest = std::max(newest, shard->seconds_.back().unix_s);
   }
+  if (only_second != 0) newest = only_second;
   const int64_t first = newest - window_s + 1;
   int64_t oldest_seen = newest + 1;
   for (const auto& shard : shards_) {
     std::lock_guard<std::mutex> shard_lock(shard->mu_);
     for (const KeyWatchShard::Second& s : shard->seconds_) {
-      if (s.unix_s < first) continue;
+      if (s.unix_s < first || s.unix_s > newest) continue;
       oldest_seen = std::min(oldest_seen, s.unix_s);
       report.total += s.total;
       for (const SpaceSaving::Entry& e : s.top) {
@@ -154,7 +158,9 @@ std::vector<HotKey> KeyWatchBook::overThreshold(int64_t now_unix_s) {
   std::vector<HotKey> out;
   const uint64_t threshold = config_.hot_key_threshold_per_s;
   if (!config_.hot_keys || threshold == 0) return out;
-  HotKeyReport last = hot(1, config_.hot_key_capacity);
+  // Two seconds back: every worker has filed that second by now (they tick every 100 ms), so
+  // the busy worker's counts are not missed for an idle worker that filed the newer second.
+  HotKeyReport last = hotIn(1, now_unix_s - 2, config_.hot_key_capacity);
   std::erase_if(reported_, [&](const auto& r) { return now_unix_s - r.second >= 60; });
   for (HotKey& h : last.keys) {
     if (h.count - h.error <= threshold) continue;  // only keys surely over the threshold

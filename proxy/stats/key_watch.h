@@ -133,6 +133,9 @@ class KeyWatchBook {
   const config::ObserveConfig& config() const { return config_; }
 
  private:
+  // hot() over the `window_s` seconds ending at `only_second` (0: the newest filed second).
+  HotKeyReport hotIn(int window_s, int64_t only_second, size_t limit) const;
+
   const config::ObserveConfig config_;
   mutable std::mutex mu_;
   std::deque<std::unique_ptr<KeyWatchShard>> shards_;      // GUARDED_BY(mu_)

@@ -96,7 +96,7 @@ TEST_F(ProxyObserveTest, HotKeysListTheSkewedKeyFirst) {
   EXPECT_LE(series, 3u);
   // 10,000 GETs of one key in well under 20 s: over 500/s in some second, logged once.
   EXPECT_TRUE(cluster.waitFor(
-      [&] { return proxy.log().find("hot key hot:key") != std::string::npos; }, 3000ms))
+      [&] { return proxy.log().find("hot key hot:key") != std::string::npos; }, 6000ms))
       << proxy.log();
   EXPECT_EQ(proxy.log().find("hot key cold:"), std::string::npos);
   // Bad parameters are refused.
