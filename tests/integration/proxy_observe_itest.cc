@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "support/http_get.h"
+#include "support/loopback_client.h"
 #include "support/proxy_fixture.h"
 
 namespace slotwise::test {
@@ -244,18 +245,10 @@ TEST_F(ProxyObserveTest, MonitorShowsWhatRedisShows) {
 TEST_F(ProxyObserveTest, MonitorThatDoesNotReadIsDisconnected) {
   limits_yaml = "  max_output_bytes: 1mb\n";
   startWith("  hot_keys: true\n");
-  // A raw socket with a small receive buffer that sends MONITOR and never reads.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  const int rcvbuf = 4096;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(proxy_port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  const std::string monitor = "MONITOR\r\n";
-  ASSERT_EQ(::send(fd, monitor.data(), monitor.size(), 0), static_cast<ssize_t>(monitor.size()));
+  // A connection that sends MONITOR and never reads (LoopbackClient reads only when asked).
+  LoopbackClient monitor;
+  ASSERT_TRUE(monitor.connect(proxy_port)) << monitor.lastError();
+  ASSERT_TRUE(monitor.send("MONITOR\r\n"));
   std::this_thread::sleep_for(200ms);
   auto c = proxyClient();
   const std::string value(1024, 'v');
@@ -275,7 +268,6 @@ TEST_F(ProxyObserveTest, MonitorThatDoesNotReadIsDisconnected) {
           [&] { return httpGet(admin_port, "/metrics").body.find(closed) != std::string::npos; },
           5000ms));
   EXPECT_EQ(str(c->command({"GET", "mon:1"})), value);  // the proxy and other clients carry on
-  ::close(fd);
 }
 
 }  // namespace
