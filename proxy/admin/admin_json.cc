@@ -45,11 +45,11 @@ Json rangeJson(const router::SlotMap& map, const router::SlotRange& range) {
               {"replicas", std::move(replicas)}};
 }
 
+// Three decimals; a negative value ("not measured") is null.
+Json rounded(double v) { return v < 0 ? Json(nullptr) : Json(std::round(v * 1000) / 1000); }
+
 Json nodeJson(const router::SlotMap& map, const router::NodeInfo& node, size_t slots,
               const NodeHealth& h) {
-  const auto ms = [](double v) {
-    return v < 0 ? Json(nullptr) : Json(std::round(v * 1000) / 1000);
-  };
   return Json{{"address", node.address},
               {"id", node.id},
               {"role", node.is_master ? "master" : "replica"},
@@ -61,8 +61,8 @@ Json nodeJson(const router::SlotMap& map, const router::NodeInfo& node, size_t s
               {"connect_failures", h.connect_failures},
               {"in_flight", h.in_flight},
               {"requests", h.requests},
-              {"p50_ms", ms(h.p50_ms)},
-              {"p99_ms", ms(h.p99_ms)},
+              {"p50_ms", rounded(h.p50_ms)},
+              {"p99_ms", rounded(h.p99_ms)},
               {"last_error", h.last_error},
               {"last_error_unix_ms", h.last_error_unix_ms}};
 }
@@ -219,14 +219,13 @@ std::string renderPoolsJson(const router::SlotMap* map, const std::vector<std::s
 }
 
 std::string renderHistoryJson(const std::vector<HistoryPoint>& points, int interval_ms) {
-  const auto rounded = [](double v) { return std::round(v * 1000) / 1000; };
   Json list = Json::array();
   for (const HistoryPoint& p : points) {
     list.push_back(Json{{"t", p.unix_ms},
                         {"ops", rounded(p.ops)},
                         {"errors", rounded(p.errors)},
                         {"redirects", rounded(p.redirects)},
-                        {"p99_ms", p.p99_ms < 0 ? Json(nullptr) : Json(rounded(p.p99_ms))}});
+                        {"p99_ms", rounded(p.p99_ms)}});
   }
   return dump(Json{{"interval_ms", interval_ms}, {"points", std::move(list)}});
 }
