@@ -30,7 +30,7 @@ struct RedisClusterHarness::NodeProc {
 namespace {
 
 constexpr int kSlots = 16384;
-constexpr Millis kMeetTimeout{10000};
+constexpr Millis kMeetTimeout{30000};
 constexpr Millis kStartTimeout{20000};
 constexpr Millis kFailoverTimeout{20000};
 constexpr int kMigrateBatch = 100;
@@ -248,20 +248,50 @@ bool RedisClusterHarness::meetAll() {
     }
   }
   // Every node must know every other one (past the handshake) before REPLICATE can name ids.
+  // A handshake that does not finish within the node timeout (a loaded CI machine) makes the
+  // node forget the peer for good, so a node that still misses a peer after a second is
+  // introduced to it again; CLUSTER MEET of a peer already in handshake is a no-op.
+  auto last_meet = std::chrono::steady_clock::now();
+  std::string state;
   const bool met = waitFor(
-      [this] {
-        for (auto& node : nodes_) {
+      [&] {
+        bool all = true;
+        std::vector<std::pair<size_t, uint16_t>> missing;  // (node index, peer port)
+        state.clear();
+        for (size_t i = 0; i < nodes_.size(); ++i) {
           const std::vector<NodesLine> lines =
-              parseClusterNodes(textOf(client(node->port).command({"CLUSTER", "NODES"})));
-          if (lines.size() != nodes_.size()) return false;
-          for (const NodesLine& l : lines) {
-            if (hasFlag(l.flags, "handshake") || hasFlag(l.flags, "noaddr")) return false;
+              parseClusterNodes(textOf(client(nodes_[i]->port).command({"CLUSTER", "NODES"})));
+          state += std::to_string(nodes_[i]->port) + ":";
+          for (const auto& peer : nodes_) {
+            bool known = false;
+            for (const NodesLine& l : lines) {
+              if (l.port != peer->port) continue;
+              known = !hasFlag(l.flags, "handshake") && !hasFlag(l.flags, "noaddr");
+              state += " " + std::to_string(l.port) + "(" + l.flags + ")";
+            }
+            if (!known) {
+              all = false;
+              missing.emplace_back(i, peer->port);
+            }
+          }
+          state += "\n";
+        }
+        if (all) return true;
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_meet >= Millis(1000)) {
+          last_meet = now;
+          for (const auto& [i, port] : missing) {
+            client(nodes_[i]->port)
+                .command({"CLUSTER", "MEET", "127.0.0.1", std::to_string(port),
+                          std::to_string(port + 10000)});
           }
         }
-        return true;
+        return false;
       },
       kMeetTimeout);
-  return met || ok(RespValue::error("nodes did not meet within 10s"), "CLUSTER MEET");
+  return met || ok(RespValue::error("nodes did not meet within " +
+                                    std::to_string(kMeetTimeout.count() / 1000) + "s:\n" + state),
+                   "CLUSTER MEET");
 }
 
 bool RedisClusterHarness::attachReplicas() {
