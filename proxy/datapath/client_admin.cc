@@ -1,3 +1,10 @@
+// The CLIENT subcommands that act on clients of any worker: LIST, KILL and UNBLOCK.
+//
+// CLIENT LIST / CLIENT KILL: the caller's worker parses the filter (client_filter.h), every
+// worker adds its matching clients (Worker::contributeClients: their rows, or closes them), and
+// the last one has the caller's worker answer. KILL closes the clients at once, the caller itself
+// (old form, SKIPME no) after its reply, as Redis does.
+//
 // CLIENT UNBLOCK <id> [TIMEOUT|ERROR] for a proxy client blocked on a blocking command, on any
 // worker:
 //
@@ -42,6 +49,20 @@ class UnblockRelay final : public RequestOwner {
 };
 
 }  // namespace
+
+void ClientSession::clientsOfProxy(const resp::Command& cmd, const router::RouteDecision& d) {
+  local_.last_command = d.info->name;
+  const bool kill = d.info->name == "client|kill";
+  ClientFilter filter;
+  std::string error = kill ? parseClientKillFilter(cmd, &services_.config->auth, id_, &filter)
+                           : parseClientListFilter(cmd, &filter);
+  if (!error.empty()) {
+    replyError(error);
+    return;
+  }
+  Request* req = newRequest(cmd, d);  // completed by this worker once every worker answered
+  services_.host.queryClients(std::move(filter), kill, local_.proto, req);
+}
 
 void ClientSession::clientUnblock(const resp::Command& cmd, const router::RouteDecision& d) {
   if (cmd.argc() > 4) {  // Redis's syntax error, with the subcommand as typed

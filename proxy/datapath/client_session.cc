@@ -243,6 +243,8 @@ bool ClientSession::dispatch(const resp::Command& cmd) {
     case Kind::kLocal:
       if (d.info->name == "monitor") startMonitor();
       else if (d.info->name == "client|unblock") clientUnblock(cmd, d);
+      else if (d.info->name == "client|list" || d.info->name == "client|kill")
+        clientsOfProxy(cmd, d);
       else handleLocal(cmd);
       return true;
     case Kind::kReject: replyError(d.error); return true;

@@ -102,6 +102,14 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   // unblock it; `done` gets the node's reply (:1 / :0, or an error). False, and `done` is not
   // called, when no blocking command is known to wait on the node.
   bool unblockOnNode(bool error, std::function<void(std::string)> done);
+  // This client's CLIENT LIST / CLIENT INFO row (session_commands.cc).
+  ClientRow row() const;
+  // CLIENT KILL: closes at once, or after the pending replies when the client killed itself
+  // (`self`), as Redis does.
+  void kill(bool self) {
+    if (self) closeWhenDone();
+    else close();
+  }
   bool dirty = false;  // in the worker's flush list
   size_t index = 0;    // position in the worker's session list
 
@@ -167,6 +175,8 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   void handleLocal(const resp::Command& cmd);
   // CLIENT UNBLOCK <id> [TIMEOUT|ERROR] (client_unblock.cc).
   void clientUnblock(const resp::Command& cmd, const router::RouteDecision& d);
+  // CLIENT LIST / CLIENT KILL over the clients of every worker (client_admin.cc).
+  void clientsOfProxy(const resp::Command& cmd, const router::RouteDecision& d);
   // CLIENT PAUSE: true when the command `d` must wait (reading stops until it ends).
   bool waitsForUnpause(const router::RouteDecision& d);
   // Adds `req`, which took `elapsed_ns` from parse to reply, to the worker's slow log.

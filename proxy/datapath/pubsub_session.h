@@ -50,6 +50,11 @@ class PubSubSession {
   // The client is in subscriber mode: it holds at least one channel, pattern or shard channel
   // (Redis's rule, decided when the command is handled, not when the node confirms).
   bool subscribed() const { return !names_[0].empty() || !names_[1].empty() || !names_[2].empty(); }
+  // How many channels, patterns and shard channels the client holds (CLIENT LIST sub= psub=
+  // ssub=).
+  size_t channels() const { return names_[kChannels].size(); }
+  size_t patterns() const { return names_[kPatterns].size(); }
+  size_t shardChannels() const { return names_[kShardChannels].size(); }
   // (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE (router kind kPubSub, PUBSUB subcommands excluded).
   void handle(const resp::Command& cmd, const router::RouteDecision& d);
   // A frame from one of the client's subscriber connections.

@@ -359,6 +359,39 @@ bool ClientSession::handleAuth(const resp::Command& cmd, const router::RouteDeci
   return true;
 }
 
+namespace {
+
+// The peer (`peer`) or local address of a client's socket; {"", 0} if unknown.
+config::HostPort endpointOf(const uv_tcp_t& handle, bool peer) {
+  sockaddr_storage a{};
+  int len = sizeof(a);
+  auto* sa = reinterpret_cast<sockaddr*>(&a);
+  int rc = peer ? uv_tcp_getpeername(&handle, sa, &len) : uv_tcp_getsockname(&handle, sa, &len);
+  return rc == 0 ? hostPortOf(a) : config::HostPort{};
+}
+
+}  // namespace
+
+ClientRow ClientSession::row() const {
+  ClientRow row;
+  row.state = &local_;
+  if (auto a = endpointOf(handle_, true); !a.host.empty()) row.addr = a.toString();
+  if (auto a = endpointOf(handle_, false); !a.host.empty()) row.laddr = a.toString();
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&handle_), &fd) == 0) row.fd = fd;
+  row.idle_s = (uv_now(services_.loop) - last_active_ms_) / 1000;
+  row.blocked = blocked();
+  row.monitor = monitor_id_ != 0;
+  if (pubsub_) {
+    row.pubsub = pubsub_->subscribed();
+    row.sub = pubsub_->channels();
+    row.psub = pubsub_->patterns();
+    row.ssub = pubsub_->shardChannels();
+  }
+  row.multi = txn_.queued();
+  return row;
+}
+
 void ClientSession::handleLocal(const resp::Command& cmd) {
   // What local commands see of this worker and its sessions, gathered only when a command asks.
   // A local class has this member function's access to every session's private members. The
@@ -366,29 +399,10 @@ void ClientSession::handleLocal(const resp::Command& cmd) {
   struct Env final : LocalEnvironment {
     explicit Env(const ClientSession& s) : session(s) {}
     const ClientSession& session;
-    static config::HostPort endpoint(const ClientSession& s, bool peer) {
-      sockaddr_storage a{};
-      int len = sizeof(a);
-      auto* sa = reinterpret_cast<sockaddr*>(&a);
-      int rc = peer ? uv_tcp_getpeername(&s.handle_, sa, &len)
-                    : uv_tcp_getsockname(&s.handle_, sa, &len);
-      return rc == 0 ? hostPortOf(a) : config::HostPort{};
-    }
-    static ClientRow rowOf(const ClientSession& s) {
-      ClientRow row;
-      row.state = &s.local_;
-      if (auto a = endpoint(s, true); !a.host.empty()) row.addr = a.toString();
-      if (auto a = endpoint(s, false); !a.host.empty()) row.laddr = a.toString();
-      uv_os_fd_t fd = -1;
-      if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&s.handle_), &fd) == 0) row.fd = fd;
-      row.idle_s = (uv_now(s.services_.loop) - s.last_active_ms_) / 1000;
-      row.blocked = s.blocked();
-      return row;
-    }
     config::HostPort advertisedAddress() const override {
       const config::HostPort& configured = (*session.services_.config).advertise;
       if (configured.port != 0) return configured;
-      config::HostPort local = endpoint(session, false);
+      config::HostPort local = endpointOf(session.handle_, false);
       return local.host.empty() ? (*session.services_.config).listen : local;
     }
     const router::SlotMap* slotMap() const override { return session.services_.topology.slotMap(); }
@@ -397,9 +411,9 @@ void ClientSession::handleLocal(const resp::Command& cmd) {
     void pauseClients(uint64_t until_ms, bool all) const override {
       session.services_.host.requestPause(ClientPause{until_ms, all});
     }
-    ClientRow self() const override { return rowOf(session); }
+    ClientRow self() const override { return session.row(); }
     void listClients(std::vector<ClientRow>* out) const override {
-      for (const ClientSession* s : session.services_.host.sessions()) out->push_back(rowOf(*s));
+      for (const ClientSession* s : session.services_.host.sessions()) out->push_back(s->row());
     }
     ProxyFacts facts() const override {
       const SessionServices& w = session.services_;

@@ -16,6 +16,7 @@
 #include "proxy/datapath/dispatcher.h"
 #include "proxy/datapath/request.h"
 #include "proxy/datapath/topology.h"
+#include "proxy/local/client_filter.h"
 #include "proxy/stats/proxy_metrics.h"
 #include "resp/command.h"
 
@@ -45,6 +46,10 @@ class SessionHost {
   // CLIENT UNBLOCK <id>: finds the client on whichever worker has it and completes `req` (a
   // request of the caller, on this worker) with the node's :1 / :0, or :0.
   virtual void unblockClient(uint32_t id, bool error, Request* req) = 0;
+  // CLIENT LIST (`kill` false) or CLIENT KILL over the clients of every worker that match
+  // `filter`; completes `req` (a request of the caller, on this worker) with the reply in the
+  // caller's RESP version `proto`.
+  virtual void queryClients(ClientFilter filter, bool kill, int proto, Request* req) = 0;
   // CLIENT PAUSE in effect (until_ms 0: none).
   virtual ClientPause clientPause() const { return {}; }
   // CLIENT PAUSE / UNPAUSE from a client of this worker: applied here at once, then on every

@@ -24,6 +24,7 @@ void Transaction::handle(const resp::Command& cmd, const router::RouteDecision& 
     }
     in_multi_ = true;
     aborted_ = false;
+    queued_ = 0;
     if (pinned_) sendInternal("*1\r\n$5\r\nMULTI\r\n");
     session_.replyNow("+OK\r\n");
   } else if (name == "watch") {
@@ -82,6 +83,7 @@ void Transaction::handleInMulti(const resp::Command& cmd, const router::RouteDec
       }
       if (!pinned_ && !pin(d.slot)) return;
       if (slot_ < 0) slot_ = d.slot;
+      ++queued_;
       sendPinned(cmd, d);
       return;
     case Kind::kAnyMaster:
@@ -90,6 +92,7 @@ void Transaction::handleInMulti(const resp::Command& cmd, const router::RouteDec
         session_.handleLocal(cmd);
         return;
       }
+      ++queued_;
       sendPinned(cmd, d);
       return;
     case Kind::kReject:
@@ -103,6 +106,7 @@ void Transaction::handleInMulti(const resp::Command& cmd, const router::RouteDec
     case Kind::kAllMasters:
       if (wholeClusterRule(*d.info, cmd, session_.services_.config->allow_admin_commands).mode ==
           WholeClusterMode::kSingle) {
+        ++queued_;
         sendPinned(cmd, d);  // any master answers the same (CONFIG GET, FUNCTION LIST ...)
         return;
       }

@@ -28,6 +28,8 @@ class Transaction {
 
   // Between MULTI and EXEC/DISCARD: every other command goes to handleInMulti().
   bool inMulti() const { return in_multi_; }
+  // Commands queued since MULTI (CLIENT LIST multi=), -1 outside MULTI.
+  int64_t queued() const { return in_multi_ ? static_cast<int64_t>(queued_) : -1; }
   // Something is pinned or pending (a connection, MULTI or WATCH).
   bool active() const { return conn_ != nullptr || in_multi_ || watching_; }
   // MULTI, EXEC, DISCARD, WATCH, UNWATCH (router kind kTransaction).
@@ -55,6 +57,7 @@ class Transaction {
   bool watching_ = false;
   bool aborted_ = false;
   bool pinned_ = false;
+  size_t queued_ = 0;
 };
 
 }  // namespace slotwise::proxy

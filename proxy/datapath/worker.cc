@@ -11,7 +11,9 @@
 
 #include "proxy/datapath/client_session.h"
 #include "proxy/datapath/errors.h"
+#include "proxy/local/local_commands.h"
 #include "proxy/stats/key_watch.h"
+#include "resp/encoder.h"
 
 namespace slotwise::proxy {
 namespace {
@@ -365,6 +367,55 @@ void Worker::tryUnblock(const std::shared_ptr<UnblockCall>& call) {
   if (call->remaining.fetch_sub(1) == 1 && !call->claimed) {
     call->caller->answer(call->req, ":0\r\n");
   }
+}
+
+// ---- CLIENT LIST / CLIENT KILL ---------------------------------------------------------------
+
+void Worker::queryClients(ClientFilter filter, bool kill, int proto, Request* req) {
+  auto call = std::make_shared<ClientsCall>();
+  call->filter = std::move(filter);
+  call->kill = kill;
+  call->proto = proto;
+  call->caller = this;
+  call->req = req;
+  call->remaining = control_.workerCount();
+  if (call->remaining == 0) {  // no control thread (unit tests): this worker alone
+    call->remaining = 1;
+    contributeClients(call);
+    return;
+  }
+  control_.onEveryWorker([call](Worker& w) { w.contributeClients(call); });
+}
+
+void Worker::contributeClients(const std::shared_ptr<ClientsCall>& call) {
+  const uint64_t now = localNowMs();
+  std::vector<ClientSession*> matched;
+  std::vector<std::pair<uint32_t, std::string>> lines;
+  for (ClientSession* s : sessions_) {
+    const ClientRow row = s->row();
+    if (!call->filter.matches(row)) continue;
+    if (call->kill) matched.push_back(s);
+    else lines.emplace_back(s->id(), clientLine(row, now));
+  }
+  // Killed clients close now, dropping what they wait for, as Redis frees them; the caller
+  // itself (old form, or SKIPME no) closes once its reply is written.
+  for (ClientSession* s : matched) s->kill(s->id() == call->filter.self_id);
+  call->killed += matched.size();
+  if (!lines.empty()) {
+    std::lock_guard lock(call->mu);
+    for (auto& line : lines) call->lines.push_back(std::move(line));
+  }
+  if (call->remaining.fetch_sub(1) != 1) return;
+  std::string reply;
+  if (call->kill) {
+    reply = clientKillReply(call->filter, call->killed.load());
+  } else {
+    std::sort(call->lines.begin(), call->lines.end());  // Redis lists clients by id
+    std::string text;
+    for (const auto& line : call->lines) text += line.second;
+    resp::appendText(reply, text, call->proto);
+  }
+  call->caller->answer(call->req, std::move(reply));
 }
 
 void Worker::answer(Request* req, std::string bytes) {

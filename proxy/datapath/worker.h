@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -33,6 +34,7 @@
 #include "proxy/datapath/slot_map_topology.h"
 #include "proxy/io/mailbox.h"
 #include "proxy/io/uv_handle.h"
+#include "proxy/local/client_filter.h"
 #include "proxy/stats/proxy_metrics.h"
 #include "router/replica_health.h"
 #include "router/slot_map.h"
@@ -50,6 +52,20 @@ struct UnblockCall {
   Request* req = nullptr;  // the caller's request, touched on the caller's loop only
   std::atomic<size_t> remaining{0};
   std::atomic<bool> claimed{false};
+};
+
+// One CLIENT LIST or CLIENT KILL over every worker: each adds its matching clients (and closes
+// them for KILL); the last one to finish has the caller's worker answer `req`.
+struct ClientsCall {
+  ClientFilter filter;
+  bool kill = false;
+  int proto = 2;  // the caller's RESP version (CLIENT LIST is a verbatim string in RESP3)
+  Worker* caller = nullptr;
+  Request* req = nullptr;  // the caller's request, touched on the caller's loop only
+  std::atomic<size_t> remaining{0};
+  std::atomic<uint64_t> killed{0};
+  std::mutex mu;
+  std::vector<std::pair<uint32_t, std::string>> lines;  // (client id, CLIENT LIST line); mu
 };
 
 class Worker final : public SessionHost {
@@ -113,6 +129,9 @@ class Worker final : public SessionHost {
   void unblockClient(uint32_t id, bool error, Request* req) override;
   // CLIENT UNBLOCK from any worker: unblocks `call`'s client if it lives here (worker.cc).
   void tryUnblock(const std::shared_ptr<UnblockCall>& call);
+  void queryClients(ClientFilter filter, bool kill, int proto, Request* req) override;
+  // CLIENT LIST / KILL from any worker: this worker's part of `call` (worker.cc).
+  void contributeClients(const std::shared_ptr<ClientsCall>& call);
   // Thread-safe: completes `req`, a request of this worker's client, with `bytes`.
   void answer(Request* req, std::string bytes);
   void requestPause(const ClientPause& pause) override;

@@ -11,6 +11,7 @@
 
 #include "common/ascii.h"
 #include "proxy/local/acl.h"
+#include "proxy/local/client_filter.h"
 #include "proxy/stats/slowlog.h"
 #include "resp/encoder.h"
 #include "router/command_table.h"
@@ -129,53 +130,22 @@ void setInfo(const resp::Command& cmd, LocalClientState& state, std::string* rep
   }
 }
 
-bool parseClientId(std::string_view text, uint64_t* id) {
-  if (text.empty() || text.size() > 19 ||
-      text.find_first_not_of("0123456789") != std::string_view::npos) {
-    return false;
-  }
-  *id = std::stoull(std::string(text));
-  return *id > 0;
-}
-
-// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]]. Proxy clients are all of
-// type normal (pub/sub clients are not listed apart yet); the rows are the calling worker's.
-void clientList(const resp::Command& cmd, const LocalEnvironment& env, std::string* reply) {
-  bool any_type = true;
-  std::vector<uint64_t> ids;
-  for (size_t i = 2; i < cmd.argc(); ++i) {
-    if (equalsIgnoreCase(cmd.arg(i), "type") && i + 1 < cmd.argc()) {
-      std::string_view type = cmd.arg(++i);
-      if (equalsIgnoreCase(type, "master") || equalsIgnoreCase(type, "replica") || equalsIgnoreCase(type, "slave") || equalsIgnoreCase(type, "pubsub")) {
-        any_type = false;
-      } else if (!equalsIgnoreCase(type, "normal")) {
-        resp::appendError(*reply, "ERR Unknown client type '" + std::string(type) + "'");
-        return;
-      }
-    } else if (equalsIgnoreCase(cmd.arg(i), "id") && i + 1 < cmd.argc()) {
-      for (++i; i < cmd.argc(); ++i) {
-        uint64_t id = 0;
-        if (!parseClientId(cmd.arg(i), &id)) {
-          resp::appendError(*reply, "ERR Invalid client ID");
-          return;
-        }
-        ids.push_back(id);
-      }
-    } else {
-      resp::appendError(*reply, "ERR syntax error");
-      return;
-    }
+// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]] over `env`'s clients.
+void clientList(const resp::Command& cmd, const LocalClientState& state,
+                const LocalEnvironment& env, std::string* reply) {
+  ClientFilter filter;
+  if (std::string error = parseClientListFilter(cmd, &filter); !error.empty()) {
+    resp::appendError(*reply, error);
+    return;
   }
   std::vector<ClientRow> rows;
-  if (any_type) env.listClients(&rows);
+  env.listClients(&rows);
   std::string text;
   const uint64_t now = localNowMs();
   for (const ClientRow& row : rows) {
-    if (ids.empty() || std::find(ids.begin(), ids.end(), row.state->id) != ids.end()) {
-      text += clientLine(row, now);
-    }
+    if (filter.matches(row)) text += clientLine(row, now);
   }
-  resp::appendBulk(*reply, text);
+  resp::appendText(*reply, text, state.proto);  // a verbatim string in RESP3, as Redis
 }
 
 // INFO [section ...]
@@ -296,9 +266,9 @@ void client(const resp::Command& cmd, LocalClientState& state, const LocalEnviro
   } else if (equalsIgnoreCase(sub, "setinfo") && cmd.argc() == 4) {
     setInfo(cmd, state, reply);
   } else if (equalsIgnoreCase(sub, "info") && cmd.argc() == 2) {
-    resp::appendBulk(*reply, clientLine(env.self(), localNowMs()));
+    resp::appendText(*reply, clientLine(env.self(), localNowMs()), state.proto);
   } else if (equalsIgnoreCase(sub, "list")) {
-    clientList(cmd, env, reply);
+    clientList(cmd, state, env, reply);
   } else if (!clientControl(cmd, state, env, reply)) {
     resp::appendError(*reply, "ERR slotwise does not support 'CLIENT " + std::string(sub) +
                                   "' through the proxy in this version");
@@ -331,16 +301,20 @@ uint64_t localNowMs() {
 std::string clientLine(const ClientRow& row, uint64_t now_ms) {
   const LocalClientState& s = *row.state;
   const uint64_t age_s = now_ms > s.created_ms ? (now_ms - s.created_ms) / 1000 : 0;
-  std::string flags;  // in Redis's order: b before r
+  std::string flags;  // in Redis's order
+  if (row.monitor) flags += 'O';
+  if (row.pubsub) flags += 'P';
+  if (row.multi >= 0) flags += 'x';
   if (row.blocked) flags += 'b';
   if (s.readonly) flags += 'r';
   if (flags.empty()) flags = "N";
   return fmt::format(
-      "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 "
-      "multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
+      "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} "
+      "multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 "
       "tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}\n",
-      s.id, row.addr, row.laddr, row.fd, s.name, age_s, row.idle_s, flags,
-      s.last_command.empty() ? "NULL" : s.last_command, s.user, s.proto, s.lib_name, s.lib_ver);
+      s.id, row.addr, row.laddr, row.fd, s.name, age_s, row.idle_s, flags, row.sub, row.psub,
+      row.ssub, row.multi, s.last_command.empty() ? "NULL" : s.last_command, s.user, s.proto,
+      s.lib_name, s.lib_ver);
 }
 
 LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,

@@ -39,7 +39,7 @@ struct LocalClientState {
 };
 
 // One line of CLIENT LIST / CLIENT INFO. Only `state` and the fields below vary; every other
-// field Redis prints is reported with a constant (db=0, flags=N, multi=-1, zero buffers...).
+// field Redis prints is reported with a constant (db=0, zero buffers...).
 struct ClientRow {
   const LocalClientState* state = nullptr;  // not null; valid while the row is used
   std::string addr;    // peer "ip:port" ("" if unknown)
@@ -47,6 +47,10 @@ struct ClientRow {
   int64_t fd = -1;
   uint64_t idle_s = 0;  // seconds since the client last sent anything
   bool blocked = false;  // waits for a blocking command's reply (flags=b)
+  bool monitor = false;  // MONITOR (flags=O)
+  bool pubsub = false;   // in subscriber mode (flags=P, type pubsub)
+  int64_t multi = -1;    // commands queued since MULTI (flags=x), -1 outside MULTI
+  size_t sub = 0, psub = 0, ssub = 0;  // channels, patterns, shard channels subscribed
 };
 
 // What local commands see of the proxy beyond the calling client. Implemented by the session
@@ -63,7 +67,8 @@ class LocalEnvironment {
   virtual const router::SlotMap* slotMap() const = 0;
   // The calling client's row.
   virtual ClientRow self() const = 0;
-  // Appends a row per client of the calling client's worker (the caller included) to `*out`.
+  // Appends a row per client of the calling client's worker (the caller included) to `*out`
+  // (the session answers CLIENT LIST and CLIENT KILL for every worker itself, client_admin.cc).
   virtual void listClients(std::vector<ClientRow>* out) const = 0;
   // The proxy's slow log (all workers) for SLOWLOG, or nullptr when there is none. The book
   // outlives the call; it is thread-safe.

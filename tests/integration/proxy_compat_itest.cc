@@ -577,6 +577,92 @@ TEST_F(ProxyCompatTest, ClientControlSubcommandsMatchRedis) {
   EXPECT_EQ(tracking.rfind("ERR slotwise: CLIENT TRACKING is not supported", 0), 0u) << tracking;
 }
 
+// CLIENT LIST and CLIENT KILL see the clients of every worker, with Redis's replies and errors.
+TEST_F(ProxyCompatTest, ClientListAndKillSeeEveryWorker) {
+  startBoth();
+  const Script script = {{"CLIENT", "LIST", "ID", "0"},
+                         {"CLIENT", "LIST", "ID", "x"},
+                         {"CLIENT", "LIST", "ID"},
+                         {"CLIENT", "LIST", "TYPE", "x"},
+                         {"CLIENT", "LIST", "TYPE", "normal", "ID", "1"},
+                         {"CLIENT", "LIST", "TYPE", "master"},
+                         {"CLIENT", "KILL", "ID", "0"},
+                         {"CLIENT", "KILL", "ID", "x"},
+                         {"CLIENT", "KILL", "ID", "1", "ADDR"},
+                         {"CLIENT", "KILL", "USER", "bob"},
+                         {"CLIENT", "KILL", "SKIPME", "maybe"},
+                         {"CLIENT", "KILL", "1.2.3.4:5"},
+                         {"CLIENT", "KILL", "ID", "999999"},
+                         {"CLIENT", "KILL", "TYPE", "master"},
+                         {"CLIENT", "KILL", "TYPE", "x"}};
+  expectSameReplies(script, 2);
+  expectSameReplies(script, 3);
+
+  // Six clients, spread over both workers: every one is listed from any of them, in id order.
+  std::vector<std::unique_ptr<SyncRedisClient>> clients;
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(proxyClient());
+    ids.push_back(clients.back()->command({"CLIENT", "ID"}).integer);
+  }
+  auto idsIn = [](const std::string& list) {
+    std::vector<int64_t> out;
+    for (size_t at = list.find("id="); at != std::string::npos; at = list.find("\nid=", at)) {
+      at = list.find('=', at) + 1;
+      out.push_back(std::stoll(list.substr(at, list.find(' ', at) - at)));
+    }
+    return out;
+  };
+  for (auto& c : clients) {
+    const std::vector<int64_t> listed = idsIn(str(c->command({"CLIENT", "LIST"})));
+    EXPECT_TRUE(std::is_sorted(listed.begin(), listed.end()));
+    for (int64_t id : ids) EXPECT_NE(std::find(listed.begin(), listed.end(), id), listed.end());
+  }
+  const std::string two = str(clients[0]->command(
+      {"CLIENT", "LIST", "ID", std::to_string(ids[4]), std::to_string(ids[5])}));
+  EXPECT_EQ(idsIn(two), (std::vector<int64_t>{ids[4], ids[5]})) << two;
+  // A subscriber is listed as type pubsub with flags=P and its counts; a client in MULTI has x.
+  ASSERT_EQ(clients[5]->command({"SUBSCRIBE", "ch1", "ch2"}).elements.size(), 3u);
+  ASSERT_TRUE(clients[5]->readReply(2000ms).has_value());
+  ASSERT_EQ(str(clients[4]->command({"MULTI"})), "OK");
+  ASSERT_EQ(str(clients[4]->command({"SET", "{m}k", "v"})), "QUEUED");
+  const std::string subs = str(clients[0]->command({"CLIENT", "LIST", "TYPE", "pubsub"}));
+  EXPECT_EQ(idsIn(subs), std::vector<int64_t>{ids[5]}) << subs;
+  EXPECT_NE(subs.find(" flags=P db=0 sub=2 psub=0 ssub=0 multi=-1 "), std::string::npos) << subs;
+  const std::string multi =
+      str(clients[0]->command({"CLIENT", "LIST", "ID", std::to_string(ids[4])}));
+  EXPECT_NE(multi.find(" flags=x db=0 sub=0 psub=0 ssub=0 multi=1 "), std::string::npos) << multi;
+  EXPECT_EQ(clients[4]->command({"EXEC"}).elements.size(), 1u);
+
+  // KILL ID closes a client of whichever worker holds it; the killed client sees its
+  // connection end, the others keep working.
+  EXPECT_EQ(clients[0]->command({"CLIENT", "KILL", "ID", std::to_string(ids[1])}).integer, 1);
+  EXPECT_TRUE(clients[1]->isClosedByPeer(2000ms));
+  // The old form by address answers +OK, then "No such client" once it is gone.
+  const std::string info = str(clients[2]->command({"CLIENT", "INFO"}));
+  const size_t at = info.find("addr=") + 5;
+  const std::string addr = info.substr(at, info.find(' ', at) - at);
+  EXPECT_EQ(str(clients[0]->command({"CLIENT", "KILL", addr})), "OK");
+  EXPECT_TRUE(cluster.waitFor(
+      [&] {
+        return str(clients[0]->command({"CLIENT", "KILL", addr})) == "ERR No such client";
+      },
+      2000ms));
+  // KILL TYPE pubsub ends the subscriber only.
+  EXPECT_EQ(clients[0]->command({"CLIENT", "KILL", "TYPE", "pubsub"}).integer, 1);
+  // SKIPME no with the caller's own id: the reply arrives, then the connection closes.
+  EXPECT_EQ(
+      clients[3]->command({"CLIENT", "KILL", "ID", std::to_string(ids[3]), "SKIPME", "no"}).integer,
+      1);
+  EXPECT_TRUE(clients[3]->isClosedByPeer(2000ms));
+  // USER default (SKIPME yes by default) ends everyone but the caller; it keeps working.
+  const int64_t others = clients[0]->command({"CLIENT", "KILL", "USER", "default"}).integer;
+  EXPECT_GE(others, 1);  // clients[4] at least
+  EXPECT_EQ(str(clients[0]->command({"PING"})), "PONG");
+  EXPECT_TRUE(clients[4]->isClosedByPeer(2000ms));
+  EXPECT_EQ(idsIn(str(clients[0]->command({"CLIENT", "LIST"}))), std::vector<int64_t>{ids[0]});
+}
+
 // CLIENT PAUSE holds the paused kind of command of every client of the proxy (on both workers)
 // until the timeout or CLIENT UNPAUSE; other commands run.
 TEST_F(ProxyCompatTest, ClientPauseHoldsEveryClientOfTheProxy) {

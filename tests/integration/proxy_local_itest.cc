@@ -133,8 +133,7 @@ TEST_F(ProxyLocalTest, RedisPyClusterClientWorksThroughTheProxy) {
 }
 
 TEST_F(ProxyLocalTest, InfoAndClientListDescribeProxyClients) {
-  workers = 1;  // CLIENT LIST shows the calling worker's clients: keep everyone on one
-  startAll();
+  startAll();  // two workers: CLIENT LIST shows the clients of both
   auto a = proxyClient();
   auto b = proxyClient();
   waitClusterOk(*a);

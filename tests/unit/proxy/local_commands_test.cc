@@ -197,7 +197,8 @@ TEST_F(LocalCommandsTest, ClientListFiltersByIdAndType) {
   EXPECT_EQ(run({"CLIENT", "LIST", "TYPE", "pubsub"}), "$0\r\n\r\n");
   EXPECT_EQ(bulkPayload(run({"CLIENT", "LIST", "TYPE", "normal"})).size(), all.size());
   EXPECT_EQ(run({"CLIENT", "LIST", "TYPE", "x"}), "-ERR Unknown client type 'x'\r\n");
-  EXPECT_EQ(run({"CLIENT", "LIST", "ID", "0"}), "-ERR Invalid client ID\r\n");
+  EXPECT_EQ(run({"CLIENT", "LIST", "ID", "0"}), "$0\r\n\r\n");  // as Redis: no match, no error
+  EXPECT_EQ(run({"CLIENT", "LIST", "ID", "x"}), "-ERR Invalid client ID\r\n");
   EXPECT_EQ(run({"CLIENT", "LIST", "bogus"}), "-ERR syntax error\r\n");
 }
 
