@@ -183,20 +183,33 @@ bool buildScan(FanOutContext& w, Request* parent, const resp::Command& cmd, std:
   // A cluster's slots can move during a pass, so CLUSTER NODES rides along to detect it; the
   // servers of a ring (static, Sentinel) own their slot for good.
   const bool check_ownership = w.topology.placement().clusterSlot(slot);
-  initParent(parent, Merge::kScan, check_ownership ? 2 : 1);
+  // Scan-ahead: a node's first page goes out with the first pages of the next masters, so a
+  // small keyspace comes back in one call with cursor 0, as from one server. Not during an
+  // online migration, whose pass order (source first) must be kept call by call.
+  std::vector<uint16_t> slots{slot};
+  if (node_cursor == 0 && !scanHasMigrationSource(w.topology)) {
+    for (int next = scanNextSlot(w.topology, slot); next >= 0 && slots.size() < kScanAheadNodes;
+         next = scanNextSlot(w.topology, next)) {
+      slots.push_back(static_cast<uint16_t>(next));
+    }
+  }
+  const size_t per_node = check_ownership ? 2 : 1;
+  initParent(parent, Merge::kScan, slots.size() * per_node);
   parent->fanout->scan_fingerprint = fp;
-  parent->fanout->scan_slot = slot;
+  parent->fanout->scan_slots = slots;
   parent->fanout->scan_tainted = tainted;
   std::string node_cursor_text = std::to_string(node_cursor);
   std::vector<std::string_view> args;
   for (size_t i = 0; i < cmd.argc(); ++i) args.push_back(i == 1 ? node_cursor_text : cmd.arg(i));
-  Request* scan = newPart(w, parent, 0, slot);
-  resp::appendCommand(scan->payload, std::span<const std::string_view>(args));
-  parts->push_back(scan);
-  if (check_ownership) {
-    Request* view = newPart(w, parent, 1, slot);  // same connection, right after the SCAN
-    resp::appendCommand(view->payload, {"CLUSTER", "NODES"});
-    parts->push_back(view);
+  for (size_t n = 0; n < slots.size(); ++n) {
+    Request* scan = newPart(w, parent, static_cast<uint32_t>(n * per_node), slots[n]);
+    resp::appendCommand(scan->payload, std::span<const std::string_view>(args));
+    parts->push_back(scan);
+    if (check_ownership) {
+      Request* view = newPart(w, parent, static_cast<uint32_t>(n * per_node + 1), slots[n]);
+      resp::appendCommand(view->payload, {"CLUSTER", "NODES"});  // same connection, right after
+      parts->push_back(view);
+    }
   }
   return true;
 }
@@ -221,6 +234,8 @@ uint16_t scanFirstSlot(const Topology& topology) {
   auto first = std::lower_bound(slots.begin(), slots.end(), sourceOffset(topology));
   return first != slots.end() ? *first : slots.front();
 }
+
+bool scanHasMigrationSource(const Topology& topology) { return sourceOffset(topology) != 0; }
 
 int scanNextSlot(const Topology& topology, uint16_t slot) {
   const std::vector<uint16_t>& slots = topology.masterSlots();

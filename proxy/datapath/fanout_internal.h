@@ -3,6 +3,7 @@
 #pragma once
 
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -46,6 +47,13 @@ inline uint64_t encodeCursor(uint64_t node_cursor, bool tainted, uint64_t finger
 uint16_t scanFirstSlot(const Topology& topology);
 // The master slot after `slot` in that order, or -1 at the end of the pass.
 int scanNextSlot(const Topology& topology, uint16_t slot);
+// True while an online migration's source is part of the pass (its order must hold call by call).
+bool scanHasMigrationSource(const Topology& topology);
+
+// A SCAN call that starts a node also reads the first page of up to this many nodes in all
+// (scan-ahead): the pages of the nodes after one that ends the call are dropped, so the extra
+// work per pass is bounded by kScanAheadNodes first pages per node.
+inline constexpr size_t kScanAheadNodes = 8;
 
 inline bool parseU64(std::string_view s, uint64_t* out) {
   if (s.empty()) return false;

@@ -134,52 +134,94 @@ std::string mergeAndArrays(const FanOut& f) {
   return out;
 }
 
-std::string scanReply(uint64_t cursor, std::string_view keys) {
+// A SCAN reply: `cursor` and `count` keys whose frames are `keys`.
+std::string scanReply(uint64_t cursor, size_t count, std::string_view keys) {
   std::string out;
   resp::appendArrayHeader(out, 2);
   resp::appendBulk(out, std::to_string(cursor));
+  resp::appendArrayHeader(out, count);
   out.append(keys);
   return out;
 }
 
-std::string mergeScan(const FanOut& f, const Topology& topology, bool* drift) {
+// One node's SCAN page: its cursor, how many keys and their frames. False for another shape.
+bool scanPage(std::string_view reply, uint64_t* node_cursor, size_t* count,
+              std::string_view* keys) {
   std::vector<std::string_view> elems;
-  uint64_t node_cursor = 0;
-  if (!arrayElements(f.parts[0], &elems) || elems.size() != 2 || elems[0].size() < 4 ||
-      elems[0][0] != '$') {
-    return protocolMismatch();
+  if (!arrayElements(reply, &elems) || elems.size() != 2 || elems[0].size() < 4 ||
+      elems[0][0] != '$' || !parseU64(stringContent(elems[0]), node_cursor) ||
+      *node_cursor > kMaxNodeCursor) {
+    return false;
   }
-  if (!parseU64(stringContent(elems[0]), &node_cursor) || node_cursor > kMaxNodeCursor) {
-    return protocolMismatch();
-  }
-  bool migrating = false;
-  if (f.parts.size() > 1) {  // a cluster node's CLUSTER NODES (see buildScan)
-    std::string_view nodes_text = stringContent(f.parts[1]);
-    if (f.parts[1].starts_with("=")) nodes_text = verbatimContent(f.parts[1]);
-    NodeView view;
-    if (!parseClusterNodes(nodes_text, &view)) return protocolMismatch();
-    const uint64_t proxy_fp = cursorFingerprint(topology.fingerprint());
-    if (cursorFingerprint(view.fingerprint) != f.scan_fingerprint) {
-      // Ownership changed since the pass began (or the proxy's map is behind the node's view):
-      // start over under the proxy's current map; its next check catches a map still behind.
-      *drift = cursorFingerprint(view.fingerprint) != proxy_fp;
-      return scanReply(encodeCursor(0, false, proxy_fp, scanFirstSlot(topology)), "*0\r\n");
+  const std::string_view frame = elems[1];
+  if (!arrayElements(frame, &elems)) return false;
+  *count = elems.size();
+  *keys = frame.substr(frame.find("\r\n") + 2);
+  return true;
+}
+
+bool isErrorReply(std::string_view reply) {
+  return reply.starts_with("-") || reply.starts_with("!");
+}
+
+// The pages of a SCAN call, node by node in pass order: each node's keys are taken until a node
+// has more pages (the cursor then names it) or the pass ends; the pages after that node are
+// dropped. A node whose view of slot ownership differs from the pass's restarts the pass (the
+// call's first node) or ends the call before it (a later node: checked again when reached), as
+// does a later node's error; the first node's error is the call's reply.
+std::string mergeScan(const FanOut& f, const Topology& topology, bool* drift) {
+  const size_t per_node = f.parts.size() / f.scan_slots.size();  // 2 with CLUSTER NODES
+  bool tainted = f.scan_tainted;
+  std::string keys;
+  size_t count = 0;
+  for (size_t n = 0; n < f.scan_slots.size(); ++n) {
+    const uint16_t slot = f.scan_slots[n];
+    const std::string& page = f.parts[n * per_node];
+    const std::string* nodes = per_node > 1 ? &f.parts[n * per_node + 1] : nullptr;
+    auto stopHere = [&] {
+      return scanReply(encodeCursor(0, tainted, f.scan_fingerprint, slot), count, keys);
+    };
+    const std::string* failed = isErrorReply(page)                         ? &page
+                                : nodes != nullptr && isErrorReply(*nodes) ? nodes
+                                                                           : nullptr;
+    if (failed != nullptr) return n > 0 ? stopHere() : *failed;
+    uint64_t node_cursor = 0;
+    size_t page_count = 0;
+    std::string_view page_keys;
+    if (!scanPage(page, &node_cursor, &page_count, &page_keys)) return protocolMismatch();
+    if (nodes != nullptr) {  // a cluster node's CLUSTER NODES (see buildScan)
+      const std::string_view text =
+          nodes->starts_with("=") ? verbatimContent(*nodes) : stringContent(*nodes);
+      NodeView view;
+      if (!parseClusterNodes(text, &view)) return protocolMismatch();
+      if (cursorFingerprint(view.fingerprint) != f.scan_fingerprint) {
+        if (n > 0) return stopHere();
+        // Ownership changed since the pass began (or the proxy's map is behind the node's
+        // view): start over under the proxy's current map; its next check catches a map still
+        // behind.
+        const uint64_t proxy_fp = cursorFingerprint(topology.fingerprint());
+        *drift = cursorFingerprint(view.fingerprint) != proxy_fp;
+        return scanReply(encodeCursor(0, false, proxy_fp, scanFirstSlot(topology)), 0, "");
+      }
+      tainted = tainted || view.migrating;
     }
-    migrating = view.migrating;
-  }
-  const bool tainted = f.scan_tainted || migrating;
-  uint64_t cursor = 0;
-  if (node_cursor != 0) {
-    cursor = encodeCursor(node_cursor, tainted, f.scan_fingerprint, f.scan_slot);
-  } else {
-    const int next = scanNextSlot(topology, f.scan_slot);
-    if (next >= 0) {
-      cursor = encodeCursor(0, tainted, f.scan_fingerprint, static_cast<uint16_t>(next));
-    } else if (tainted) {
-      cursor = encodeCursor(0, false, f.scan_fingerprint, scanFirstSlot(topology));
+    keys.append(page_keys);
+    count += page_count;
+    if (node_cursor != 0) {
+      return scanReply(encodeCursor(node_cursor, tainted, f.scan_fingerprint, slot), count, keys);
+    }
+    const int next = scanNextSlot(topology, slot);
+    if (next < 0) {  // the pass ends: cursor 0, or one more pass when a node was migrating
+      const uint64_t cursor =
+          tainted ? encodeCursor(0, false, f.scan_fingerprint, scanFirstSlot(topology)) : 0;
+      return scanReply(cursor, count, keys);
+    }
+    if (n + 1 == f.scan_slots.size() || f.scan_slots[n + 1] != next) {
+      return scanReply(encodeCursor(0, tainted, f.scan_fingerprint, static_cast<uint16_t>(next)),
+                       count, keys);
     }
   }
-  return scanReply(cursor, elems[1]);
+  return protocolMismatch();  // not reached: the last node's page returns above
 }
 
 }  // namespace
@@ -360,7 +402,8 @@ std::string mergeFanOut(const Request& parent, const Topology& topology, bool* d
   *drift = false;
   const FanOut& f = *parent.fanout;
   if (f.merge == Merge::kInfo) return mergeInfo(f, parent.proto);
-  const std::string* err = f.merge == Merge::kAnyOk ? nullptr : firstError(f);
+  const std::string* err =
+      f.merge == Merge::kAnyOk || f.merge == Merge::kScan ? nullptr : firstError(f);
   if (err != nullptr) return *err;
   switch (f.merge) {
     case Merge::kMget: return mergeMget(f);

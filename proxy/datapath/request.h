@@ -54,7 +54,7 @@ struct FanOut {
     kAnyOk,         // +OK if any part said +OK, else the first reply (SCRIPT KILL)
     kMin,           // smallest integer (LASTSAVE)
     kRandomKey,     // RANDOMKEY: the key of a master drawn by its DBSIZE (parts: RANDOMKEY, DBSIZE)
-    kScan,          // one part; rewrite the node's cursor into a cluster-wide cursor
+    kScan,          // a page per node (scan-ahead); the nodes' cursors into a cluster-wide one
     kInfo,          // INFO: `text` (the proxy's own sections) plus the masters' keyspaces summed
   };
   Merge merge = Merge::kAllOk;
@@ -62,8 +62,8 @@ struct FanOut {
   std::vector<std::string> parts;   // raw reply of each part
   std::vector<uint32_t> key_part;   // kMget: part that holds the i-th key
   std::vector<uint32_t> key_index;  // kMget: position of the i-th key inside its part
-  uint64_t scan_fingerprint = 0;    // kScan: topology fingerprint and slot of the scanned node
-  uint16_t scan_slot = 0;
+  uint64_t scan_fingerprint = 0;    // kScan: topology fingerprint of the pass
+  std::vector<uint16_t> scan_slots;  // kScan: a slot of each scanned node, in pass order
   bool scan_tainted = false;        // kScan: a node of this pass was migrating a slot
   std::string text;                 // kInfo: the proxy's INFO sections before # Keyspace
 

@@ -695,7 +695,9 @@ TEST_F(ProxyCompatTest, ClientPauseHoldsEveryClientOfTheProxy) {
   for (auto& c : clients) {
     std::optional<RespValue> r = c->readReply(2000ms);
     EXPECT_TRUE(r.has_value()) << c->lastError();
-    if (r) EXPECT_EQ(str(*r), "v");
+    if (r) {
+      EXPECT_EQ(str(*r), "v");
+    }
   }
   EXPECT_EQ(str(admin->command({"GET", "{p}k"})), "v");
 }
@@ -816,7 +818,9 @@ TEST_F(ProxyCompatTest, InfoSectionsMatchRedis) {
           EXPECT_EQ(got_info.at(section).count(key), 1u) << what << ": " << section << " " << key;
         }
       }
-      if (want_order.empty()) EXPECT_EQ(got.str, want.str) << what;  // unknown: ""
+      if (want_order.empty()) {
+        EXPECT_EQ(got.str, want.str) << what;  // unknown: ""
+      }
     }
   }
 }

@@ -149,6 +149,36 @@ TEST_F(ProxyFanOutTest, ScanIteratesEveryKeyOfEveryMasterToCursorZero) {
   EXPECT_EQ(str(c->command({"SCAN", "notanumber"})), "ERR invalid cursor");
 }
 
+// A keyspace that fits one page per master comes back from SCAN 0 in one call with cursor 0, as
+// from one server (client libraries' tests rely on it): the masters' first pages go out together.
+TEST_F(ProxyFanOutTest, ScanOfASmallKeyspaceEndsInOneCall) {
+  startAll();
+  auto c = proxyClient();
+  auto empty = c->command({"SCAN", "0"});  // an empty cluster: cursor 0 and no keys
+  ASSERT_EQ(empty.elements.size(), 2u) << str(empty);
+  EXPECT_EQ(empty.elements[0].str, "0");
+  EXPECT_TRUE(empty.elements[1].elements.empty());
+  std::set<uint16_t> owners;
+  for (const char* k : {"a", "b", "c", "d"}) {
+    ASSERT_EQ(str(c->command({"SET", k, "1"})), "OK");
+    owners.insert(cluster.masterPortForSlot(RedisClusterHarness::keySlot(k)));
+  }
+  ASSERT_EQ(owners.size(), 3u);  // the keys are on every master
+  for (int proto : {2, 3}) {
+    if (proto == 3) ASSERT_EQ(c->command({"HELLO", "3"}).type, resp::ValueType::kMap);
+    auto r = c->command({"SCAN", "0"});
+    ASSERT_EQ(r.elements.size(), 2u) << str(r);
+    EXPECT_EQ(r.elements[0].str, "0") << "RESP" << proto;
+    std::set<std::string> keys;
+    for (const auto& k : r.elements[1].elements) keys.insert(k.str);
+    EXPECT_EQ(keys, (std::set<std::string>{"a", "b", "c", "d"})) << "RESP" << proto;
+    r = c->command({"SCAN", "0", "MATCH", "[ab]", "COUNT", "5"});
+    ASSERT_EQ(r.elements.size(), 2u) << str(r);
+    EXPECT_EQ(r.elements[0].str, "0");
+    EXPECT_EQ(r.elements[1].elements.size(), 2u) << str(r);
+  }
+}
+
 TEST_F(ProxyFanOutTest, MultiKeyPartsFollowMovedAndAskIndependently) {
   startAll();
   auto c = proxyClient();

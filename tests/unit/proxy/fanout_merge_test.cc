@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "proxy/datapath/fanout.h"
+#include "proxy/datapath/fanout_internal.h"
 #include "proxy/datapath/topology.h"
 
 namespace slotwise::proxy {
@@ -137,12 +138,45 @@ TEST(FanOutMergeTest, ScanWhoseNodeSeesAnotherOwnershipRestartsAndReportsDrift) 
                          {"*2\r\n$1\r\n0\r\n*1\r\n$1\r\nk\r\n",
                           "$66\r\nabc 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-16383\r\n"});
   p.fanout->scan_fingerprint = 7;
-  p.fanout->scan_slot = 0;
+  p.fanout->scan_slots = {0};
   FixedTopology topology;
   bool drift = false;
   const std::string out = mergeFanOut(p, topology, &drift);
   EXPECT_TRUE(drift);
   EXPECT_NE(out.find("*0\r\n"), std::string::npos) << out;  // an empty page: the pass restarts
+}
+
+// Scan-ahead (no CLUSTER NODES parts: a ring's servers): the pages of the masters in pass order.
+Request scanOf(std::vector<std::string> pages) {
+  Request p = parentWith(Merge::kScan, std::move(pages));
+  p.fanout->scan_fingerprint = 7;
+  p.fanout->scan_slots = {0, 5461, 10923};
+  return p;
+}
+
+TEST(FanOutMergeTest, ScanAheadReturnsASmallKeyspaceInOneCallWithCursorZero) {
+  Request p = scanOf({"*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n", "*2\r\n$1\r\n0\r\n*0\r\n",
+                      "*2\r\n$1\r\n0\r\n*2\r\n$1\r\nb\r\n$1\r\nc\r\n"});
+  EXPECT_EQ(merged(p), "*2\r\n$1\r\n0\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+}
+
+TEST(FanOutMergeTest, ScanAheadStopsAtTheFirstNodeWithMorePagesAndDropsTheRest) {
+  Request p = scanOf({"*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n", "*2\r\n$2\r\n17\r\n*1\r\n$1\r\nb\r\n",
+                      "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nc\r\n"});
+  const std::string cursor = std::to_string(fanout_detail::encodeCursor(17, false, 7, 5461));
+  EXPECT_EQ(merged(p), "*2\r\n$" + std::to_string(cursor.size()) + "\r\n" + cursor +
+                           "\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+}
+
+TEST(FanOutMergeTest, ScanAheadLeavesALaterNodesErrorForTheCallThatReachesIt) {
+  Request later = scanOf({"*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n", "-LOADING busy\r\n",
+                          "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nc\r\n"});
+  const std::string cursor = std::to_string(fanout_detail::encodeCursor(0, false, 7, 5461));
+  EXPECT_EQ(merged(later),
+            "*2\r\n$" + std::to_string(cursor.size()) + "\r\n" + cursor + "\r\n*1\r\n$1\r\na\r\n");
+  Request first =
+      scanOf({"-LOADING busy\r\n", "*2\r\n$1\r\n0\r\n*0\r\n", "*2\r\n$1\r\n0\r\n*0\r\n"});
+  EXPECT_EQ(merged(first), "-LOADING busy\r\n");
 }
 
 }  // namespace
