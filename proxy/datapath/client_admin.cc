@@ -1,4 +1,5 @@
-// The CLIENT subcommands that act on clients of any worker: LIST, KILL and UNBLOCK.
+// The CLIENT subcommands that act on clients of any worker (LIST, KILL, UNBLOCK) or on the
+// session's reply stream (REPLY).
 //
 // CLIENT LIST / CLIENT KILL: the caller's worker parses the filter (client_filter.h), every
 // worker adds its matching clients (Worker::contributeClients: their rows, or closes them), and
@@ -62,6 +63,25 @@ void ClientSession::clientsOfProxy(const resp::Command& cmd, const router::Route
   }
   Request* req = newRequest(cmd, d);  // completed by this worker once every worker answered
   services_.host.queryClients(std::move(filter), kill, local_.proto, req);
+}
+
+// CLIENT REPLY ON|OFF|SKIP, as Redis: OFF and SKIP answer nothing; SKIP drops the reply of the
+// next command only (and is ignored while OFF); ON answers +OK. Replies are dropped where they
+// would be written, so the commands still run in order.
+void ClientSession::clientReply(const resp::Command& cmd) {
+  local_.last_command = "client|reply";
+  const std::string_view mode = cmd.arg(2);
+  if (equalsIgnoreCase(mode, "on")) {
+    reply_mode_ = ReplyMode::kOn;
+    silent_ = false;
+    replyNow("+OK\r\n");
+  } else if (equalsIgnoreCase(mode, "off")) {
+    reply_mode_ = ReplyMode::kOff;
+  } else if (equalsIgnoreCase(mode, "skip")) {
+    if (reply_mode_ != ReplyMode::kOff) reply_mode_ = ReplyMode::kSkipNext;
+  } else {
+    replyError("ERR syntax error");
+  }
 }
 
 void ClientSession::clientUnblock(const resp::Command& cmd, const router::RouteDecision& d) {

@@ -178,14 +178,21 @@ size_t ClientSession::consume(std::string_view data) {
   size_t used = 0;
   resp::Command& cmd = services_.scratch.command;
   while (used < data.size() && !paused_ && !pause_wait_ && blocking_.req == nullptr &&
-         moving_ == nullptr && !close_after_flush_ && !closing_) {
+         txn_end_ == nullptr && moving_ == nullptr && !close_after_flush_ && !closing_) {
     resp::ParseStatus st = parser_.parse(data.substr(used), &cmd);
     if (st == resp::ParseStatus::kNeedMore) break;
     if (st == resp::ParseStatus::kError) {
       protocolError("ERR " + parser_.error());
       return data.size();
     }
-    if (cmd.argc() != 0 && !dispatch(cmd)) break;  // parsed again once its keys were moved
+    if (cmd.argc() != 0) {
+      silent_ = reply_mode_ != ReplyMode::kOn;
+      const bool ran = dispatch(cmd);
+      silent_ = false;
+      if (!ran) break;  // parsed again once its keys were moved (or the pause ended)
+      if (reply_mode_ == ReplyMode::kSkip) reply_mode_ = ReplyMode::kOn;
+      if (reply_mode_ == ReplyMode::kSkipNext) reply_mode_ = ReplyMode::kSkip;
+    }
     used += cmd.frame_len;
     if (overHighWater()) {
       paused_ = true;
@@ -216,6 +223,8 @@ bool ClientSession::dispatch(const resp::Command& cmd) {
   }
   // RESET leaves MULTI, subscriber and monitor mode.
   if (d.kind == Kind::kLocal && d.info->name == "reset") {
+    reply_mode_ = ReplyMode::kOn;
+    silent_ = false;
     stopMonitor();
     if (pubsub_) pubsub_->release(false);
     if (txn_.active()) txn_.end(false);
@@ -243,6 +252,7 @@ bool ClientSession::dispatch(const resp::Command& cmd) {
     case Kind::kLocal:
       if (d.info->name == "monitor") startMonitor();
       else if (d.info->name == "client|unblock") clientUnblock(cmd, d);
+      else if (d.info->name == "client|reply") clientReply(cmd);
       else if (d.info->name == "client|list" || d.info->name == "client|kill")
         clientsOfProxy(cmd, d);
       else handleLocal(cmd);
@@ -343,7 +353,7 @@ Request* ClientSession::newRequest(const resp::Command& cmd, const router::Route
   } else {
     req->payload.assign(cmd.base, cmd.frame_len);
   }
-  pending_.push(req);
+  enqueue(req);
   return req;
 }
 
@@ -363,6 +373,12 @@ void ClientSession::onReply(Request* req, std::string_view bytes) {
     }
   }
   if (req == blocking_.req) endBlocking();
+  if (req == txn_end_) {
+    txn_end_ = nullptr;
+    resume_parse_ = true;
+    services_.host.markClientDirty(this);
+  }
+  if (req->silent) bytes = {};    // CLIENT REPLY OFF / SKIP
   if (req != pending_.front()) {  // completed early: hold until its predecessors are written
     req->reply.assign(bytes);
     req->done = true;
@@ -392,6 +408,7 @@ void ClientSession::onReply(Request* req, std::string_view bytes) {
 
 // A reply produced by the proxy itself, kept in request order behind anything still pending.
 void ClientSession::replyNow(std::string_view bytes) {
+  if (silent_) return;  // CLIENT REPLY OFF / SKIP
   if (pending_.empty()) {
     out_.buffer().append(bytes);
     services_.host.markClientDirty(this);
@@ -401,7 +418,7 @@ void ClientSession::replyNow(std::string_view bytes) {
   req->client = this;
   req->reply.assign(bytes);
   req->done = true;
-  pending_.push(req);
+  pending_.push(req);  // not enqueue(): `bytes` is the reply to send
 }
 
 void ClientSession::replyError(std::string_view message) {
@@ -436,7 +453,7 @@ void ClientSession::flush() {
     paused_ = false;
     resume_parse_ = true;
   }
-  if (resume_parse_ && !paused_ && blocking_.req == nullptr) {
+  if (resume_parse_ && !paused_ && blocking_.req == nullptr && txn_end_ == nullptr) {
     resume_parse_ = false;
     resumeInput();
     if (eof_while_moving_ && moving_ == nullptr) closeWhenDone();  // input ended meanwhile
@@ -499,6 +516,7 @@ void ClientSession::close() {
   if (moving_ != nullptr) MigrationGate::cancel(moving_);
   moving_ = nullptr;
   releaseDedicatedConns();
+  txn_end_ = nullptr;
   if (blocking_.req != nullptr) {  // orphaned below
     blocking_.req = nullptr;
     services_.host.countBlocked(-1);

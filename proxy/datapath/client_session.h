@@ -147,6 +147,17 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   // `cmd` was answered here.
   bool refusedWhileSubscribed(const resp::Command& cmd, const router::RouteDecision& d);
   Request* newRequest(const resp::Command& cmd, const router::RouteDecision& d);
+  // Appends `req` to the client's reply FIFO (silent while CLIENT REPLY drops replies).
+  void enqueue(Request* req) {
+    req->silent = silent_;
+    pending_.push(req);
+  }
+  // WATCH, UNWATCH and EXEC go on the transaction's own connection: the client's next commands,
+  // which go on the shared ones, are parsed once `req` was answered, so they cannot overtake it
+  // (a write after EXEC seen before the transaction, a GET that misses it). Null: no hold.
+  void holdInputUntilReply(Request* req) { txn_end_ = req; }
+  // CLIENT REPLY ON|OFF|SKIP (client_admin.cc).
+  void clientReply(const resp::Command& cmd);
   void forwardToCluster(const resp::Command& cmd, const router::RouteDecision& d);
   void replyNow(std::string_view bytes);
   void replyError(std::string_view message);
@@ -209,6 +220,11 @@ class ClientSession final : public RequestOwner, public ConnOwner {
   const uint32_t id_;
   uint64_t last_active_ms_ = 0;  // uv_now() of the last read
   uint64_t opened_ms_ = 0;       // uv_now() when the connection was adopted
+  // CLIENT REPLY: kSkipNext is SKIP's own command, kSkip the command after it (Redis's flags).
+  enum class ReplyMode : uint8_t { kOn, kOff, kSkip, kSkipNext };
+  ReplyMode reply_mode_ = ReplyMode::kOn;
+  Request* txn_end_ = nullptr;   // holdInputUntilReply
+  bool silent_ = false;          // the command being dispatched gets no reply (CLIENT REPLY)
   uint64_t monitor_id_ = 0;      // MonitorHub id while this client monitors (0: not)
   bool open_ = false;
   bool tls_established_ = false;    // TLS handshake finished (counted)

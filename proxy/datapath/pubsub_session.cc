@@ -146,7 +146,7 @@ void PubSubSession::subscribe(Space space, const resp::Command& cmd) {
   Request* req = session_.services_.requests.acquire();
   req->client = &session_;
   req->reply = std::move(reply);
-  session_.pending_.push(req);
+  session_.enqueue(req);
   waiting_.push_back({req, static_cast<uint32_t>(batches.size())});
   for (const auto& [conn, names] : batches) sendBatch(conn, space, false, names, req);
 }

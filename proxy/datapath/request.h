@@ -115,6 +115,7 @@ struct Request {
   bool script = false;     // EVAL/EVALSHA/FCALL...: backend.script_timeout_ms applies to it
   bool out_of_band = false;  // SCRIPT KILL / FUNCTION KILL part: its own connection per node,
                              // so it is not queued behind the script it must stop
+  bool silent = false;       // CLIENT REPLY OFF / SKIP: the command runs, its reply is dropped
 
   // Nobody waits for this request's reply any more.
   bool orphan() const { return client == nullptr && parent == nullptr; }
@@ -126,7 +127,7 @@ struct Request {
     part = 0;
     if (fanout) fanout->reset();
     is_fanout = pinned = blocking = replica_ok = prefer_replica = move = script = out_of_band =
-        false;
+        silent = false;
     payload.clear();
     reply.clear();
     address.clear();

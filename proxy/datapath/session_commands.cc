@@ -199,7 +199,7 @@ Request* ClientSession::newFanOutParent(const router::CommandInfo* info) {
 
 // The parent joins the FIFO before any part is forwarded (see startFanOut).
 void ClientSession::launchFanOut(Request* parent, std::vector<Request*>& parts) {
-  pending_.push(parent);
+  enqueue(parent);
   for (Request* part : parts) services_.dispatcher.forward(part);
   parts.clear();
 }

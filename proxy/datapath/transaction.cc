@@ -1,5 +1,9 @@
 #include "proxy/datapath/transaction.h"
 
+#include <algorithm>
+#include <iterator>
+#include <string_view>
+
 #include "common/ascii.h"
 #include "proxy/datapath/backend_conn.h"
 #include "proxy/datapath/client_session.h"
@@ -8,6 +12,20 @@
 #include "resp/encoder.h"
 
 namespace slotwise::proxy {
+namespace {
+
+// Local commands that, queued on the node, would change the borrowed connection itself (its
+// protocol, user, reply mode, name or tracking) or act on the node's clients instead of the
+// proxy's, and the proxy's own client state would not change as Redis would change it.
+bool changesTheConnection(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "hello",          "auth",         "client|reply",   "client|tracking", "client|caching",
+      "client|kill",    "client|pause", "client|unpause", "client|no-evict", "client|setname",
+      "client|setinfo", "monitor",      "readonly",       "readwrite"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
+}  // namespace
 
 // ---- transactions ---------------------------------------------------------------------------
 // Interactive clients wait for MULTI's +OK and each command's +QUEUED before sending the next, so
@@ -40,7 +58,7 @@ void Transaction::handle(const resp::Command& cmd, const router::RouteDecision& 
     }
     if (!pin(slot)) return;
     watching_ = true;
-    sendPinned(cmd, d);
+    session_.holdInputUntilReply(sendPinned(cmd, d));
   } else if (name == "unwatch") {
     if (in_multi_) {
       sendPinned(cmd, d);
@@ -48,7 +66,7 @@ void Transaction::handle(const resp::Command& cmd, const router::RouteDecision& 
       session_.replyNow("+OK\r\n");
       end(false);
     } else {
-      sendPinned(cmd, d);
+      session_.holdInputUntilReply(sendPinned(cmd, d));
       end(true);
     }
   } else {  // exec, discard
@@ -65,7 +83,7 @@ void Transaction::handle(const resp::Command& cmd, const router::RouteDecision& 
       return;
     }
     if (!pinned_ && !pin(-1)) return;  // no key at all: any master
-    sendPinned(cmd, d);
+    session_.holdInputUntilReply(sendPinned(cmd, d));
     end(true);
   }
 }
@@ -90,6 +108,13 @@ void Transaction::handleInMulti(const resp::Command& cmd, const router::RouteDec
     case Kind::kLocal:
       if (d.kind == Kind::kLocal && equalsIgnoreCase(cmd.arg(0), "quit")) {
         session_.handleLocal(cmd);
+        return;
+      }
+      if (d.kind == Kind::kLocal && changesTheConnection(d.info->name)) {
+        aborted_ = true;  // a queueing error: EXEC answers EXECABORT
+        session_.replyError("ERR slotwise: '" + std::string(d.info->name) +
+                            "' cannot be queued inside MULTI through the proxy (it would run on "
+                            "the node connection the transaction borrows)");
         return;
       }
       ++queued_;
@@ -125,19 +150,20 @@ void Transaction::handleInMulti(const resp::Command& cmd, const router::RouteDec
 
 // Sends `cmd` on the transaction's connection, or (in MULTI, slot not known yet) keeps it and
 // answers +QUEUED as the node would.
-void Transaction::sendPinned(const resp::Command& cmd, const router::RouteDecision& d) {
+Request* Transaction::sendPinned(const resp::Command& cmd, const router::RouteDecision& d) {
   if (!pinned_) {
     std::string payload;
     if (cmd.is_inline) resp::appendCommandFrom(payload, cmd);
     else payload.assign(cmd.base, cmd.frame_len);
     held_.push_back(std::move(payload));
     session_.replyNow("+QUEUED\r\n");
-    return;
+    return nullptr;
   }
   Request* req = session_.newRequest(cmd, d);
   req->pinned = true;
   if (conn_ != nullptr) conn_->enqueue(req);
   else session_.services_.dispatcher.fail(req, errors::kBackendUnreachable);
+  return req;
 }
 
 // Opens the transaction's connection to the master of `slot` (-1: any master); inside MULTI it

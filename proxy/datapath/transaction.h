@@ -19,6 +19,7 @@ namespace slotwise::proxy {
 
 class BackendConn;
 class ClientSession;
+struct Request;
 
 class Transaction {
  public:
@@ -45,7 +46,8 @@ class Transaction {
   void onRedirect() { aborted_ = in_multi_ || watching_; }
 
  private:
-  void sendPinned(const resp::Command& cmd, const router::RouteDecision& d);
+  // The request sent, or nullptr when the command was kept (slot not known yet).
+  Request* sendPinned(const resp::Command& cmd, const router::RouteDecision& d);
   bool pin(int32_t slot);
   void sendInternal(std::string_view payload);
 

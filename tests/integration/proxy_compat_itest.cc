@@ -663,6 +663,70 @@ TEST_F(ProxyCompatTest, ClientListAndKillSeeEveryWorker) {
   EXPECT_EQ(idsIn(str(clients[0]->command({"CLIENT", "LIST"}))), std::vector<int64_t>{ids[0]});
 }
 
+// CLIENT REPLY OFF / SKIP / ON drop replies exactly as Redis does, also of fanned-out commands,
+// errors and replies that complete out of order; the commands still run.
+TEST_F(ProxyCompatTest, ClientReplyDropsRepliesAsRedis) {
+  startBoth();
+  const Script script = {{"CLIENT", "REPLY", "OFF"},
+                         {"SET", "{r}a", "1"},
+                         {"GET", "{r}a"},
+                         {"NOSUCHCMD"},
+                         {"MSET", "a", "1", "b", "2"},
+                         {"MGET", "a", "b", "{r}a"},
+                         {"CLIENT", "REPLY", "SKIP"},
+                         {"CLIENT", "REPLY", "ON"},
+                         {"GET", "{r}a"},
+                         {"CLIENT", "REPLY", "SKIP"},
+                         {"INCR", "{r}a"},
+                         {"GET", "{r}a"},
+                         {"CLIENT", "REPLY", "SKIP"},
+                         {"CLIENT", "REPLY", "SKIP"},
+                         {"GET", "{r}a"},
+                         {"GET", "b"},
+                         {"CLIENT", "REPLY", "SKIP"},
+                         {"MGET", "a", "b"},
+                         {"DBSIZE"},
+                         {"CLIENT", "REPLY", "x"},
+                         {"CLIENT", "REPLY", "OFF"},
+                         {"MULTI"},
+                         {"INCR", "{r}a"},
+                         {"EXEC"},
+                         {"CLIENT", "REPLY", "ON"},
+                         {"GET", "{r}a"},
+                         {"CLIENT", "REPLY", "OFF"},
+                         {"RESET"},
+                         {"GET", "{r}a"}};
+  expectSameReplies(script, 2);
+  expectSameReplies(script, 3);
+}
+
+// Inside MULTI, a command that would change the node connection the transaction borrows (HELLO,
+// AUTH, CLIENT REPLY ...) is a queueing error; the connection stays usable for everyone after.
+TEST_F(ProxyCompatTest, ConnectionStateCommandsInsideMultiAbortTheTransaction) {
+  startAll();
+  auto c = proxyClient();
+  for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+           {"HELLO", "3"}, {"CLIENT", "REPLY", "OFF"}, {"AUTH", "x"}, {"CLIENT", "SETNAME", "n"}}) {
+    ASSERT_EQ(str(c->command({"MULTI"})), "OK");
+    ASSERT_EQ(str(c->command({"SET", "{q}k", "v"})), "QUEUED");
+    const std::string queued = str(c->command(cmd));
+    EXPECT_EQ(queued.rfind("ERR slotwise: '", 0), 0u) << cmd[0] << ": " << queued;
+    EXPECT_EQ(str(c->command({"EXEC"})).rfind("EXECABORT", 0), 0u) << cmd[0];
+    EXPECT_EQ(str(c->command({"GET", "{q}k"})), "<null>") << cmd[0];
+  }
+  // The next transactions, of this client and of others, get RESP2 replies as usual.
+  for (int i = 0; i < 3; ++i) {
+    auto other = i == 0 ? proxyClient() : nullptr;
+    SyncRedisClient& t = other ? *other : *c;
+    ASSERT_EQ(str(t.command({"MULTI"})), "OK");
+    ASSERT_EQ(str(t.command({"INCR", "{q}n"})), "QUEUED");
+    RespValue r = t.command({"EXEC"});
+    ASSERT_EQ(r.type, ValueType::kArray) << str(r);
+    EXPECT_EQ(r.elements.at(0).integer, i + 1);
+  }
+  EXPECT_EQ(str(c->command({"CLIENT", "GETNAME"})), "<null>");
+}
+
 // CLIENT PAUSE holds the paused kind of command of every client of the proxy (on both workers)
 // until the timeout or CLIENT UNPAUSE; other commands run.
 TEST_F(ProxyCompatTest, ClientPauseHoldsEveryClientOfTheProxy) {
