@@ -68,6 +68,8 @@ KEYLESS = {
     # READONLY / READWRITE: the client's read mode, kept by the proxy (reads of a READONLY client
     # prefer replicas, as a cluster node would let them).
     'readonly': 'kLocal', 'readwrite': 'kLocal',
+    # ASKING: +OK as from a cluster node (the proxy never answers ASK, it follows it itself).
+    'asking': 'kLocal',
     # INFO: the proxy's own sections (server, clients, stats, ... and # Proxy), not a node's.
     'info': 'kLocal',
     'client|caching': 'kLocal', 'client|getname': 'kLocal', 'client|getredir': 'kLocal',
@@ -120,7 +122,6 @@ KEYLESS = {
     'bgrewriteaof': 'kAllMasters', 'bgsave': 'kAllMasters', 'save': 'kAllMasters',
     # ROLE: the proxy is one master without replicas (as CLUSTER NODES says).
     'role': 'kLocal',
-    'asking': 'kUnsupported',
     'debug': 'kUnsupported', 'failover': 'kUnsupported',
     'psync': 'kUnsupported',
     'replconf': 'kUnsupported', 'replicaof': 'kUnsupported',

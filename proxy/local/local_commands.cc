@@ -349,6 +349,9 @@ LocalOutcome runLocalCommand(const resp::Command& cmd, LocalClientState& state,
     resp::appendBulk(*reply, "master");
     resp::appendInteger(*reply, 0);
     resp::appendArrayHeader(*reply, 0);
+  } else if (equalsIgnoreCase(name, "asking")) {
+    resp::appendSimpleString(*reply,
+                             "OK");  // a cluster node's answer; the proxy follows ASK itself
   } else if (equalsIgnoreCase(name, "readonly") || equalsIgnoreCase(name, "readwrite")) {
     state.readonly = equalsIgnoreCase(name, "readonly");  // as a cluster node: reads may go to
     resp::appendSimpleString(*reply, "OK");               // replicas (ClientSession::newRequest)

@@ -141,6 +141,7 @@ TEST_F(ProxyReplicaReadTest, ReadonlyClientReadsFromReplicas) {
   auto c = proxyClient();
   EXPECT_EQ(reads(*c), std::make_pair(int64_t{30}, int64_t{0}));
   EXPECT_EQ(str(c->command({"READONLY"})), "OK");
+  EXPECT_EQ(str(c->command({"ASKING"})), "OK");  // as a cluster node; the proxy follows ASK
   EXPECT_EQ(reads(*c), std::make_pair(int64_t{0}, int64_t{30}));
   EXPECT_NE(str(c->command({"CLIENT", "INFO"})).find(" flags=r "), std::string::npos);
   EXPECT_EQ(reads(*writer), std::make_pair(int64_t{30}, int64_t{0}));  // others unchanged
