@@ -26,6 +26,7 @@ namespace {
 constexpr uint64_t kTickMs = 50;
 constexpr uint64_t kDrainMs = 5000;
 constexpr uint64_t kProbeEveryTicks = 20;  // reachability probes once a second
+constexpr uint64_t kNodeSettingsEveryTicks = 100;  // CONFIG GET of kept node settings every 5 s
 constexpr uint64_t kRefreshErrorLogMs = 10000;  // a failing refresh's reason, at most this often
 
 // The AUTH command a control-plane query sends first; empty without a password.
@@ -146,6 +147,14 @@ int Server::run() {
   node_query_ = std::make_unique<NodeQueryImpl>(
       &loop_, clusterConfig().query_timeout,
       authArgs(config_.backend.username, config_.backend.password), backendTls());
+  node_settings_ = std::make_unique<router::NodeSettings>(
+      *node_query_,
+      [](const std::string& address, const std::string& name, const std::string& had) {
+        spdlog::info(
+            "node {}: {} set again to the value clients set through the proxy (it had "
+            "'{}': a node that joined or restarted since)",
+            address, name, had);
+      });
   std::string backends;
   source_ = makeSource(&backends);
   if (source_ == nullptr) return 1;  // the process exits
@@ -183,6 +192,9 @@ int Server::run() {
     if (++self->ticks_ % kProbeEveryTicks == 0) {
       self->probeNodes();
       self->probeReplicas();
+    }
+    if (self->ticks_ % kNodeSettingsEveryTicks == 0 && !self->stopping_) {
+      if (const router::SlotMapPtr map = self->adminMap()) self->node_settings_->check(*map);
     }
     const router::RefreshStats& stats = self->source_->stats();
     self->control_metrics_.refreshTotals(stats.ok, stats.failed);
@@ -482,6 +494,12 @@ void Server::publishUnfitReplicas(std::set<std::string> unfit) {
 void Server::onRedirectSeen() {
   mailbox_.post([this] {
     if (source_) source_->reportRedirect();
+  });
+}
+
+void Server::onNodeSettingApplied(const std::string& name, const std::string& value) {
+  mailbox_.post([this, name, value] {
+    if (node_settings_) node_settings_->applied(name, value);
   });
 }
 

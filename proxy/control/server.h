@@ -32,6 +32,7 @@
 #include "proxy/stats/slowlog.h"
 #include "proxy/stats/traffic_history.h"
 #include "router/clock.h"
+#include "router/node_settings.h"
 #include "router/topology_refresher.h"
 #include "router/topology_source.h"
 
@@ -48,6 +49,7 @@ class Server : public ControlSink {
 
   // ControlSink (called from worker threads).
   void onRedirectSeen() override;
+  void onNodeSettingApplied(const std::string& name, const std::string& value) override;
   void onBackendFailure(const std::string& address) override;
   void pauseClients(const ClientPause& pause) override;
   void onEveryWorker(const std::function<void(Worker&)>& task) override;
@@ -163,6 +165,7 @@ class Server : public ControlSink {
   bool replica_round_ = false;                // a probeReplicas() round is in flight
   std::set<std::string> unfit_replicas_;      // last published (control thread)
   std::set<std::string> probing_;          // masters with a probe in flight (control thread)
+  std::unique_ptr<router::NodeSettings> node_settings_;  // CONFIG SET kept on every node
   uint64_t ticks_ = 0;
   uint64_t refresh_failures_logged_ = 0;  // stats().failed when last looked at
   std::string last_refresh_error_;

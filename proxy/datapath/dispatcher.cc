@@ -98,6 +98,10 @@ void Dispatcher::complete(Request* req, std::string_view reply_bytes) {
       bool drift = false;
       std::string merged = mergeFanOut(*parent, topology_, &drift);
       if (drift) reportTopologyDrift();
+      if (!f.node_settings.empty() && merged == "+OK\r\n") {
+        for (const auto& [name, value] : f.node_settings)
+          control_.onNodeSettingApplied(name, value);
+      }
       complete(parent, merged);
     }
     return;

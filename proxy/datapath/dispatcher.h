@@ -89,6 +89,11 @@ class ControlSink {
   virtual void onEveryWorker(const std::function<void(Worker&)>& task) { (void)task; }
   virtual size_t workerCount() const { return 0; }
   virtual void onRedirectSeen() = 0;
+  // A client's CONFIG SET `name` `value` (allowed by default) was +OK on every node: the
+  // control thread applies it again to nodes that lack it later (router::NodeSettings).
+  virtual void onNodeSettingApplied(const std::string& name, const std::string& value) {
+    (void)name, (void)value;
+  }
   virtual void onBackendFailure(const std::string& address) = 0;
   // The state of a running online migration (`migration:`), or null when there is none.
   virtual MigrationState* migrationState() { return nullptr; }

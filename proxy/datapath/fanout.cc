@@ -127,6 +127,14 @@ bool buildEveryNode(FanOutContext& w, Request* parent, const resp::Command& cmd,
                     std::vector<Request*>* parts) {
   const std::vector<router::NodeInfo>& nodes = w.topology.nodes();
   initParent(parent, Merge::kAllOk, nodes.size());
+  if (parent->info != nullptr && parent->info->name == "config|set" &&
+      configSetAllowedByDefault(cmd)) {
+    for (size_t i = 2; i + 1 < cmd.argc(); i += 2) {
+      std::string name(cmd.arg(i));
+      for (char& c : name) c = toLowerAscii(c);
+      parent->fanout->node_settings.emplace_back(std::move(name), std::string(cmd.arg(i + 1)));
+    }
+  }
   for (uint32_t i = 0; i < nodes.size(); ++i) {
     Request* part = newPart(w, parent, i, -1);
     part->target = Request::Target::kAddress;

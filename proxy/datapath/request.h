@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace slotwise::router {
@@ -66,6 +67,9 @@ struct FanOut {
   std::vector<uint16_t> scan_slots;  // kScan: a slot of each scanned node, in pass order
   bool scan_tainted = false;        // kScan: a node of this pass was migrating a slot
   std::string text;                 // kInfo: the proxy's INFO sections before # Keyspace
+  // kAllOk CONFIG SET of settings allowed by default (notify-keyspace-events): (name, value)
+  // pairs the control thread keeps applying to nodes that lack them once every node said +OK.
+  std::vector<std::pair<std::string, std::string>> node_settings;
 
   void reset() {
     outstanding = 0;
@@ -73,6 +77,7 @@ struct FanOut {
     parts.clear();
     key_part.clear();
     key_index.clear();
+    node_settings.clear();
   }
 };
 

@@ -292,6 +292,33 @@ TEST_F(ProxyCompatTest, KeyspaceNotificationsReachSubscribers) {
   EXPECT_EQ(show(after), "[\"unsubscribe\", \"__keyevent@0__:set\", (integer) 0]\nOK\nOK\n");
 }
 
+// A node that lost the setting (restarted, or joined the cluster later: CONFIG SET is not
+// persisted) gets it again from the proxy, and its keys' notifications reach subscribers.
+TEST_F(ProxyCompatTest, KeyspaceNotificationSettingComesBackOnANodeThatLostIt) {
+  startAll();
+  ASSERT_EQ(str(proxyClient()->command({"CONFIG", "SET", "notify-keyspace-events", "KEA"})), "OK");
+  const uint16_t port = cluster.masterPortForSlot(RedisClusterHarness::keySlot("foo"));
+  SyncRedisClient& node = cluster.client(port);
+  auto valueOnNode = [&] {
+    RespValue r = node.command({"CONFIG", "GET", "notify-keyspace-events"});
+    return r.elements.size() == 2 ? r.elements[1].str : str(r);
+  };
+  // The proxy learns the nodes' spelling within one round (5 s), then checks every 5 s.
+  std::this_thread::sleep_for(6000ms);
+  ASSERT_EQ(str(node.command({"CONFIG", "SET", "notify-keyspace-events", ""})), "OK");
+  ASSERT_TRUE(cluster.waitFor([&] { return valueOnNode() == "AKE"; }, 15000ms)) << valueOnNode();
+  EXPECT_TRUE(cluster.waitFor(
+      [&] { return proxy.log().find("notify-keyspace-events set again") != std::string::npos; },
+      2000ms))
+      << proxy.log();
+  auto sub = proxyClient();
+  ASSERT_EQ(sub->command({"SUBSCRIBE", "__keyspace@0__:foo"}).elements.size(), 3u);
+  ASSERT_EQ(str(proxyClient()->command({"SET", "foo", "1"})), "OK");
+  std::optional<RespValue> m = sub->readReply(3000ms);
+  ASSERT_TRUE(m.has_value()) << sub->lastError();
+  EXPECT_EQ(resp::toString(*m), "[\"message\", \"__keyspace@0__:foo\", \"set\"]");
+}
+
 // ---- Transactions -----------------------------------------------------------------------------
 
 TEST_F(ProxyCompatTest, TransactionRepliesMatchRedis) {
