@@ -50,7 +50,7 @@ struct NodeHealth {
   uint64_t connect_failures = 0;  // since start
   int64_t in_flight = 0;          // requests sent or queued, not answered (sampled every 100 ms)
   uint64_t requests = 0;          // replies received since start
-  double p50_ms = -1;             // request latency percentiles since start; -1: no request yet
+  double p50_ms = -1;             // latency percentiles of the last minute's requests; -1: none
   double p99_ms = -1;
   std::string last_error;  // why the latest failure happened; "" if none
   int64_t last_error_unix_ms = 0;

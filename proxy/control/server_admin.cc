@@ -30,16 +30,6 @@ std::string labelValue(const prometheus::ClientMetric& m, std::string_view name)
   return "";
 }
 
-// The q-quantile (ms) of a prometheus-cpp histogram; -1 without observations.
-double quantileMs(const prometheus::ClientMetric::Histogram& h, double q) {
-  std::vector<double> bounds;
-  std::vector<uint64_t> cumulative;
-  for (const auto& b : h.bucket) {
-    bounds.push_back(b.upper_bound);
-    cumulative.push_back(b.cumulative_count);
-  }
-  return bucketQuantileMs(bounds, cumulative, q);
-}
 
 }  // namespace
 
@@ -63,8 +53,15 @@ std::string Server::backendsJson() const {
         h.in_flight += static_cast<int64_t>(m.gauge.value);
       } else if (f.name == "slotwise_backend_request_duration_seconds") {
         h.requests = m.histogram.sample_count;
-        h.p50_ms = quantileMs(m.histogram, 0.5);
-        h.p99_ms = quantileMs(m.histogram, 0.99);
+        std::vector<double> bounds;
+        std::vector<uint64_t> cumulative;
+        for (const auto& b : m.histogram.bucket) {
+          bounds.push_back(b.upper_bound);
+          cumulative.push_back(b.cumulative_count);
+        }
+        const std::vector<uint64_t> recent = history_.nodeRecent(node, cumulative);
+        h.p50_ms = bucketQuantileMs(bounds, recent, 0.5);
+        h.p99_ms = bucketQuantileMs(bounds, recent, 0.99);
       }
     }
   }

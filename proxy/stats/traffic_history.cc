@@ -52,8 +52,54 @@ double bucketQuantileMs(const std::vector<double>& bounds, const std::vector<uin
   return lower * 1000;
 }
 
+namespace {
+
+// Cumulative latency buckets per node of slotwise_backend_request_duration_seconds.
+std::map<std::string, std::vector<uint64_t>> nodeBuckets(
+    const std::vector<prometheus::MetricFamily>& families) {
+  std::map<std::string, std::vector<uint64_t>> out;
+  for (const prometheus::MetricFamily& f : families) {
+    if (f.name != "slotwise_backend_request_duration_seconds") continue;
+    for (const prometheus::ClientMetric& m : f.metric) {
+      for (const prometheus::ClientMetric::Label& l : m.label) {
+        if (l.name != "node") continue;
+        std::vector<uint64_t>& b = out[l.value];
+        b.resize(std::max(b.size(), m.histogram.bucket.size()), 0);
+        for (size_t i = 0; i < m.histogram.bucket.size(); ++i) {
+          b[i] += m.histogram.bucket[i].cumulative_count;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<uint64_t> TrafficHistory::nodeRecent(const std::string& node,
+                                                 const std::vector<uint64_t>& current) const {
+  std::vector<uint64_t> recent = current;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (node_samples_.empty()) return recent;
+  const auto it = node_samples_.front().buckets.find(node);
+  if (it == node_samples_.front().buckets.end()) return recent;
+  for (size_t i = 0; i < recent.size() && i < it->second.size(); ++i) {
+    recent[i] = recent[i] >= it->second[i] ? recent[i] - it->second[i] : 0;
+  }
+  return recent;
+}
+
 void TrafficHistory::sample(const std::vector<prometheus::MetricFamily>& families,
                             int64_t unix_ms) {
+  {
+    NodeSample node_sample{unix_ms, nodeBuckets(families)};
+    std::lock_guard<std::mutex> lock(mu_);
+    node_samples_.push_back(std::move(node_sample));
+    // Keep the newest sample at or before the window's start as the baseline.
+    while (node_samples_.size() > 1 && node_samples_[1].unix_ms <= unix_ms - kNodeWindowMs) {
+      node_samples_.pop_front();
+    }
+  }
   Totals now = totalsOf(families);
   if (last_ms_ != 0 && unix_ms > last_ms_) {
     const double dt = static_cast<double>(unix_ms - last_ms_) / 1000.0;

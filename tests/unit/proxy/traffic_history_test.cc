@@ -67,5 +67,39 @@ TEST(TrafficHistoryTest, KeepsFifteenMinutes) {
   EXPECT_DOUBLE_EQ(points.back().ops, 0.5);
 }
 
+// Per-node latency buckets (1 ms, +Inf) of slotwise_backend_request_duration_seconds{node}.
+prometheus::MetricFamily nodeLatency(const std::string& node, uint64_t le1ms, uint64_t all) {
+  prometheus::MetricFamily f;
+  f.name = "slotwise_backend_request_duration_seconds";
+  f.type = prometheus::MetricType::Histogram;
+  prometheus::ClientMetric m;
+  m.label.push_back({"node", node});
+  m.histogram.sample_count = all;
+  m.histogram.bucket = {{le1ms, 0.001}, {all, std::numeric_limits<double>::infinity()}};
+  f.metric.push_back(m);
+  return f;
+}
+
+TEST(TrafficHistoryTest, NodeLatencyCoversTheLastMinuteOnly) {
+  TrafficHistory h;
+  EXPECT_EQ(h.nodeRecent("n1", {5, 7}), (std::vector<uint64_t>{5, 7}));  // no sample: since start
+  // A slow start (100 requests over 1 ms in the first 2 s), then 100 fast ones every 2 s.
+  h.sample({nodeLatency("n1", 0, 0)}, 0);
+  h.sample({nodeLatency("n1", 0, 100)}, 2'000);
+  uint64_t fast = 0;
+  for (int64_t t = 4'000; t <= 62'000; t += 2'000) {
+    fast += 100;
+    h.sample({nodeLatency("n1", fast, fast + 100)}, t);
+    if (t == 60'000) {  // the window (0 s, 60 s] still holds the slow start
+      EXPECT_EQ(h.nodeRecent("n1", {fast, fast + 100}), (std::vector<uint64_t>{fast, fast + 100}));
+    }
+  }
+  // At 62 s the baseline is the sample of 2 s: the slow start has left the window.
+  const std::vector<uint64_t> recent = h.nodeRecent("n1", {fast, fast + 100});
+  EXPECT_EQ(recent, (std::vector<uint64_t>{fast, fast}));
+  EXPECT_LT(bucketQuantileMs({0.001, std::numeric_limits<double>::infinity()}, recent, 0.99), 1);
+  EXPECT_EQ(h.nodeRecent("other", {4, 4}), (std::vector<uint64_t>{4, 4}));  // a node not seen yet
+}
+
 }  // namespace
 }  // namespace slotwise::proxy
