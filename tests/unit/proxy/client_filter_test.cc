@@ -34,6 +34,11 @@ class ClientFilterTest : public ::testing::Test {
     r.laddr = "127.0.0.1:6380";
     return r;
   }
+  ClientRow subscriberRow(uint32_t id, std::string addr) {
+    ClientRow r = row(id, std::move(addr));
+    r.pubsub = true;
+    return r;
+  }
   std::vector<std::unique_ptr<LocalClientState>> states_;
 };
 
@@ -62,8 +67,7 @@ TEST_F(ClientFilterTest, NewFormCombinesFiltersAndSkipsTheCallerByDefault) {
 
   ClientFilter typed;
   ASSERT_EQ(kill({"CLIENT", "KILL", "TYPE", "pubsub"}, &typed), "");
-  ClientRow sub = row(9, "127.0.0.1:5002");
-  sub.pubsub = true;
+  const ClientRow sub = subscriberRow(9, "127.0.0.1:5002");
   EXPECT_TRUE(typed.matches(sub));
   EXPECT_FALSE(typed.matches(row(10, "127.0.0.1:5003")));
   ClientFilter replicas;
@@ -96,9 +100,7 @@ TEST_F(ClientFilterTest, ListSelectsByIdsAndType) {
   EXPECT_FALSE(f.matches(row(4, "c")));
   ClientFilter normal;
   ASSERT_EQ(list({"CLIENT", "LIST", "TYPE", "normal"}, &normal), "");
-  ClientRow sub = row(6, "d");
-  sub.pubsub = true;
-  EXPECT_FALSE(normal.matches(sub));
+  EXPECT_FALSE(normal.matches(subscriberRow(6, "d")));
   EXPECT_TRUE(normal.matches(row(7, "e")));  // the caller too: LIST never skips it
   ClientFilter none;
   ASSERT_EQ(list({"CLIENT", "LIST", "ID", "0", "-1"}, &none), "");  // no error, no match
